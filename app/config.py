@@ -1,0 +1,83 @@
+"""Settings, read once from the environment (and an optional `.env`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "smarter-core.sqlite3"
+
+
+def normalise_database_url(url: str) -> str:
+    """Give bare `postgresql://` and `sqlite://` URLs the async drivers this service uses."""
+    for prefix, driver in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(prefix):
+            return driver + url[len(prefix) :]
+    return url
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. `DATABASE_URL` is unprefixed, as operators expect."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SMARTER_CORE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}",
+        validation_alias=AliasChoices("DATABASE_URL", "SMARTER_CORE_DATABASE_URL"),
+        description="SQLAlchemy URL; postgresql:// and sqlite:// are given their async drivers.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=9357, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    environment: str = "local"
+
+    # Database pool (PostgreSQL) and the time any database wait may take before a 503.
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout: float = Field(default=5.0, gt=0)
+    db_connect_timeout: float = Field(default=5.0, gt=0)
+    db_command_timeout: float = Field(default=15.0, gt=0)
+
+    # Authentication.
+    login_token_ttl: int = Field(default=10 * 3600, gt=0, description="Seconds a login token lives.")
+    last_used_interval: int = Field(default=60, ge=0, description="Seconds between lastUsedAt writes.")
+    api_key_prefix_length: int = Field(default=15, ge=8, le=32, description="Length of the stored tokenKey.")
+
+    # Caches: TTL 0 disables them (the benchmark's "cache disabled" run).
+    cache_ttl: float = Field(default=60.0, ge=0)
+    cache_maxsize: int = Field(default=10_000, ge=1)
+    # LISTEN connection liveness probe and reconnect backoff ceiling (PostgreSQL only).
+    listen_probe_interval: float = Field(default=5.0, gt=0)
+    listen_backoff_max: float = Field(default=10.0, gt=0)
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    # Optional password for the bootstrap `admin`; without it, admin logs in with the printed key only.
+    admin_password: SecretStr | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return normalise_database_url(value)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings (tests build their own `Settings` and pass them to `create_app`)."""
+    return Settings()

@@ -1,0 +1,141 @@
+"""Engine and session factories, the unit-of-work commit, and the migration-head check."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from app.config import PROJECT_ROOT, Settings
+from app.services import cache_notify
+from app.services.cache import CACHES_KEY, PENDING_KEY, CacheRegistry, Invalidation
+
+ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
+
+
+# DEBUG lines that print stored values (key digests, password hashes): SQLAlchemy's result rows and
+# aiosqlite's calls with their arguments. Dropped even when an operator turns DEBUG on; SQL echo at INFO
+# still shows the statements, with their parameters hidden (`hide_parameters`).
+_VALUE_DUMPING_LOGGERS = ("sqlalchemy.engine.Engine", "aiosqlite")
+
+
+def _drop_debug(record: logging.LogRecord) -> bool:
+    return record.levelno > logging.DEBUG
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    for name in _VALUE_DUMPING_LOGGERS:
+        logging.getLogger(name).addFilter(_drop_debug)  # idempotent: a filter is added once
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": settings.db_pool_timeout},
+            pool_pre_ping=True,
+            hide_parameters=True,
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_pre_ping=True,
+        hide_parameters=True,
+        connect_args={
+            "timeout": settings.db_connect_timeout,
+            "command_timeout": settings.db_command_timeout,
+            "server_settings": {"application_name": "smarter-core"},
+        },
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy, not the driver's legacy mode, emits BEGIN (see _sqlite_begin): SAVEPOINTs then work.
+    dbapi_connection.isolation_level = None
+    # Foreign keys are off by default in SQLite; WAL lets readers run beside the single writer.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def create_sessionmaker(engine: AsyncEngine, caches: CacheRegistry) -> async_sessionmaker[AsyncSession]:
+    # Every session carries the process's caches so services can record invalidations on it.
+    return async_sessionmaker(engine, expire_on_commit=False, info={CACHES_KEY: caches})
+
+
+async def commit(session: AsyncSession) -> None:
+    """The one commit point of a unit of work (a request, a CLI command).
+
+    Invalidations recorded during the work are published with NOTIFY inside the transaction (so other
+    processes hear of them only if the commit succeeds) and applied to this process's caches after it.
+    """
+    pending: list[Invalidation] = session.info.pop(PENDING_KEY, [])
+    if pending and dialect_of(session) == "postgresql":
+        await cache_notify.publish(session, pending)
+    await session.commit()
+    registry = session.info.get(CACHES_KEY)
+    if pending and isinstance(registry, CacheRegistry):
+        registry.apply(pending)
+
+
+def dialect_of(session: AsyncSession) -> str:
+    bind = session.bind
+    if bind is None:
+        raise RuntimeError("The session is not bound to an engine.")
+    return bind.dialect.name
+
+
+def alembic_config(database_url: str | None = None) -> Config:
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    if database_url is not None:
+        config.attributes["database_url"] = database_url
+    return config
+
+
+def migration_head() -> str:
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"Expected one migration head, found {heads}.")
+    return heads[0]
+
+
+async def current_revision(connection: AsyncConnection) -> str | None:
+    """The schema's revision, or None when Alembic has never run on this database."""
+    try:
+        result = await connection.execute(text("SELECT version_num FROM alembic_version"))
+    except Exception as exc:  # the table is missing: a database Alembic never touched
+        if _is_missing_table(exc):
+            return None
+        raise
+    return result.scalar_one_or_none()
+
+
+def _is_missing_table(exc: Exception) -> bool:
+    orig = getattr(exc, "orig", None)
+    message = str(orig or exc).lower()
+    return "no such table: alembic_version" in message or 'relation "alembic_version" does not exist' in message

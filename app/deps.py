@@ -1,0 +1,84 @@
+"""Request dependencies as `Annotated` types: the runtime, the session (unit of work), the principal.
+
+All of them are `async def`: a sync dependency would move the hot path onto the thread pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import db
+from app.errors import Unauthorized
+from app.runtime import Runtime
+from app.services import keys, principals
+from app.services.principals import Principal
+
+
+async def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """One session per request; commits once, before the response is sent (scope="function")."""
+    await runtime.schema.ensure(runtime.engine)
+    session = runtime.sessionmaker()
+    try:
+        yield session
+    except BaseException:
+        with contextlib.suppress(Exception):  # the original error matters more than a failed rollback
+            await session.rollback()
+        raise
+    else:
+        await db.commit(session)
+    finally:
+        with contextlib.suppress(Exception):
+            await session.close()
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+# Shown in Swagger UI's Authorize dialog; the value is the whole header, e.g. `Token 5f2b...`.
+token_header = APIKeyHeader(
+    name="Authorization",
+    scheme_name="Token",
+    description="`Token <key>` (or `Bearer <key>`): a 64-character API key or login token.",
+    auto_error=False,
+)
+
+
+def parse_authorization(value: str | None) -> str:
+    """The key of `Token <key>` / `Bearer <key>`; raises 401 without any I/O when malformed."""
+    # Split on runs of whitespace, as knox does: `Token  <key>` keeps working for Smarter's clients.
+    parts = value.split() if value else []
+    if not parts:
+        raise Unauthorized("Authentication credentials were not provided.")
+    if parts[0].lower() not in ("token", "bearer"):
+        raise Unauthorized("Invalid token header. Use 'Token <key>'.")
+    if len(parts) == 1:
+        raise Unauthorized("Invalid token header. No credentials provided.")
+    if len(parts) > 2:
+        raise Unauthorized("Invalid token header. Token string should not contain spaces.")
+    if not keys.is_well_formed(parts[1]):
+        raise Unauthorized("Invalid token.")
+    return parts[1]
+
+
+async def get_principal(runtime: RuntimeDep, authorization: Annotated[str | None, Security(token_header)]) -> Principal:
+    key = parse_authorization(authorization)
+    await runtime.schema.ensure(runtime.engine)
+    principal = await principals.authenticate(runtime.engine, runtime.caches, keys.digest_of(key))
+    await runtime.last_used.record(principal.key_id)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,76 @@
+"""The app factory and its lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from app import __version__
+from app.config import Settings, get_settings
+from app.errors import install_handlers
+from app.middleware import RequestGuard
+from app.routers import ROUTERS
+from app.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+TAGS = [
+    {"name": "health", "description": "Liveness and readiness probes (no authentication)."},
+    {"name": "auth", "description": "Login tokens from a username and password; logout."},
+    {"name": "accounts", "description": "Accounts (tenants). The platform account is `3141-5926-5359`."},
+    {"name": "users", "description": "Users of the accounts you can see."},
+    {"name": "user-profiles", "description": "A user's membership of an account."},
+    {"name": "contacts", "description": "Account contacts; one primary per account."},
+    {"name": "plugins", "description": "Plugins with their selector, LLM prompt settings and static data."},
+    {"name": "api-keys", "description": "API keys (SAM kind `SmarterAuthToken`). The key is shown once."},
+    {"name": "manifests", "description": "The Smarter CLI/SDK manifest protocol (journal envelopes)."},
+]
+
+
+def operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    runtime = Runtime.build(app.state.settings)
+    app.state.runtime = runtime
+    await runtime.start()
+    try:
+        try:
+            revision = await runtime.schema.check(runtime.engine)
+        except Exception as exc:  # the service still starts; /readyz reports the database
+            logger.warning("Database not reachable at startup: %s", type(exc).__name__)
+        else:
+            if revision != runtime.schema.head:
+                logger.warning("Schema at %s, expected %s: serving 503 until migrated.", revision, runtime.schema.head)
+        yield
+    finally:
+        await runtime.stop()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="smarter-core",
+        version=__version__,
+        summary="Accounts, users, plugins and API keys of the Smarter LLM platform.",
+        description=(
+            "Authenticate with **Authorize**: enter `Token <your 64-character key>`. "
+            "`smarter-core serve` prints the admin key on first start."
+        ),
+        lifespan=lifespan,
+        redirect_slashes=False,
+        openapi_tags=TAGS,
+        generate_unique_id_function=operation_id,
+    )
+    app.state.settings = settings
+    install_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    return app

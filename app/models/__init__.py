@@ -1,0 +1,26 @@
+"""Every model, imported here so `Base.metadata` is complete for Alembic and the app."""
+
+from app.models.account import Account, AccountContact
+from app.models.api_key import KIND_API_KEY, KIND_LOGIN, ApiKey
+from app.models.base import Base, ImmutableFieldError
+from app.models.plugin import PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector
+from app.models.profile import UserProfile
+from app.models.tag import Tag
+from app.models.user import User
+
+__all__ = [
+    "KIND_API_KEY",
+    "KIND_LOGIN",
+    "Account",
+    "AccountContact",
+    "ApiKey",
+    "Base",
+    "ImmutableFieldError",
+    "PluginDataStatic",
+    "PluginMeta",
+    "PluginPrompt",
+    "PluginSelector",
+    "Tag",
+    "User",
+    "UserProfile",
+]

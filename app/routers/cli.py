@@ -1,0 +1,353 @@
+"""The manifest API (Smarter CLI/SDK protocol): `/api/v1/cli/`.
+
+Every response is a journal envelope (errors too, rendered by `app.errors`). Reads answer both GET and
+POST (the SDK POSTs everything); each method is its own route so operation ids stay unique.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import suppress
+from http import HTTPStatus
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Path, Query, Request, params
+
+from app.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.errors import BadRequest
+from app.schemas.journal import (
+    Journaled,
+    JournalErrorResponse,
+    JournalMessage,
+    KindInfo,
+    ManifestDocument,
+    ManifestList,
+    ManifestValidation,
+    PlatformStatus,
+    PlatformVersion,
+    WhoAmI,
+)
+from app.services.manifests import protocol, registry
+from app.services.manifests.base import Broker, BrokerContext
+
+router = APIRouter(prefix="/api/v1/cli", tags=["manifests"])
+
+
+def journal_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries for error statuses, rendered as journal error envelopes."""
+    return {
+        status: {"description": HTTPStatus(status).phrase, "model": JournalErrorResponse}
+        for status in sorted(set(statuses))
+    }
+
+
+def journal(command: str) -> params.Depends:
+    """Name the command (and the kind, when the path names one) first, so even a 401 carries them."""
+
+    async def mark(request: Request) -> None:
+        request.state.journal_command = command
+        segment = request.path_params.get("kind")
+        if segment:
+            with suppress(BadRequest):  # an unknown kind is reported by `kind_broker`, after authentication
+                request.state.journal_thing = registry.resolve(segment).kind
+
+    return params.Depends(mark)
+
+
+async def kind_broker(
+    kind: Annotated[
+        str,
+        Path(
+            max_length=100,
+            description="The kind: case-insensitive, singular or plural, snake_case accepted.",
+            examples=["Plugin", "plugins", "smarter_auth_token"],
+        ),
+    ],
+) -> Broker[Any]:
+    return registry.resolve(kind)
+
+
+AccountNumber = Annotated[
+    str | None,
+    Query(
+        alias="accountNumber",
+        max_length=14,
+        description="Act in this account (one you belong to) instead of your first profile's.",
+        examples=["3141-5926-5359"],
+    ),
+]
+
+
+async def broker_context(
+    session: SessionDep, principal: PrincipalDep, runtime: RuntimeDep, account_number: AccountNumber = None
+) -> BrokerContext:
+    return protocol.broker_context(session, principal, runtime.settings, account_number=account_number)
+
+
+KindDep = Annotated[Broker[Any], Depends(kind_broker)]
+ContextDep = Annotated[BrokerContext, Depends(broker_context)]
+Name = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=255,
+        description="The resource's name (for User: the username).",
+        examples=["test_plugin"],
+    ),
+]
+OptionalName = Annotated[
+    str | None, Query(min_length=1, max_length=255, description="Only the resource with this name.")
+]
+
+# 401 and 503 on every route: every one authenticates, and authentication reads the database.
+_BASE = (401, 503)
+_KIND = (*_BASE, 400, 422)  # unknown kind; bad query (accountNumber)
+_KIND_NAMED = (*_KIND, 403, 404)
+
+
+# --- request body of apply / validate -------------------------------------------------------------
+
+_EXAMPLE = {
+    "apiVersion": "smarter.sh/v1",
+    "kind": "SmarterAuthToken",
+    "metadata": {"name": "ci_key", "description": "The CI pipeline's key", "version": "1.0.0"},
+    "spec": {"config": {"isActive": True, "username": "admin"}},
+}
+_EXAMPLE_YAML = """apiVersion: smarter.sh/v1
+kind: SmarterAuthToken
+metadata:
+  name: ci_key
+  description: The CI pipeline's key
+  version: 1.0.0
+  annotations:
+    - smarter.sh/created-at: 2024-01-01
+spec:
+  config:
+    isActive: true
+    username: admin
+"""
+_MANIFEST_SCHEMA = {
+    **ManifestDocument.model_json_schema(by_alias=True),
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+}
+_MANIFEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A SAM manifest, as JSON or YAML (`application/x-yaml`, `application/yaml`, `text/yaml`).",
+        "content": {
+            "application/json": {"schema": _MANIFEST_SCHEMA, "example": _EXAMPLE},
+            **{
+                media: {"schema": _MANIFEST_SCHEMA, "example": _EXAMPLE_YAML}
+                for media in ("application/x-yaml", "application/yaml", "text/yaml")
+            },
+        },
+    }
+}
+
+
+# --- write commands -------------------------------------------------------------------------------
+
+
+@router.post(
+    "/apply/",
+    dependencies=[journal("apply")],
+    summary="Apply a manifest",
+    description=(
+        "Create or update the resource a manifest describes (the kind comes from the body's `kind`). "
+        "Applying the same manifest twice changes nothing the second time. `data` is the broker's result: "
+        "for a new SmarterAuthToken it holds the key's plaintext in `data.key`, shown this once. "
+        "A `status` section (from describe) is accepted and ignored."
+    ),
+    openapi_extra=_MANIFEST_BODY,
+    responses=journal_errors(*_KIND_NAMED, 409, 413),
+)
+async def apply_manifest(request: Request, ctx: ContextDep) -> Journaled[dict[str, Any]]:
+    def found(kind: str) -> None:
+        request.state.journal_thing = kind
+
+    raw, media = await request.body(), request.headers.get("content-type")
+    broker, manifest = await protocol.read_manifest(raw, media, on_kind=found)
+    return await protocol.apply(ctx, broker, manifest)
+
+
+@router.post(
+    "/validate/",
+    dependencies=[journal("validate")],
+    summary="Validate a manifest",
+    description=(
+        "Check a manifest without writing anything: `data` is `{valid, errors}`. An invalid manifest, "
+        "including an unparseable body or an unknown kind, is a 200 with `valid: false` and the reasons."
+    ),
+    openapi_extra=_MANIFEST_BODY,
+    responses=journal_errors(*_BASE, 413),
+)
+async def validate_manifest(request: Request, _: PrincipalDep) -> Journaled[ManifestValidation]:
+    return await protocol.validate(await request.body(), request.headers.get("content-type"))
+
+
+@router.post(
+    "/delete/{kind}/",
+    dependencies=[journal("delete")],
+    summary="Delete a resource",
+    description="Delete the named resource (ownership scope: 404 when you cannot see it, 403 when you may not).",
+    responses=journal_errors(*_KIND_NAMED, 409, 413),
+)
+async def delete_manifest(ctx: ContextDep, broker: KindDep, name: Name) -> JournalMessage:
+    return await protocol.delete(ctx, broker, name)
+
+
+@router.post(
+    "/deploy/{kind}/",
+    dependencies=[journal("deploy")],
+    summary="Deploy a resource",
+    description="SmarterAuthToken: activate the key. Kinds that cannot be deployed answer 400.",
+    responses=journal_errors(*_KIND_NAMED, 413),
+)
+async def deploy_manifest(ctx: ContextDep, broker: KindDep, name: Name) -> JournalMessage:
+    return await protocol.deploy(ctx, broker, name)
+
+
+@router.post(
+    "/undeploy/{kind}/",
+    dependencies=[journal("undeploy")],
+    summary="Undeploy a resource",
+    description="SmarterAuthToken: deactivate the key. Kinds that cannot be deployed answer 400.",
+    responses=journal_errors(*_KIND_NAMED, 413),
+)
+async def undeploy_manifest(ctx: ContextDep, broker: KindDep, name: Name) -> JournalMessage:
+    return await protocol.deploy(ctx, broker, name, undo=True)
+
+
+# --- read commands (GET and POST) -----------------------------------------------------------------
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def read_route(
+    path: str, command: str, *, summary: str, description: str, statuses: tuple[int, ...]
+) -> Callable[[Endpoint], Endpoint]:
+    """Register a read for POST (what the SDK sends) and GET, as two routes with distinct operation ids."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        # Only a POST has a body the size guard can refuse (413).
+        for method, name, extra in (("POST", endpoint.__name__, (413,)), ("GET", f"{endpoint.__name__}_get", ())):
+            router.add_api_route(
+                path,
+                endpoint,
+                methods=[method],
+                name=name,
+                summary=summary,
+                description=description,
+                responses=journal_errors(*statuses, *extra),
+                dependencies=[journal(command)],
+            )
+        return endpoint
+
+    return register
+
+
+@read_route(
+    "/get/{kind}/",
+    "get",
+    summary="List resources of a kind",
+    description=(
+        "The kind's resources you can read, as a table (`data.titles`, `data.items`, `metadata.count`); "
+        "`?name=` keeps the one with that name."
+    ),
+    statuses=(*_KIND, 403),
+)
+async def get_manifests(ctx: ContextDep, broker: KindDep, name: OptionalName = None) -> Journaled[ManifestList]:
+    return await protocol.get(ctx, broker, name)
+
+
+@read_route(
+    "/describe/{kind}/",
+    "describe",
+    summary="Describe a resource",
+    description="The named resource's manifest with its read-only `status`; it can be applied as is.",
+    statuses=_KIND_NAMED,
+)
+async def describe_manifest(ctx: ContextDep, broker: KindDep, name: Name) -> Journaled[ManifestDocument]:
+    return await protocol.describe(ctx, broker, name)
+
+
+@read_route(
+    "/logs/{kind}/",
+    "logs",
+    summary="A resource's logs",
+    description="No kind in scope keeps logs: always 200 with an empty `data` object.",
+    statuses=(*_BASE, 400, 422),
+)
+async def manifest_logs(_: PrincipalDep, broker: KindDep, name: OptionalName = None) -> Journaled[dict[str, Any]]:
+    return protocol.logs(broker, name)
+
+
+@read_route(
+    "/example-manifest/{kind}/",
+    "example_manifest",
+    summary="An example manifest",
+    description="A manifest of the kind that validates and applies cleanly, to start from.",
+    statuses=(*_BASE, 400, 422),
+)
+async def example_manifest(_: PrincipalDep, broker: KindDep) -> Journaled[ManifestDocument]:
+    return protocol.example_manifest(broker)
+
+
+@read_route(
+    "/json-schema/{kind}/",
+    "json_schema",
+    summary="The JSON Schema of a kind's manifest",
+    description="The JSON Schema (draft 2020-12) the server validates the kind's manifests with.",
+    statuses=(*_BASE, 400, 422),
+)
+async def json_schema(_: PrincipalDep, broker: KindDep) -> Journaled[dict[str, Any]]:
+    return protocol.json_schema(broker)
+
+
+@read_route(
+    "/whoami/",
+    "whoami",
+    summary="Who am I",
+    description=(
+        "The key's user, the account they act in (their first profile's, or `?accountNumber=`; "
+        "for `admin` the platform account) and the environment."
+    ),
+    statuses=(*_BASE, 403, 422),
+)
+async def whoami(
+    session: SessionDep, principal: PrincipalDep, runtime: RuntimeDep, account_number: AccountNumber = None
+) -> Journaled[WhoAmI]:
+    return await protocol.whoami(session, principal, runtime.settings, account_number=account_number)
+
+
+@read_route(
+    "/version/",
+    "version",
+    summary="Platform version",
+    description="The service's version and its main packages' (authenticated: versions help attackers).",
+    statuses=_BASE,
+)
+async def version(_: PrincipalDep) -> Journaled[PlatformVersion]:
+    return protocol.version()
+
+
+@read_route(
+    "/status/",
+    "status",
+    summary="Platform status",
+    description="The database (reachable, schema revision), the caches and the runtime.",
+    statuses=_BASE,
+)
+async def status(_: PrincipalDep, runtime: RuntimeDep) -> Journaled[PlatformStatus]:
+    return await protocol.status(runtime)
+
+
+@read_route(
+    "/resources/",
+    "resources",
+    summary="Supported kinds",
+    description="The kinds this service manages, and whether each can be deployed.",
+    statuses=_BASE,
+)
+async def resources(_: PrincipalDep) -> Journaled[list[KindInfo]]:
+    return protocol.kinds()

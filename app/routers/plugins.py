@@ -1,0 +1,257 @@
+"""Plugins: `/api/v1/plugins/` (the flat rows, the detail with its manifest, clones and the three parts)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from app.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.openapi import problems
+from app.schemas.plugins import (
+    DataPut,
+    DataRead,
+    PluginClass,
+    PluginClone,
+    PluginCreate,
+    PluginDetail,
+    PluginRead,
+    PluginUpdate,
+    PromptPatch,
+    PromptPut,
+    PromptRead,
+    SelectorPut,
+    SelectorRead,
+)
+from app.services import plugins
+from app.services.base import PageDep, link_next, path_id
+
+router = APIRouter(prefix="/api/v1/plugins", tags=["plugins"])
+
+JSON = "application/json"
+PluginId = Annotated[str, Path(alias="id", description="The plugin's integer id or its hashedId.")]
+AccountNumberQuery = Annotated[
+    str | None,
+    Query(alias="accountNumber", description="Act in this account (one you belong to) instead of your first one."),
+]
+
+# FastAPI lists a 422 on every route with parameters; declaring it gives it the problem+json schema that
+# a request validation error is actually rendered with.
+READ_STATUSES = problems(401, 404, 422, 503)
+WRITE_STATUSES = problems(400, 401, 403, 404, 413, 422, 503)
+
+
+def _id(value: str) -> int:
+    return path_id(value, not_found=plugins.NOT_FOUND)
+
+
+@router.get(
+    "/",
+    response_model=list[PluginRead],
+    summary="List plugins",
+    description=(
+        "Plugins you can read, newest first: those of your accounts and the platform's (a superuser sees all). "
+        "`scope=owned` narrows this to the plugins you may change. Filter by `name`, `tag`, `pluginClass` and "
+        '`accountNumber`; when more rows exist, `Link: <...>; rel="next"` points to the next page.'
+    ),
+    responses=problems(401, 422, 503),
+)
+async def list_plugins(
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    page: PageDep,
+    scope: Annotated[
+        Literal["readable", "owned"], Query(description="`readable` (default) or `owned` (ownership scope).")
+    ] = "readable",
+    name: Annotated[str | None, Query(max_length=255, description="Exact name (normalised to snake_case).")] = None,
+    tag: Annotated[str | None, Query(max_length=100, description="Plugins carrying this tag.")] = None,
+    plugin_class: Annotated[PluginClass | None, Query(alias="pluginClass")] = None,
+    account_number: Annotated[str | None, Query(alias="accountNumber", max_length=14)] = None,
+) -> Response:
+    body, has_more = await plugins.list_plugins(
+        session,
+        principal,
+        page,
+        scope=scope,
+        name=name,
+        tag=tag,
+        plugin_class=plugin_class,
+        account_number=account_number,
+    )
+    response = Response(body, media_type=JSON)
+    link_next(request, response, page, has_more)
+    return response
+
+
+@router.post(
+    "/",
+    status_code=201,
+    summary="Create a plugin",
+    description=(
+        "Create a plugin owned by your profile in your acting account (or `accountNumber`, body or query, of an "
+        "account you belong to). The name is normalised to snake_case and unique per account (409). `prompt`, "
+        "`selector` and `data` may be given at once; missing parts get defaults (prompt: openai / gpt-4o-mini / "
+        "0.5 / 2048 tokens; selector: `llm`; static data: empty)."
+    ),
+    responses=problems(400, 401, 403, 409, 413, 422, 503),
+)
+async def create_plugin(
+    principal: PrincipalDep, session: SessionDep, body: PluginCreate, account_number: AccountNumberQuery = None
+) -> PluginDetail:
+    return await plugins.create_plugin(session, principal, body, account_number=account_number)
+
+
+@router.get(
+    "/{id}/",
+    response_model=PluginDetail,
+    summary="Get a plugin",
+    description=(
+        "The plugin's flat row plus its manifest sections `apiVersion`, `metadata`, `spec` and `status` "
+        "(the SDK's `plugins.retrieve` reads it as a Manifest). Served from a cache that every write invalidates."
+    ),
+    responses=READ_STATUSES,
+)
+async def get_plugin(id_: PluginId, principal: PrincipalDep, runtime: RuntimeDep) -> Response:
+    snapshot = await plugins.readable_snapshot(runtime.engine, runtime.caches, principal, _id(id_))
+    return Response(snapshot.detail, media_type=JSON)
+
+
+@router.patch(
+    "/{id}/",
+    summary="Update a plugin",
+    description=(
+        "Change the metadata (`name`, `description`, `version`, `tags`, `annotations`); the parts have their own "
+        "routes. Needs the ownership scope: staff change their accounts' plugins, others only their own (403)."
+    ),
+    responses=problems(400, 401, 403, 404, 409, 413, 422, 503),
+)
+async def update_plugin(
+    id_: PluginId, principal: PrincipalDep, session: SessionDep, body: PluginUpdate
+) -> PluginDetail:
+    return await plugins.update_plugin(session, principal, _id(id_), body)
+
+
+@router.delete(
+    "/{id}/",
+    status_code=204,
+    summary="Delete a plugin",
+    description="Delete the plugin and its parts. Needs the ownership scope (readable but not yours: 403).",
+    responses=problems(401, 403, 404, 422, 503),
+)
+async def delete_plugin(id_: PluginId, principal: PrincipalDep, session: SessionDep) -> Response:
+    await plugins.delete_plugin(session, principal, _id(id_))
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{id}/clone/",
+    status_code=201,
+    summary="Clone a plugin",
+    description=(
+        "Copy a plugin you can read (metadata, tags, selector, prompt and data) under a new `name`, owned by your "
+        "profile in your acting account (or `accountNumber`). A taken name is a 409."
+    ),
+    responses=problems(400, 401, 403, 404, 409, 413, 422, 503),
+)
+async def clone_plugin(
+    id_: PluginId,
+    principal: PrincipalDep,
+    session: SessionDep,
+    body: PluginClone,
+    account_number: AccountNumberQuery = None,
+) -> PluginDetail:
+    return await plugins.clone_plugin(session, principal, _id(id_), body, account_number=account_number)
+
+
+@router.get(
+    "/{id}/prompt/",
+    response_model=PromptRead,
+    summary="Get a plugin's prompt settings",
+    description="The LLM prompt settings: `provider`, `systemRole`, `model`, `temperature`, `maxCompletionTokens`.",
+    responses=READ_STATUSES,
+)
+async def get_plugin_prompt(id_: PluginId, principal: PrincipalDep, runtime: RuntimeDep) -> Response:
+    snapshot = await plugins.readable_snapshot(runtime.engine, runtime.caches, principal, _id(id_))
+    return Response(plugins.cached_part(snapshot, "prompt"), media_type=JSON)
+
+
+@router.put(
+    "/{id}/prompt/",
+    summary="Replace a plugin's prompt settings",
+    description=(
+        "Replace every setting; missing ones take their defaults (openai, gpt-4o-mini, temperature 0.5, 2048 "
+        "tokens). `temperature` is 0..1, `maxCompletionTokens` 1..8192 (`maxTokens` is accepted too), "
+        "`systemRole` at most 32768 characters. Needs the ownership scope."
+    ),
+    responses=WRITE_STATUSES,
+)
+async def replace_plugin_prompt(
+    id_: PluginId, principal: PrincipalDep, session: SessionDep, body: PromptPut
+) -> PromptRead:
+    return await plugins.write_prompt(session, principal, _id(id_), body)
+
+
+@router.patch(
+    "/{id}/prompt/",
+    summary="Update a plugin's prompt settings",
+    description="Change the settings given; the others keep their values. Needs the ownership scope.",
+    responses=WRITE_STATUSES,
+)
+async def update_plugin_prompt(
+    id_: PluginId, principal: PrincipalDep, session: SessionDep, body: PromptPatch
+) -> PromptRead:
+    return await plugins.write_prompt(session, principal, _id(id_), body)
+
+
+@router.get(
+    "/{id}/selector/",
+    response_model=SelectorRead,
+    summary="Get a plugin's selector",
+    description="When the plugin is offered to the LLM: `search_terms` (with `searchTerms`), `always` or `llm`.",
+    responses=READ_STATUSES,
+)
+async def get_plugin_selector(id_: PluginId, principal: PrincipalDep, runtime: RuntimeDep) -> Response:
+    snapshot = await plugins.readable_snapshot(runtime.engine, runtime.caches, principal, _id(id_))
+    return Response(plugins.cached_part(snapshot, "selector"), media_type=JSON)
+
+
+@router.put(
+    "/{id}/selector/",
+    summary="Replace a plugin's selector",
+    description=(
+        "`searchTerms` is required (non-empty) for directive `search_terms` and forbidden for `always` and `llm` "
+        "(422). Needs the ownership scope."
+    ),
+    responses=WRITE_STATUSES,
+)
+async def replace_plugin_selector(
+    id_: PluginId, principal: PrincipalDep, session: SessionDep, body: SelectorPut
+) -> SelectorRead:
+    return await plugins.write_selector(session, principal, _id(id_), body)
+
+
+@router.get(
+    "/{id}/data/",
+    response_model=DataRead,
+    summary="Get a static plugin's data",
+    description="`description`, `parameters` (OpenAI function parameters) and `staticData`. Other classes: 409.",
+    responses=problems(401, 404, 409, 422, 503),
+)
+async def get_plugin_data(id_: PluginId, principal: PrincipalDep, runtime: RuntimeDep) -> Response:
+    snapshot = await plugins.readable_snapshot(runtime.engine, runtime.caches, principal, _id(id_))
+    return Response(plugins.cached_part(snapshot, "data"), media_type=JSON)
+
+
+@router.put(
+    "/{id}/data/",
+    summary="Replace a static plugin's data",
+    description=(
+        "`parameters` must be a JSON Schema object (`type: object` with `properties`; every JSON Schema type, "
+        "`boolean` included); `staticData` any object. Only static plugins have data (409 for sql and api). "
+        "Needs the ownership scope."
+    ),
+    responses=problems(400, 401, 403, 404, 409, 413, 422, 503),
+)
+async def replace_plugin_data(id_: PluginId, principal: PrincipalDep, session: SessionDep, body: DataPut) -> DataRead:
+    return await plugins.write_data(session, principal, _id(id_), body)

@@ -1,0 +1,120 @@
+"""Schema bases: camelCase on the wire, both spellings accepted on input, unknown input fields refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from app import text
+
+
+class CamelModel(BaseModel):
+    """Outputs: camelCase JSON, read from ORM objects (properties included)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        from_attributes=True,
+    )
+
+
+class InputModel(CamelModel):
+    """Inputs: camelCase or snake_case; any other field is a 422 naming it (no mass assignment)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+def _name(value: str) -> str:
+    return text.normalise_name(value)
+
+
+def _semver(value: str) -> str:
+    if not text.is_semver(value):
+        raise ValueError("must be a semantic version such as 1.0.0 (https://semver.org).")
+    return value
+
+
+def _username(value: str) -> str:
+    if not text.is_username(value):
+        raise ValueError("must be 1-150 letters, digits and . @ + - _ characters.")
+    return value
+
+
+def _email(value: str) -> str:
+    if value and not text.is_email(value):
+        raise ValueError("is not a valid email address.")
+    return value
+
+
+# Validated, normalised field types shared by every input schema.
+Name = Annotated[str, Field(max_length=255, examples=["test_plugin"]), AfterValidator(_name)]
+Version = Annotated[str, Field(max_length=255, examples=["1.0.0"]), AfterValidator(_semver)]
+Tags = Annotated[list[str], Field(max_length=50, examples=[["red", "green"]]), AfterValidator(text.validate_tags)]
+Annotations = Annotated[
+    list[dict[str, Any]],
+    Field(max_length=100, examples=[[{"smarter.sh/author": "Jane"}]]),
+    AfterValidator(text.validate_annotations),
+]
+Username = Annotated[str, Field(max_length=150, examples=["jane.doe"]), AfterValidator(_username)]
+Email = Annotated[str, Field(max_length=254, examples=["jane@example.com"]), AfterValidator(_email)]
+Description = Annotated[str, Field(max_length=4096)]
+
+
+class MetadataCreate(InputModel):
+    """SAM metadata on create: a name, and optional description, version, tags and annotations."""
+
+    name: Name
+    description: Description = ""
+    version: Version = "1.0.0"
+    tags: Tags = []
+    annotations: Annotations = []
+
+
+class MetadataUpdate(InputModel):
+    """SAM metadata on update: every field optional; only the fields sent are changed."""
+
+    name: Name | None = None
+    description: Description | None = None
+    version: Version | None = None
+    tags: Tags | None = None
+    annotations: Annotations | None = None
+
+
+class IdentifiedRead(CamelModel):
+    id: int = Field(examples=[1])
+    hashed_id: str = Field(examples=["rMTAwMDAwMQx"])
+    record_locator: str
+
+
+class TimestampedRead(IdentifiedRead):
+    created_at: datetime
+    updated_at: datetime
+
+
+class MetadataRead(TimestampedRead):
+    name: str
+    description: str
+    version: str
+    tags: list[str]
+    annotations: list[dict[str, Any]]
+
+
+class UserRef(CamelModel):
+    username: str
+    email: str | None = None
+
+
+class AccountRef(CamelModel):
+    account_number: str
+
+
+class OwnerRef(CamelModel):
+    """A resource's owner as the SDK expects it: the profile as its user and its account."""
+
+    user: UserRef
+    account: AccountRef

@@ -1,0 +1,1 @@
+"""Pydantic models of SAM manifests (one module per kind), camelCase, frozen."""

@@ -1,0 +1,119 @@
+"""The `Plugin` manifest (static plugins), as the SDK's `SAMPlugin` and the original's static-plugin.yaml.
+
+Its field rules are the REST ones (`app.schemas.plugins`); only the spelling differs (`maxTokens`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, field_validator
+
+from app.models.plugin import (
+    DEFAULT_MAX_COMPLETION_TOKENS,
+    DEFAULT_MODEL,
+    DEFAULT_PROVIDER,
+    DEFAULT_SYSTEM_ROLE,
+    DEFAULT_TEMPERATURE,
+)
+from app.schemas.base import Description
+from app.schemas.manifests.base import SAMManifest, SAMMetadata, SAMModel
+from app.schemas.plugins import (
+    Directive,
+    MaxTokens,
+    ModelName,
+    Parameters,
+    Provider,
+    SearchTerms,
+    StaticData,
+    SystemRole,
+    Temperature,
+    search_terms_rule,
+)
+
+
+class PluginMetadata(SAMMetadata):
+    plugin_class: Literal["static"] = Field(
+        "static", description="The `Plugin` kind is for static plugins (SqlPlugin and ApiPlugin are other kinds)."
+    )
+
+
+class PluginSelectorSpec(SAMModel):
+    directive: Directive
+    search_terms: SearchTerms | None = Field(None, validate_default=True)
+
+    _search_terms_rule = field_validator("search_terms")(search_terms_rule)
+
+
+class PluginPromptSpec(SAMModel):
+    provider: Provider = DEFAULT_PROVIDER
+    system_role: SystemRole = DEFAULT_SYSTEM_ROLE
+    model: ModelName = DEFAULT_MODEL
+    temperature: Temperature = DEFAULT_TEMPERATURE
+    # Stored as max_completion_tokens; the manifest's name is the original's `maxTokens`.
+    max_tokens: MaxTokens = Field(
+        DEFAULT_MAX_COMPLETION_TOKENS,
+        validation_alias=AliasChoices("maxTokens", "max_tokens", "maxCompletionTokens"),
+    )
+
+
+class PluginDataSpec(SAMModel):
+    description: Description = ""
+    static_data: StaticData | None = None
+    parameters: Parameters | None = None
+
+
+class PluginSpec(SAMModel):
+    selector: PluginSelectorSpec
+    prompt: PluginPromptSpec
+    data: PluginDataSpec
+
+
+class PluginManifest(SAMManifest):
+    kind: Literal["Plugin"]
+    metadata: PluginMetadata
+    spec: PluginSpec
+
+
+def example_manifest() -> dict[str, Any]:
+    """A static plugin manifest in the original's example style (it applies cleanly)."""
+    return {
+        "apiVersion": "smarter.sh/v1",
+        "kind": "Plugin",
+        "metadata": {
+            "name": "example_static_plugin",
+            "pluginClass": "static",
+            "description": "A 'hello world' static plugin that answers questions about OpenAI function calling.",
+            "version": "0.1.0",
+            "tags": ["example", "static"],
+            "annotations": [{"smarter.sh/plugin/author": "Smarter"}],
+        },
+        "spec": {
+            "selector": {
+                "directive": "search_terms",
+                "searchTerms": ["function calling", "example plugin"],
+            },
+            "prompt": {
+                "provider": DEFAULT_PROVIDER,
+                "systemRole": "You explain OpenAI function calling, using the data this plugin returns.",
+                "model": DEFAULT_MODEL,
+                "temperature": 0.0,
+                "maxTokens": 256,
+            },
+            "data": {
+                "description": "Returns facts about OpenAI function calling.",
+                "staticData": {
+                    "platformProvider": "OpenAI",
+                    "links": [{"documentation": "https://platform.openai.com/docs/guides/function-calling"}],
+                },
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "topic": {"type": "string", "description": "What the user asks about."},
+                        "detailed": {"type": "boolean", "description": "Whether to include every detail."},
+                    },
+                    "required": ["topic"],
+                },
+            },
+        },
+    }

@@ -1,0 +1,423 @@
+"""Accounts: creation with a random account number (retried on collision), the REST rules, the cached
+lookups and the `Account` manifest (REST and manifests share every rule below).
+
+Who may do what:
+- read: superusers every account; others the accounts they have a profile in;
+- create, delete, and apply manifests: superusers (the platform account is never deleted: 409);
+- change: superusers, or staff of the account for `STAFF_FIELDS` only (name, version and the flags need a
+  superuser); the account number never changes.
+
+The `account` cache holds immutable snapshots keyed by `("id", id)` and `("number", number)`; every write
+of an account invalidates both keys in its unit of work, and `("account", id)` too (every principal and
+snapshot showing the account's members) when the flags change or the account is deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app import identifiers, text
+from app.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable, classify_integrity_error
+from app.identifiers import random_account_number
+from app.models import KIND_LOGIN, Account, ApiKey, User, UserProfile
+from app.models.base import utcnow
+from app.schemas.accounts import STAFF_FIELDS, AccountCreate, AccountRead, AccountUpdate
+from app.schemas.manifests.account import (
+    AccountConfigRead,
+    AccountManifest,
+    AccountManifestMetadataRead,
+    AccountManifestRead,
+    AccountSpecRead,
+    AccountStatusRead,
+)
+from app.services import tags as tag_service
+from app.services.base import Page, fetch_page, flush, path_id
+from app.services.cache import CacheRegistry, SingleFlightCache, Tag, invalidate_after_commit
+from app.services.permissions import (
+    account_admin_scope,
+    account_scope,
+    can_read_account,
+    get_scoped,
+    require,
+)
+from app.services.principals import Principal
+
+ACCOUNT_CACHE = "account"
+NUMBER_ATTEMPTS = 8
+
+NOT_FOUND = "No account with this id is visible to you."
+ADMIN_ONLY = "Only staff of this account (or a superuser) can change it."
+CREATE_SUPERUSER = "Only a superuser can create accounts."
+DELETE_SUPERUSER = "Only a superuser can delete accounts."
+APPLY_SUPERUSER = "Only a superuser can apply Account manifests."
+PLATFORM_UNDELETABLE = "The platform account cannot be deleted."
+NUMBER_READ_ONLY = "metadata.accountNumber is read-only: leave it out, or give this account's own number."
+
+
+# --- creation ------------------------------------------------------------------------------------------------
+
+
+async def create_account(
+    session: AsyncSession,
+    *,
+    name: str,
+    company_name: str,
+    account_number: str | None = None,
+    tags: list[str] | None = None,
+    **fields: Any,
+) -> Account:
+    """Insert an account; a generated number that collides is drawn again (the unique index decides)."""
+    tag_rows = await tag_service.resolve(session, tags or [])
+    attempts = 1 if account_number is not None else NUMBER_ATTEMPTS
+    for attempt in range(attempts):
+        number = account_number or random_account_number()
+        account = Account(name=name, company_name=company_name, account_number=number, **fields)
+        account.tag_links = tag_rows
+        try:
+            async with session.begin_nested():
+                session.add(account)
+        except IntegrityError as exc:
+            error = classify_integrity_error(exc)
+            collided = error.errors is not None and error.errors[0].loc[-1] == "accountNumber"
+            if account_number is None and collided and attempt + 1 < attempts:
+                continue
+            raise error from exc
+        forget(session, account)
+        return account
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def get_by_number(session: AsyncSession, account_number: str) -> Account | None:
+    return (await session.execute(select(Account).where(Account.account_number == account_number))).scalar_one_or_none()
+
+
+# --- the cache -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """What a lookup of one account needs: its identity, its flags, and its REST row already serialised."""
+
+    id: int
+    account_number: str
+    name: str
+    is_active: bool
+    is_default_account: bool
+    detail: bytes
+
+
+def _snapshot_tags(snapshot: AccountSnapshot) -> Iterable[Tag]:
+    yield ("account", snapshot.id)
+
+
+def account_cache(caches: CacheRegistry) -> SingleFlightCache[Hashable, AccountSnapshot]:
+    return caches.register(ACCOUNT_CACHE, tags_of=_snapshot_tags)
+
+
+def forget(session: AsyncSession, account: Account, *, principals: bool = False) -> None:
+    """Drop the account's snapshots (here and in every other process) once this unit of work commits;
+    `principals`: also everything tagged with the account (its members' principals, their plugins...)."""
+    invalidate_after_commit(session, ACCOUNT_CACHE, ("id", account.id))
+    invalidate_after_commit(session, ACCOUNT_CACHE, ("number", account.account_number))
+    if principals:
+        invalidate_after_commit(session, tag=("account", account.id))
+
+
+def snapshot_of(account: Account) -> AccountSnapshot:
+    """`account` must have its tags loaded."""
+    return AccountSnapshot(
+        id=account.id,
+        account_number=account.account_number,
+        name=account.name,
+        is_active=account.is_active,
+        is_default_account=account.is_default_account,
+        detail=AccountRead.model_validate(account).model_dump_json().encode(),
+    )
+
+
+async def _load_snapshot(engine: AsyncEngine, condition: ColumnElement[bool]) -> AccountSnapshot | None:
+    # A session of its own: the load is shared by concurrent requests and must outlive any one of them.
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        statement = select(Account).where(condition).options(selectinload(Account.tag_links))
+        account = (await session.execute(statement)).scalar_one_or_none()
+        return None if account is None else snapshot_of(account)
+
+
+async def cached_by_id(engine: AsyncEngine, caches: CacheRegistry, account_id: int) -> AccountSnapshot | None:
+    return await account_cache(caches).get(("id", account_id), lambda: _load_snapshot(engine, Account.id == account_id))
+
+
+async def cached_by_number(engine: AsyncEngine, caches: CacheRegistry, account_number: str) -> AccountSnapshot | None:
+    """The committed account with this number (None for none, or for a malformed number: no query)."""
+    if not identifiers.is_account_number(account_number):
+        return None
+    return await account_cache(caches).get(
+        ("number", account_number), lambda: _load_snapshot(engine, Account.account_number == account_number)
+    )
+
+
+async def readable_snapshot(
+    engine: AsyncEngine, caches: CacheRegistry, principal: Principal, account_id: int
+) -> AccountSnapshot:
+    """The account's snapshot when `principal` may read it; 404 otherwise (existence not revealed).
+
+    A hit does no database I/O; a miss loads on a session of its own, shared by concurrent requests.
+    """
+    snapshot = await cached_by_id(engine, caches, account_id)
+    if snapshot is None or not can_read_account(principal, snapshot.id):
+        raise NotFound(NOT_FOUND)
+    return snapshot
+
+
+async def resolve_path_id(engine: AsyncEngine, caches: CacheRegistry, value: str) -> int:
+    """A path `{id}`: the integer id, the hashedId, or the account number (resolved through the cache).
+
+    An unknown number is a 404 like an unknown id; scope is checked afterwards, by whoever reads the row.
+    """
+    if identifiers.is_account_number(value):
+        snapshot = await cached_by_number(engine, caches, value)
+        if snapshot is None:
+            raise NotFound(NOT_FOUND)
+        return snapshot.id
+    return path_id(value, not_found=NOT_FOUND)
+
+
+# --- shared rules --------------------------------------------------------------------------------------------
+
+
+def _query_name(name: str) -> str:
+    try:
+        return text.normalise_name(name)
+    except ValueError as exc:
+        raise Unprocessable.field("name", str(exc), where="query") from exc
+
+
+def _readable(principal: Principal, *conditions: ColumnElement[bool]) -> Select[Account]:
+    """Accounts the caller can read (with their tags), filtered by `conditions`."""
+    return select(Account).where(*conditions, account_scope(principal)).options(selectinload(Account.tag_links))
+
+
+async def _write(session: AsyncSession, account: Account, values: dict[str, Any]) -> bool:
+    """Set what differs (`tags` as names; `account.tag_links` loaded), so the same values twice change nothing."""
+    values = dict(values)
+    tags = values.pop("tags", None)
+    flags = (account.is_active, account.is_default_account)
+    changed = False
+    for key, value in values.items():
+        if getattr(account, key) != value:
+            setattr(account, key, value)
+            changed = True
+    if tags is not None and set(tags) != set(account.tags):
+        await tag_service.set_tags(session, account, tags)
+        # The links live in their own table; the account is still what was modified.
+        account.updated_at = utcnow()
+        changed = True
+    if changed:
+        await flush(session)
+        # Flags are what principals may be judged on; the number and the id never change.
+        forget(session, account, principals=(account.is_active, account.is_default_account) != flags)
+    return changed
+
+
+async def _delete(session: AsyncSession, account: Account) -> None:
+    if account.is_platform:
+        raise Conflict(PLATFORM_UNDELETABLE)
+    # Login tokens belong to their user, not to the membership they were issued under: detach them so a
+    # member of other accounts stays logged in. Profiles, contacts, plugins and named keys cascade.
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.account_id == account.id, ApiKey.kind == KIND_LOGIN)
+        .values(user_profile_id=None, account_id=None)
+    )
+    await session.execute(delete(Account).where(Account.id == account.id))
+    session.expunge(account)
+    forget(session, account, principals=True)
+
+
+# --- REST ----------------------------------------------------------------------------------------------------
+
+
+async def list_accounts(
+    session: AsyncSession,
+    principal: Principal,
+    page: Page,
+    *,
+    name: str | None = None,
+    tag: str | None = None,
+    account_number: str | None = None,
+    is_active: bool | None = None,
+) -> tuple[list[Account], bool]:
+    """Superuser all; others the accounts they have a profile in. Newest first, tags in one extra query."""
+    statement = _readable(principal)
+    if name is not None:
+        statement = statement.where(Account.name == _query_name(name))
+    if tag is not None:
+        statement = statement.where(Account.has_tag(tag.strip()))
+    if account_number is not None:
+        statement = statement.where(Account.account_number == account_number)
+    if is_active is not None:
+        statement = statement.where(Account.is_active == is_active)
+    return await fetch_page(session, statement.order_by(Account.id.desc()), page)
+
+
+async def create_account_for(session: AsyncSession, principal: Principal, data: AccountCreate) -> Account:
+    """Superusers only; 409 on a taken name or number, or a second default account."""
+    require(principal.is_superuser, CREATE_SUPERUSER)
+    return await create_account(session, **data.model_dump(by_alias=False))
+
+
+def _refused_fields(principal: Principal, fields: Iterable[str]) -> list[str]:
+    """The fields the caller sent but may not change (everything beyond `STAFF_FIELDS` needs a superuser)."""
+    if principal.is_superuser:
+        return []
+    return sorted(text.to_camel_case(field) for field in set(fields) - STAFF_FIELDS)
+
+
+async def update_account(session: AsyncSession, principal: Principal, account_id: int, data: AccountUpdate) -> Account:
+    """Superusers, or staff of the account (limited fields); 404 outside the read scope, 403 for members."""
+    account = await get_scoped(
+        session,
+        _readable(principal, Account.id == account_id),
+        write_scope=account_admin_scope(principal, Account.id),
+        not_found=NOT_FOUND,
+        forbidden=ADMIN_ONLY,
+    )
+    values = data.model_dump(exclude_unset=True, by_alias=False)
+    values.pop("account_number", None)  # never set: the schema refuses it
+    refused = _refused_fields(principal, values)
+    if refused:
+        raise Forbidden(f"Only a superuser can change {', '.join(refused)}.")
+    await _write(session, account, values)
+    return account
+
+
+async def delete_account(session: AsyncSession, principal: Principal, account_id: int) -> None:
+    """Superusers only, never the platform account (409); profiles, contacts, plugins and keys cascade."""
+    account = await get_scoped(session, _readable(principal, Account.id == account_id), not_found=NOT_FOUND)
+    require(principal.is_superuser, DELETE_SUPERUSER)
+    await _delete(session, account)
+
+
+# --- the `Account` manifest ----------------------------------------------------------------------------------
+
+
+def _not_found_by_name(name: str) -> str:
+    return f"No Account named {name!r} is visible to you."
+
+
+async def admin_username(session: AsyncSession, account_id: int) -> str:
+    """The account's first staff user by user id, else its first user, else "" (a read never creates one)."""
+    statement = (
+        select(User.username)
+        .join(UserProfile, UserProfile.user_id == User.id)
+        .where(UserProfile.account_id == account_id)
+        .order_by(User.is_staff.desc(), User.id)
+        .limit(1)
+    )
+    return (await session.execute(statement)).scalar_one_or_none() or ""
+
+
+def manifest_of(account: Account, admin: str) -> AccountManifestRead:
+    """`account` must have its tags loaded."""
+    return AccountManifestRead(
+        metadata=AccountManifestMetadataRead(
+            name=account.name,
+            description=account.description,
+            version=account.version,
+            tags=sorted(account.tags),
+            annotations=account.annotations,
+            account_number=account.account_number,
+        ),
+        spec=AccountSpecRead(config=AccountConfigRead.model_validate(account)),
+        status=AccountStatusRead(
+            record_locator=account.record_locator,
+            created=account.created_at,
+            modified=account.updated_at,
+            admin_account=admin,
+        ),
+    )
+
+
+async def apply_manifest(
+    session: AsyncSession, principal: Principal, manifest: AccountManifest
+) -> tuple[AccountManifestRead, bool]:
+    """Create the account named `metadata.name`, or bring it to the manifest's state (superusers only).
+
+    Idempotent: the same manifest twice writes nothing the second time. The number of an existing account
+    is read-only (422 when a different one is given); a new account takes a given number (409 when used).
+    """
+    require(principal.is_superuser, APPLY_SUPERUSER)
+    meta = manifest.metadata
+    values: dict[str, Any] = {
+        "description": meta.description or "",
+        "version": meta.version or "1.0.0",
+        "tags": meta.tags or [],
+        "annotations": meta.annotations or [],
+        **manifest.spec.config.model_dump(by_alias=False),
+    }
+    statement = select(Account).where(Account.name == meta.name).options(selectinload(Account.tag_links))
+    account = (await session.execute(statement)).scalar_one_or_none()
+    created = account is None
+    if account is None:
+        account = await create_account(session, name=meta.name, account_number=meta.account_number, **values)
+    else:
+        if meta.account_number is not None and meta.account_number != account.account_number:
+            location: list[str | int] = ["body", "metadata", "accountNumber"]
+            raise Unprocessable(
+                NUMBER_READ_ONLY, errors=[FieldError(loc=location, msg=NUMBER_READ_ONLY, type="read_only")]
+            )
+        await _write(session, account, values)
+    return manifest_of(account, await admin_username(session, account.id)), created
+
+
+async def describe_by_name(session: AsyncSession, principal: Principal, *, name: str) -> AccountManifestRead:
+    """Any account the caller can read (as the REST detail)."""
+    statement = _readable(principal, Account.name == _query_name(name))
+    account = await get_scoped(session, statement, not_found=_not_found_by_name(name))
+    return manifest_of(account, await admin_username(session, account.id))
+
+
+async def manifest_rows(session: AsyncSession, principal: Principal, *, name: str | None) -> list[dict[str, Any]]:
+    """The `get` table: the accounts the caller can read (as the REST list), newest first."""
+    statement = (
+        select(
+            Account.name,
+            Account.account_number,
+            Account.company_name,
+            Account.is_default_account,
+            Account.is_active,
+            Account.created_at,
+            Account.updated_at,
+        )
+        .where(account_scope(principal))
+        .order_by(Account.id.desc())
+    )
+    if name is not None:
+        statement = statement.where(Account.name == _query_name(name))
+    return [
+        {
+            "name": row.name,
+            "accountNumber": row.account_number,
+            "companyName": row.company_name,
+            "isDefaultAccount": row.is_default_account,
+            "isActive": row.is_active,
+            "createdAt": row.created_at.isoformat(),
+            "updatedAt": row.updated_at.isoformat(),
+        }
+        for row in (await session.execute(statement)).all()
+    ]
+
+
+async def delete_by_name(session: AsyncSession, principal: Principal, *, name: str) -> None:
+    """Superusers only (404 first outside the read scope); never the platform account (409)."""
+    statement = _readable(principal, Account.name == _query_name(name))
+    account = await get_scoped(session, statement, not_found=_not_found_by_name(name))
+    require(principal.is_superuser, DELETE_SUPERUSER)
+    await _delete(session, account)

@@ -1,0 +1,51 @@
+"""Logging in with a password, and logging out (revoking the presented credential)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import Unauthorized
+from app.models import KIND_LOGIN, ApiKey, User
+from app.models.base import utcnow
+from app.services import api_keys, passwords
+from app.services.cache import invalidate_after_commit
+from app.services.principals import PRINCIPAL_CACHE, Principal
+
+BAD_CREDENTIALS = "Invalid username or password."
+BASIC_CHALLENGE = 'Basic realm="smarter"'
+USERNAME_MAX_LENGTH = 150
+
+
+async def login(session: AsyncSession, username: str, password: str, ttl_seconds: int) -> tuple[ApiKey, str, User]:
+    """A login token for valid credentials of an active user; the same 401 for every failure."""
+    # A name no row can hold (a NUL, which PostgreSQL refuses in a query; over the column's 150
+    # characters) is an unknown user. Imported Django usernames may be non-ASCII: those are looked up.
+    user = None
+    if "\x00" not in username and len(username) <= USERNAME_MAX_LENGTH:
+        user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
+    # Verify even for unknown users so the two failures are indistinguishable, by body and by time.
+    ok, new_hash = await passwords.verify_password(password, user.password if user else None)
+    if user is None or not ok or not user.is_active:
+        raise Unauthorized(BAD_CREDENTIALS, scheme=BASIC_CHALLENGE)
+    if new_hash is not None:
+        user.password = new_hash  # an imported bcrypt/Django hash, upgraded to argon2
+    user.last_login = utcnow()
+    token, plaintext = await api_keys.issue_login_token(session, user, ttl_seconds)
+    return token, plaintext, user
+
+
+async def logout(session: AsyncSession, principal: Principal) -> None:
+    """Revoke the presented credential: a login token is deleted, a named key deactivated."""
+    digest = (await session.execute(select(ApiKey.digest).where(ApiKey.id == principal.key_id))).scalar_one_or_none()
+    if digest is None:
+        return
+    if principal.key_kind == KIND_LOGIN:
+        await session.execute(delete(ApiKey).where(ApiKey.id == principal.key_id))
+    else:
+        await session.execute(update(ApiKey).where(ApiKey.id == principal.key_id).values(is_active=False))
+    invalidate_after_commit(session, PRINCIPAL_CACHE, digest)
+
+
+async def logout_all(session: AsyncSession, principal: Principal) -> None:
+    await api_keys.revoke_login_tokens(session, principal.user_id)

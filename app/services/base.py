@@ -1,0 +1,83 @@
+"""Helpers shared by every service: lookups by path id, pages, insert-or-ignore, flush with 409s."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Query, Request, Response
+from sqlalchemy import Select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import dialect_of
+from app.errors import NotFound, classify_integrity_error
+from app.identifiers import parse_path_id
+from app.models import Base
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+
+async def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page (max 1000).")] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Rows to skip.")] = 0,
+) -> Page:
+    return Page(limit=limit, offset=offset)
+
+
+PageDep = Annotated[Page, Depends(page_params)]
+
+
+async def fetch_page(session: AsyncSession, statement: Select[T], page: Page) -> tuple[list[T], bool]:
+    """One query for the page (one extra row tells whether another page exists)."""
+    result = await session.execute(statement.limit(page.limit + 1).offset(page.offset))
+    rows = list(result.scalars().unique().all())
+    return rows[: page.limit], len(rows) > page.limit
+
+
+def link_next(request: Request, response: Response, page: Page, has_more: bool) -> None:
+    """`Link: <url>; rel="next"` when another page exists (the body stays a bare JSON array)."""
+    if has_more:
+        url = request.url.include_query_params(limit=page.limit, offset=page.offset + page.limit)
+        response.headers["Link"] = f'<{url}>; rel="next"'
+
+
+def path_id(value: str, *, not_found: str) -> int:
+    """A path `{id}`: integer or hashed id; anything else cannot exist (404)."""
+    parsed = parse_path_id(value)
+    if parsed is None:
+        raise NotFound(not_found)
+    return parsed
+
+
+async def flush(session: AsyncSession) -> None:
+    """Flush and turn constraint violations into 409/422 (the database decides; never a 500)."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise classify_integrity_error(exc) from exc
+
+
+async def insert_ignore(session: AsyncSession, model: type[Base], values: Sequence[Mapping[str, Any]]) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING (any unique constraint), on PostgreSQL and SQLite alike.
+
+    Returns how many rows were inserted.
+    """
+    if not values:
+        return 0
+    insert = pg_insert if dialect_of(session) == "postgresql" else sqlite_insert
+    statement = insert(model).values(list(values)).on_conflict_do_nothing()
+    result = await session.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,202 @@
+"""TTL caches with single-flight loading and explicit invalidation (in-process, plus NOTIFY fan-out).
+
+Rules this module enforces:
+- concurrent misses on one key run the loader once; every waiter gets its result or its exception;
+- errors and `None` results are never cached; a waiter's cancellation never cancels the shared load;
+- a load that was overtaken by an invalidation returns its value to its waiters but does not store it,
+  so a reader racing a writer cannot put the pre-write state back into the cache;
+- every cache is bounded (`maxsize`) and expires entries (`ttl`), the backstop for missed messages.
+
+Writes never touch caches directly: they call `invalidate_after_commit(session, ...)`; the unit of work
+(`app.db.commit`) publishes the invalidations with NOTIFY inside the transaction (PostgreSQL) and applies
+them locally once the commit succeeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from cachetools import TTLCache
+from sqlalchemy.ext.asyncio import AsyncSession
+
+logger = logging.getLogger(__name__)
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+# A tag groups entries that depend on one row, e.g. ("user", 5): every principal and snapshot of user 5.
+Tag = tuple[str, int]
+PENDING_KEY = "pending_invalidations"
+CACHES_KEY = "caches"
+
+
+@dataclass(frozen=True, slots=True)
+class Invalidation:
+    """Drop `key` from cache `cache`, or (cache=None) every entry of every cache tagged with `tag`."""
+
+    cache: str | None = None
+    key: Hashable | None = None
+    tag: Tag | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.tag is not None:
+            return {"t": list(self.tag)}
+        key = list(self.key) if isinstance(self.key, tuple) else self.key
+        return {"c": self.cache, "k": key}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Invalidation:
+        if "t" in data:
+            kind, ident = data["t"]
+            return cls(tag=(str(kind), int(ident)))
+        key = data["k"]
+        return cls(cache=str(data["c"]), key=tuple(key) if isinstance(key, list) else key)
+
+
+class SingleFlightCache(Generic[K, V]):
+    def __init__(
+        self, name: str, *, maxsize: int, ttl: float, tags_of: Callable[[V], Iterable[Tag]] | None = None
+    ) -> None:
+        self.name = name
+        self.ttl = ttl
+        self._entries: TTLCache[K, V] | None = TTLCache(maxsize=maxsize, ttl=ttl) if ttl > 0 else None
+        self._inflight: dict[K, asyncio.Future[V | None]] = {}
+        self._tags_of = tags_of
+        self._tagged: dict[Tag, set[K]] = {}
+        # TTLCache drops expired and evicted entries silently, so their keys linger in `_tagged` until
+        # pruned: pruning when the links outgrow twice the live ones keeps the index bounded by `maxsize`.
+        self._links = 0
+        self._min_links_budget = maxsize
+        self._links_budget = maxsize
+        self.loads = 0  # how many times a loader ran (tests and the benchmark read it)
+
+    def peek(self, key: K) -> V | None:
+        if self._entries is None:
+            return None
+        return self._entries.get(key)
+
+    async def get(self, key: K, loader: Callable[[], Awaitable[V | None]]) -> V | None:
+        if self._entries is not None:
+            value = self._entries.get(key)
+            if value is not None:
+                return value
+        future = self._inflight.get(key)
+        if future is None:
+            future = asyncio.ensure_future(self._load(key, loader))
+            # Nobody may be left to read a failure if every waiter was cancelled: mark it retrieved.
+            future.add_done_callback(_retrieve_exception)
+            self._inflight[key] = future
+        return await asyncio.shield(future)
+
+    async def _load(self, key: K, loader: Callable[[], Awaitable[V | None]]) -> V | None:
+        me = asyncio.current_task()
+        self.loads += 1
+        try:
+            value = await loader()
+        finally:
+            still_current = self._inflight.get(key) is me
+            if still_current:
+                del self._inflight[key]
+        if still_current and value is not None and self._entries is not None:
+            self._entries[key] = value
+            self._index(key, value)
+        return value
+
+    def _index(self, key: K, value: V) -> None:
+        if self._tags_of is None:
+            return
+        for tag in self._tags_of(value):
+            keys = self._tagged.setdefault(tag, set())
+            if key not in keys:
+                keys.add(key)
+                self._links += 1
+        if self._links > self._links_budget:
+            self._prune_index()
+
+    def _prune_index(self) -> None:
+        entries = self._entries
+        if entries is None:
+            return
+        pruned = {tag: {key for key in keys if key in entries} for tag, keys in self._tagged.items()}
+        self._tagged = {tag: keys for tag, keys in pruned.items() if keys}
+        self._links = sum(len(keys) for keys in self._tagged.values())
+        self._links_budget = max(self._min_links_budget, 2 * self._links)
+
+    def invalidate(self, key: K) -> None:
+        if self._entries is not None:
+            self._entries.pop(key, None)
+        # A load in flight started before this write: let it finish for its waiters, but not store.
+        self._inflight.pop(key, None)
+
+    def invalidate_tag(self, tag: Tag) -> None:
+        keys = self._tagged.pop(tag, set())
+        self._links -= len(keys)
+        for key in keys:
+            self.invalidate(key)
+        # An in-flight load's tags are known only once it returns, and it may have read the rows this
+        # write changed: none of them may store (their waiters still get their values).
+        self._inflight.clear()
+
+    def clear(self) -> None:
+        if self._entries is not None:
+            self._entries.clear()
+        self._inflight.clear()
+        self._tagged.clear()
+        self._links = 0
+
+    def __len__(self) -> int:
+        return 0 if self._entries is None else len(self._entries)
+
+
+def _retrieve_exception(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+class CacheRegistry:
+    """The named caches of one app instance (one per process)."""
+
+    def __init__(self, *, ttl: float, maxsize: int) -> None:
+        self.ttl = ttl
+        self.maxsize = maxsize
+        self._caches: dict[str, SingleFlightCache[Any, Any]] = {}
+
+    def register(self, name: str, tags_of: Callable[[Any], Iterable[Tag]] | None = None) -> SingleFlightCache[Any, Any]:
+        """The cache called `name`, created on first use (so each domain declares its own)."""
+        cache = self._caches.get(name)
+        if cache is None:
+            cache = SingleFlightCache(name, maxsize=self.maxsize, ttl=self.ttl, tags_of=tags_of)
+            self._caches[name] = cache
+        return cache
+
+    def apply(self, invalidations: Iterable[Invalidation]) -> None:
+        for item in invalidations:
+            if item.tag is not None:
+                for cache in self._caches.values():
+                    cache.invalidate_tag(item.tag)
+            elif item.cache is not None and item.cache in self._caches:
+                self._caches[item.cache].invalidate(item.key)
+
+    def clear(self) -> None:
+        for cache in self._caches.values():
+            cache.clear()
+
+
+def invalidate_after_commit(
+    session: AsyncSession, cache: str | None = None, key: Hashable | None = None, *, tag: Tag | None = None
+) -> None:
+    """Record that this unit of work changes a cached fact; `app.db.commit` publishes and applies it."""
+    if (cache is None) == (tag is None):
+        raise ValueError("Give either a cache and key, or a tag.")
+    session.info.setdefault(PENDING_KEY, []).append(Invalidation(cache=cache, key=key, tag=tag))
+
+
+def caches_of(session: AsyncSession) -> CacheRegistry:
+    registry = session.info.get(CACHES_KEY)
+    if not isinstance(registry, CacheRegistry):
+        raise RuntimeError("This session was not made by the app's sessionmaker (it has no caches).")
+    return registry

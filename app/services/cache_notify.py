@@ -1,0 +1,131 @@
+"""Cross-process cache invalidation over PostgreSQL LISTEN/NOTIFY.
+
+NOTIFY is transactional: a message published inside the writing transaction is delivered at commit and
+dropped on rollback. Each process keeps one dedicated asyncpg connection LISTENing (a pooled connection
+would be recycled under it), probes it so a dead server is noticed quickly, reconnects with backoff,
+and clears its caches after every (re)connect because messages sent while it was away are lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.services.cache import CacheRegistry, Invalidation
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "smarter_core_cache"
+# How operators (and tests) tell the LISTEN connection apart in pg_stat_activity.
+LISTENER_APPLICATION_NAME = "smarter-core-listener"
+# PostgreSQL's payload limit is 8000 bytes; stay well under it.
+MAX_PAYLOAD = 7000
+
+
+def _payloads(invalidations: Sequence[Invalidation]) -> list[str]:
+    payloads: list[str] = []
+    batch: list[dict[str, Any]] = []
+    size = 2
+    for item in invalidations:
+        encoded = item.to_json()
+        item_size = len(json.dumps(encoded)) + 1
+        if batch and size + item_size > MAX_PAYLOAD:
+            payloads.append(json.dumps(batch))
+            batch, size = [], 2
+        batch.append(encoded)
+        size += item_size
+    if batch:
+        payloads.append(json.dumps(batch))
+    return payloads
+
+
+async def publish(session: AsyncSession, invalidations: Sequence[Invalidation]) -> None:
+    for payload in _payloads(invalidations):
+        await session.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload})
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class CacheListener:
+    """Applies other processes' invalidations to this process's caches."""
+
+    def __init__(self, database_url: str, caches: CacheRegistry, *, probe_interval: float, backoff_max: float) -> None:
+        self._dsn = asyncpg_dsn(database_url)
+        self._caches = caches
+        self._probe_interval = probe_interval
+        self._backoff_max = backoff_max
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+        self.received = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="cache-listener")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            items = [Invalidation.from_json(item) for item in json.loads(payload)]
+        except (ValueError, KeyError, TypeError):
+            logger.warning("Ignoring a malformed cache invalidation message.")
+            return
+        self.received += 1
+        self._caches.apply(items)
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            conn: Any = None
+            try:
+                conn = await asyncpg.connect(
+                    self._dsn,
+                    timeout=self._probe_interval,
+                    server_settings={"application_name": LISTENER_APPLICATION_NAME},
+                )
+                # A closed connection (server restart, pg_terminate_backend) is noticed at once, not at the
+                # next probe: until then this process would keep serving entries it can no longer hear about.
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _conn, event=lost: event.set())
+                await conn.add_listener(CHANNEL, self._on_notify)
+                # Anything published while we were not listening is lost: start from empty caches.
+                self._caches.clear()
+                self.connected.set()
+                if attempt:
+                    logger.info("Cache listener reconnected.")
+                attempt = 0
+                while True:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), timeout=self._probe_interval)
+                    if lost.is_set():
+                        raise ConnectionError("the LISTEN connection was closed")
+                    await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=self._probe_interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.connected.clear()
+                delay = min(self._backoff_max, 0.2 * 2**attempt) * (0.5 + random.random() / 2)  # noqa: S311
+                attempt += 1
+                logger.warning("Cache listener lost its connection (%s); retrying in %.1fs.", type(exc).__name__, delay)
+                # Entries may now miss invalidations; the TTL still bounds them, but drop them anyway.
+                self._caches.clear()
+                await asyncio.sleep(delay)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), timeout=1)

@@ -1,0 +1,1 @@
+"""The manifest protocol's brokers: one per kind, registered in `registry`."""

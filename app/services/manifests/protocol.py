@@ -1,0 +1,419 @@
+"""The manifest protocol around the brokers: read a body (JSON or YAML), find the kind's broker,
+validate the manifest, call the broker and wrap its answer in the journal envelope.
+
+Bodies are parsed with `yaml.safe_load` / `json.loads` only, then copied into plain JSON values under
+a node and depth budget: YAML aliases share objects, so a small "billion laughs" document would
+otherwise expand exponentially in every later walk (validation, storage, serialisation).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date
+from functools import lru_cache
+from importlib import metadata as package_metadata
+from typing import Any
+
+import anyio
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app import __version__
+from app.config import Settings
+from app.errors import (
+    AppError,
+    BadRequest,
+    FieldError,
+    Forbidden,
+    Unauthorized,
+    Unprocessable,
+    field_errors,
+    is_database_unavailable,
+)
+from app.models import Account, ImmutableFieldError, User
+from app.runtime import Runtime
+from app.schemas.accounts import AccountRead
+from app.schemas.journal import (
+    ApiVersionInfo,
+    CliVersionInfo,
+    Journaled,
+    JournalMessage,
+    JournalMetadata,
+    KindInfo,
+    ManifestDocument,
+    ManifestList,
+    ManifestListData,
+    ManifestListMetadata,
+    ManifestListTitle,
+    ManifestValidation,
+    PlatformStatus,
+    PlatformVersion,
+    WhoAmI,
+)
+from app.schemas.manifests.base import SAMManifest
+from app.schemas.users import UserRead
+from app.services import permissions
+from app.services.manifests import registry
+from app.services.manifests.base import Broker, BrokerContext
+from app.services.principals import Membership, Principal
+from app.text import to_camel_case
+
+YAML_MEDIA_TYPES = frozenset({"application/x-yaml", "application/yaml", "text/yaml", "text/x-yaml"})
+NO_THING = "None"
+# A real manifest has a few hundred nodes; static plugin data may have thousands.
+MAX_NODES = 100_000
+MAX_DEPTH = 64
+PARSE_INLINE_BYTES = 32 * 1024
+_NOT_A_MAPPING = "A manifest must be a mapping with apiVersion, kind, metadata and spec."
+_TOO_BIG = f"The manifest is too large (over {MAX_NODES} values) or nested too deeply (over {MAX_DEPTH} levels)."
+
+# Packages whose versions `version/` reports (the original listed its own stack the same way).
+_PACKAGES = ("fastapi", "starlette", "pydantic", "sqlalchemy", "alembic", "asyncpg", "aiosqlite", "uvicorn", "pyyaml")
+
+
+# --- bodies -------------------------------------------------------------------------------------------
+
+
+async def parse_document(raw: bytes, content_type: str | None) -> dict[str, Any]:
+    """The body as a mapping of plain JSON values (dates as ISO strings); 400 when it is not one.
+
+    PyYAML's safe loader is pure Python (about 4 s per MiB), so larger bodies are parsed on a worker
+    thread: one big manifest must not stall every other request of the event loop.
+    """
+    if len(raw) <= PARSE_INLINE_BYTES:
+        return _parse_document(raw, content_type)
+    return await anyio.to_thread.run_sync(_parse_document, raw, content_type)
+
+
+def _parse_document(raw: bytes, content_type: str | None) -> dict[str, Any]:
+    if not raw.strip():
+        raise BadRequest("The request body is empty: send a manifest as JSON or YAML.")
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    try:
+        if media in YAML_MEDIA_TYPES:
+            loaded = _load_yaml(raw)
+        elif media == "application/json" or media.endswith("+json"):
+            loaded = _load_json(raw)
+        else:  # no or another content type (curl's default is form-encoded): JSON, else YAML
+            try:
+                loaded = _load_json(raw)
+            except BadRequest:
+                loaded = _load_yaml(raw)
+    except RecursionError:
+        raise BadRequest(_TOO_BIG) from None
+    if not isinstance(loaded, dict):
+        raise BadRequest(_NOT_A_MAPPING)
+    plain: dict[str, Any] = _plain(loaded, 0, [MAX_NODES])
+    return plain
+
+
+def _load_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        # Position only: the message never quotes the body.
+        raise BadRequest(f"The body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
+    except (ValueError, UnicodeDecodeError):  # e.g. an integer beyond Python's digit limit, bad encoding
+        raise BadRequest("The body is not valid JSON.") from None
+
+
+def _load_yaml(raw: bytes) -> Any:
+    try:
+        return yaml.safe_load(raw)
+    except yaml.MarkedYAMLError as exc:
+        where = f" (line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1})" if exc.problem_mark else ""
+        raise BadRequest(
+            f"The body is not valid YAML: {exc.problem or exc.context or 'syntax error'}{where}."
+        ) from None
+    except (yaml.YAMLError, ValueError):
+        raise BadRequest("The body is not valid YAML.") from None
+
+
+def _plain(value: Any, depth: int, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0 or depth > MAX_DEPTH:
+        raise BadRequest(_TOO_BIG)
+    if isinstance(value, dict):
+        return {_plain_key(k): _plain(v, depth + 1, budget) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v, depth + 1, budget) for v in value]
+    if isinstance(value, str):
+        return _text(value)
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise BadRequest("Numbers must be finite (no NaN or Infinity).")
+        return value
+    if isinstance(value, date):  # datetime too: YAML reads unquoted dates, as the SDK does, as ISO text
+        return value.isoformat()
+    raise BadRequest(f"Values of YAML type {type(value).__name__} are not supported in manifests.")
+
+
+def _text(value: str) -> str:
+    # PostgreSQL cannot store NUL in text or JSONB; refusing it here keeps both backends alike.
+    if "\x00" in value:
+        raise BadRequest("Text in a manifest may not contain NUL characters.")
+    return value
+
+
+def _plain_key(key: Any) -> str:
+    if isinstance(key, str):
+        return _text(key)
+    if isinstance(key, bool) or key is None:
+        return json.dumps(key)
+    if isinstance(key, int | float):
+        return str(key)
+    if isinstance(key, date):
+        return key.isoformat()
+    raise BadRequest("Mapping keys must be strings.")
+
+
+# --- manifests ----------------------------------------------------------------------------------------
+
+
+def broker_for(document: Mapping[str, Any]) -> Broker[Any]:
+    """The broker of the manifest's `kind` (422 when absent or misspelt, 400 when not served)."""
+    kind = document.get("kind")
+    if kind is None:
+        raise Unprocessable.field("kind", "The manifest has no kind (e.g. Plugin).", kind="missing")
+    if not isinstance(kind, str):
+        raise Unprocessable.field("kind", "kind must be a string.", kind="string_type")
+    broker = registry.resolve(kind)
+    if kind != broker.kind:  # path segments are lenient; a manifest names its kind exactly
+        raise Unprocessable.field("kind", f"The kind is spelt {broker.kind!r}.", kind="literal_error")
+    return broker
+
+
+def invalid_manifest(exc: ValidationError, *, prefix: tuple[str, ...] = ("body",)) -> Unprocessable:
+    errors = field_errors(exc.errors(include_url=False, include_input=False, include_context=False), prefix=prefix)
+    fields = "; ".join(f"{'.'.join(str(p) for p in e.loc[1:]) or 'manifest'}: {e.msg}" for e in errors[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return Unprocessable(f"Invalid manifest: {fields}{more}.", errors=errors)
+
+
+def load_manifest(broker: Broker[Any], document: Mapping[str, Any]) -> SAMManifest:
+    try:
+        return broker.manifest_model.model_validate(document)
+    except ValidationError as exc:
+        raise invalid_manifest(exc) from None
+
+
+async def read_manifest(
+    raw: bytes, content_type: str | None, *, on_kind: Callable[[str], None] | None = None
+) -> tuple[Broker[Any], SAMManifest]:
+    """Parse, find the broker (reporting its kind as soon as it is known) and validate."""
+    document = await parse_document(raw, content_type)
+    broker = broker_for(document)
+    if on_kind is not None:
+        on_kind(broker.kind)
+    return broker, load_manifest(broker, document)
+
+
+@contextmanager
+def broker_errors() -> Iterator[None]:
+    """Errors a broker may let through that are the client's fault, as 422s (never a 500)."""
+    try:
+        yield
+    except ValidationError as exc:  # e.g. a service input model built from the manifest
+        raise invalid_manifest(exc) from None
+    except ImmutableFieldError as exc:
+        raise Unprocessable.field(to_camel_case(exc.field), str(exc)) from None
+
+
+# --- context ------------------------------------------------------------------------------------------
+
+
+def acting_of(principal: Principal, account_number: str | None) -> Membership | None:
+    """The account the caller acts in; None when they belong to none (and named none)."""
+    if account_number is None and not principal.memberships:
+        return None
+    return permissions.acting_membership(principal, account_number)
+
+
+def broker_context(
+    session: AsyncSession, principal: Principal, settings: Settings, *, account_number: str | None
+) -> BrokerContext:
+    return BrokerContext(session, principal, settings, acting_of(principal, account_number))
+
+
+# --- commands -----------------------------------------------------------------------------------------
+
+
+def _meta(command: str, thing: str) -> JournalMetadata:
+    return JournalMetadata(command=command, thing=thing)
+
+
+async def validate(raw: bytes, content_type: str | None) -> Journaled[ManifestValidation]:
+    """Check a manifest without touching the database: any problem is a 200 with `valid: false`."""
+    thing = NO_THING
+
+    def found(kind: str) -> None:
+        nonlocal thing
+        thing = kind
+
+    try:
+        broker, manifest = await read_manifest(raw, content_type, on_kind=found)
+    except AppError as error:
+        errors = error.errors or [FieldError(loc=["body"], msg=error.detail, type=error.slug)]
+        result = ManifestValidation(valid=False, errors=errors)
+        return Journaled(metadata=_meta("validate", thing), data=result, message=f"Invalid manifest: {error.detail}")
+    message = f"{broker.kind} {manifest.metadata.name} is valid"
+    return Journaled(metadata=_meta("validate", thing), data=ManifestValidation(valid=True), message=message)
+
+
+async def apply(ctx: BrokerContext, broker: Broker[Any], manifest: SAMManifest) -> Journaled[dict[str, Any]]:
+    with broker_errors():
+        result = await broker.apply(ctx, manifest)
+    message = f"{broker.kind} {result.name} applied successfully"
+    return Journaled(metadata=_meta("apply", broker.kind), data=result.data, message=message)
+
+
+async def get(ctx: BrokerContext, broker: Broker[Any], name: str | None) -> Journaled[ManifestList]:
+    with broker_errors():
+        rows = await broker.get(ctx, name)
+    table = ManifestList(
+        kind=broker.kind,
+        name=name,
+        metadata=ManifestListMetadata(count=len(rows)),
+        data=ManifestListData(titles=[ManifestListTitle(name=c.name, type=c.type) for c in broker.columns], items=rows),
+    )
+    noun = broker.kind if len(rows) == 1 else broker.plural
+    return Journaled(metadata=_meta("get", broker.kind), data=table, message=f"Got {len(rows)} {noun}")
+
+
+async def describe(ctx: BrokerContext, broker: Broker[Any], name: str) -> Journaled[ManifestDocument]:
+    with broker_errors():
+        document = await broker.describe(ctx, name)
+    return Journaled(
+        metadata=_meta("describe", broker.kind),
+        data=ManifestDocument.model_validate(document),
+        message=f"{broker.kind} {name} described successfully",
+    )
+
+
+async def delete(ctx: BrokerContext, broker: Broker[Any], name: str) -> JournalMessage:
+    with broker_errors():
+        await broker.delete(ctx, name)
+    return JournalMessage(metadata=_meta("delete", broker.kind), message=f"{broker.kind} {name} deleted successfully")
+
+
+async def deploy(ctx: BrokerContext, broker: Broker[Any], name: str, *, undo: bool = False) -> JournalMessage:
+    command = "undeploy" if undo else "deploy"
+    with broker_errors():
+        said = await (broker.undeploy(ctx, name) if undo else broker.deploy(ctx, name))
+    return JournalMessage(
+        metadata=_meta(command, broker.kind), message=said or f"{broker.kind} {name} {command}ed successfully"
+    )
+
+
+def logs(broker: Broker[Any], name: str | None) -> Journaled[dict[str, Any]]:
+    """No kind in scope keeps logs: an empty `data` for every kind (the SDK expects an object)."""
+    subject = f"{broker.kind} {name}" if name else broker.plural
+    return Journaled(metadata=_meta("logs", broker.kind), data={}, message=f"No logs are kept for {subject}")
+
+
+def example_manifest(broker: Broker[Any]) -> Journaled[ManifestDocument]:
+    return Journaled(
+        metadata=_meta("example_manifest", broker.kind),
+        data=ManifestDocument.model_validate(broker.example_manifest()),
+        message=f"Example {broker.kind} manifest",
+    )
+
+
+def json_schema(broker: Broker[Any]) -> Journaled[dict[str, Any]]:
+    return Journaled(
+        metadata=_meta("json_schema", broker.kind),
+        data=broker.json_schema(),
+        message=f"JSON Schema of the {broker.kind} manifest",
+    )
+
+
+def kinds() -> Journaled[list[KindInfo]]:
+    infos = [
+        KindInfo(
+            singular=b.kind,
+            plural=b.plural,
+            api_kind=b.kind,
+            display=b.kind,
+            display_plural=b.plural,
+            deployable=b.deployable,
+        )
+        for b in registry.brokers()
+    ]
+    noun = "kind" if len(infos) == 1 else "kinds"
+    return Journaled(metadata=_meta("resources", NO_THING), data=infos, message=f"{len(infos)} {noun}")
+
+
+async def whoami(
+    session: AsyncSession, principal: Principal, settings: Settings, *, account_number: str | None
+) -> Journaled[WhoAmI]:
+    """The caller, the account they act in (a superuser without a profile: the platform account)."""
+    acting = acting_of(principal, account_number)
+    account_id = acting.account_id if acting else principal.platform_account_id if principal.is_superuser else None
+    if account_id is None:
+        raise Forbidden("You do not belong to any account.")
+    user = await session.get(User, principal.user_id)
+    statement = select(Account).where(Account.id == account_id).options(selectinload(Account.tag_links))
+    account = (await session.execute(statement)).scalar_one_or_none()
+    if user is None or account is None:  # deleted since the credential was checked
+        raise Unauthorized("User inactive or deleted.")
+    data = WhoAmI(
+        user=UserRead.model_validate(user),
+        account=AccountRead.model_validate(account),
+        environment=settings.environment,
+    )
+    return Journaled(metadata=_meta("whoami", NO_THING), data=data, message=f"You are {user.username}")
+
+
+@lru_cache(maxsize=1)
+def _package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for package in _PACKAGES:
+        try:
+            versions[package] = package_metadata.version(package)
+        except package_metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def version() -> Journaled[PlatformVersion]:
+    data = PlatformVersion(
+        api=ApiVersionInfo(version=__version__, python=_package_versions()), cli=CliVersionInfo(version=None)
+    )
+    return Journaled(metadata=_meta("version", NO_THING), data=data, message=f"smarter-core {__version__}")
+
+
+async def status(runtime: Runtime) -> Journaled[PlatformStatus]:
+    """The database (reachable, schema revision) and the caches; 200 even when the database is down."""
+    backend = "sqlite" if runtime.settings.is_sqlite else "postgresql"
+    database: dict[str, Any] = {"backend": backend, "head": runtime.schema.head}
+    try:
+        revision = await runtime.schema.check(runtime.engine)
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        database.update(status="unavailable", revision=None)
+    else:
+        database.update(status="ok" if revision == runtime.schema.head else "migration-pending", revision=revision)
+    caches = {
+        "backend": "in-process",
+        "ttlSeconds": runtime.settings.cache_ttl,
+        "invalidation": "postgresql-listen-notify" if runtime.listener is not None else "process-local",
+    }
+    compute = {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "system": platform.system(),
+        "machine": platform.machine(),
+        "workers": runtime.settings.workers,
+    }
+    data = PlatformStatus(infrastructures={"database": database, "caches": caches}, compute=compute)
+    return Journaled(metadata=_meta("status", NO_THING), data=data, message=f"Database {database['status']}")

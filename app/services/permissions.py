@@ -1,0 +1,151 @@
+"""Read and ownership scopes as SQL predicates, and the 404-before-403 rule.
+
+Each function returns one predicate on columns the row already has (`account_id`, `user_profile_id`,
+`id`): no per-profile loops, no COUNT queries, no joins for owned resources. Reads never create rows.
+
+Owned resources (plugins, API keys):
+- read scope: superuser -> everything; others -> rows of any of their accounts, or of the platform account;
+- ownership scope: superuser -> everything; staff -> rows of their accounts; regular -> rows of their profiles.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import ColumnElement, Select, false, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import Forbidden, NotFound, Unprocessable
+from app.models import Account, AccountContact, User, UserProfile
+from app.services.principals import Membership, Principal
+
+T = TypeVar("T")
+
+
+class Owned(Protocol):
+    # Any: mypy matches the models' `Mapped[int]` descriptors by their instance type (int), which no
+    # column type can express; the class attributes are columns at run time.
+    account_id: Any
+    user_profile_id: Any
+
+
+def _in(column: Any, values: tuple[int, ...]) -> ColumnElement[bool]:
+    return column.in_(values) if values else false()
+
+
+def read_scope(principal: Principal, model: type[Owned]) -> ColumnElement[bool]:
+    if principal.is_superuser:
+        return true()
+    accounts = principal.account_ids
+    if principal.platform_account_id is not None and principal.platform_account_id not in accounts:
+        accounts = (*accounts, principal.platform_account_id)
+    return _in(model.account_id, accounts)
+
+
+def can_read_owned(principal: Principal, account_id: int) -> bool:
+    """`read_scope` for one row already in memory (a cached snapshot): the same rule, evaluated in Python."""
+    if principal.is_superuser:
+        return True
+    return account_id in principal.account_ids or account_id == principal.platform_account_id
+
+
+def ownership_scope(principal: Principal, model: type[Owned]) -> ColumnElement[bool]:
+    if principal.is_superuser:
+        return true()
+    if principal.is_staff:
+        return _in(model.account_id, principal.account_ids)
+    return _in(model.user_profile_id, principal.profile_ids)
+
+
+def account_scope(principal: Principal) -> ColumnElement[bool]:
+    """Accounts: superuser all; others the accounts they have a profile in."""
+    return true() if principal.is_superuser else _in(Account.id, principal.account_ids)
+
+
+def can_read_account(principal: Principal, account_id: int) -> bool:
+    """`account_scope` for one account already in memory (a cached snapshot): the same rule, in Python."""
+    return principal.is_superuser or account_id in principal.account_ids
+
+
+def _members_of(account_ids: tuple[int, ...]) -> Any:
+    return select(UserProfile.user_id).where(_in(UserProfile.account_id, account_ids))
+
+
+def user_scope(principal: Principal) -> ColumnElement[bool]:
+    """Users: superuser all; staff the users of their accounts; regular themselves."""
+    if principal.is_superuser:
+        return true()
+    if principal.is_staff:
+        return User.id.in_(_members_of(principal.account_ids))
+    return User.id == principal.user_id
+
+
+def profile_scope(principal: Principal) -> ColumnElement[bool]:
+    """Profiles: superuser all; staff the profiles of their accounts; regular their own."""
+    if principal.is_superuser:
+        return true()
+    if principal.is_staff:
+        return _in(UserProfile.account_id, principal.account_ids)
+    return UserProfile.user_id == principal.user_id
+
+
+def contact_scope(principal: Principal) -> ColumnElement[bool]:
+    """Contacts: read by members of the account and superusers."""
+    return true() if principal.is_superuser else _in(AccountContact.account_id, principal.account_ids)
+
+
+def is_account_admin(principal: Principal, account_id: int) -> bool:
+    """Superuser, or staff with a profile in the account."""
+    return principal.is_superuser or (principal.is_staff and account_id in principal.account_ids)
+
+
+def account_admin_scope(principal: Principal, account_id: Any) -> ColumnElement[bool]:
+    """`is_account_admin` as a predicate on a row's account column (profiles, contacts)."""
+    if principal.is_superuser:
+        return true()
+    return _in(account_id, principal.account_ids) if principal.is_staff else false()
+
+
+def require(allowed: bool, message: str) -> None:
+    """The 403 half of the rule: the caller can see the object but may not do this to it."""
+    if not allowed:
+        raise Forbidden(message)
+
+
+async def get_scoped(
+    session: AsyncSession,
+    statement: Select[T],
+    *,
+    write_scope: ColumnElement[bool] | None = None,
+    not_found: str,
+    forbidden: str = "You do not have permission to change this.",
+) -> T:
+    """Run a statement already filtered by id and read scope.
+
+    Absent or unreadable -> 404 (never reveal existence); readable but outside `write_scope` -> 403.
+    Both facts come back in one query (`write_scope` is evaluated as a column).
+    """
+    if write_scope is None:
+        obj = (await session.execute(statement)).scalars().unique().one_or_none()
+        if obj is None:
+            raise NotFound(not_found)
+        return obj
+    row = (await session.execute(statement.add_columns(write_scope.label("writable")))).unique().one_or_none()
+    if row is None:
+        raise NotFound(not_found)
+    require(bool(row[1]), forbidden)
+    return row[0]  # type: ignore[no-any-return]
+
+
+def acting_membership(principal: Principal, account_number: str | None = None) -> Membership:
+    """The account a caller acts in: the one they name (and belong to), else their first profile's."""
+    if account_number is not None:
+        membership = principal.membership_by_number(account_number)
+        if membership is None:
+            raise Unprocessable.field(
+                "accountNumber", "You do not belong to an account with this number.", where="query"
+            )
+        return membership
+    if not principal.memberships:
+        raise Forbidden("You do not belong to any account.")
+    return principal.memberships[0]

@@ -1,0 +1,804 @@
+"""Plugins: lists, the cached detail, writes of the plugin and its parts, clones, and manifests.
+
+Reads of one plugin go through the `plugin` cache: an immutable snapshot per plugin id holding the
+pre-serialised detail and parts, tagged with the owner's user and account. The cache holds facts, not
+decisions: the read scope is checked against the snapshot's account on every hit. Every write of a
+plugin or its parts invalidates its entry in the same unit of work.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic_core import to_json
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.interfaces import ORMOption
+
+from app import text
+from app.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.identifiers import hashed_id, record_locator
+from app.models import Account, Base, PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector, Tag, User, UserProfile
+from app.models.plugin import (
+    DEFAULT_MAX_COMPLETION_TOKENS,
+    DEFAULT_MODEL,
+    DEFAULT_PROVIDER,
+    DEFAULT_SYSTEM_ROLE,
+    DEFAULT_TEMPERATURE,
+    PLUGIN_KINDS,
+)
+from app.schemas.manifests.plugin import PluginManifest
+from app.schemas.plugins import (
+    DataPut,
+    DataRead,
+    ManifestDataRead,
+    ManifestMetadataRead,
+    ManifestPromptRead,
+    ManifestSelectorRead,
+    ManifestSpecRead,
+    ManifestStatusRead,
+    PluginClone,
+    PluginCreate,
+    PluginDetail,
+    PluginManifestRead,
+    PluginUpdate,
+    PromptPatch,
+    PromptPut,
+    PromptRead,
+    SelectorPut,
+    SelectorRead,
+)
+from app.services import tags as tag_service
+from app.services.base import Page, flush
+from app.services.cache import CacheRegistry, SingleFlightCache, invalidate_after_commit
+from app.services.cache import Tag as CacheTag
+from app.services.permissions import (
+    acting_membership,
+    can_read_owned,
+    get_scoped,
+    ownership_scope,
+    read_scope,
+    require,
+)
+from app.services.principals import Membership, Principal
+
+PLUGIN_CACHE = "plugin"
+NOT_FOUND = "No plugin with this id is visible to you."
+FORBIDDEN = "You can read this plugin but not change it: it belongs to another user."
+STATIC_ONLY = "Only static plugins have static data; this plugin's class is {plugin_class}."
+
+PROMPT_DEFAULTS: dict[str, Any] = {
+    "provider": DEFAULT_PROVIDER,
+    "system_role": DEFAULT_SYSTEM_ROLE,
+    "model": DEFAULT_MODEL,
+    "temperature": DEFAULT_TEMPERATURE,
+    "max_completion_tokens": DEFAULT_MAX_COMPLETION_TOKENS,
+}
+# A new plugin without a selector lets the LLM decide from its description: `search_terms` would need
+# terms, and `always` would put it in every prompt.
+SELECTOR_DEFAULTS: dict[str, Any] = {"directive": "llm", "search_terms": []}
+
+# The owner as the responses show it: username, email, account number (not the password hash, say).
+_OWNER = (
+    joinedload(PluginMeta.user_profile)
+    .load_only(UserProfile.user_id, UserProfile.account_id)
+    .options(
+        joinedload(UserProfile.user).load_only(User.username, User.email),
+        joinedload(UserProfile.account).load_only(Account.account_number),
+    )
+)
+# One plugin: everything in a single query.
+DETAIL_OPTIONS: tuple[ORMOption, ...] = (
+    _OWNER,
+    joinedload(PluginMeta.tag_links),
+    joinedload(PluginMeta.prompt),
+    joinedload(PluginMeta.selector),
+    joinedload(PluginMeta.data),
+)
+
+
+# --- the cache --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PluginSnapshot:
+    """What a read of one plugin needs: who may see it, and its responses, already serialised."""
+
+    plugin_id: int
+    account_id: int
+    owner_user_id: int
+    plugin_class: str
+    detail: bytes
+    prompt: bytes | None
+    selector: bytes | None
+    data: bytes | None
+
+
+def _snapshot_tags(snapshot: PluginSnapshot) -> Iterable[CacheTag]:
+    # The detail shows the owner's username, email and account number.
+    yield ("user", snapshot.owner_user_id)
+    yield ("account", snapshot.account_id)
+
+
+def plugin_cache(caches: CacheRegistry) -> SingleFlightCache[int, PluginSnapshot]:
+    return caches.register(PLUGIN_CACHE, tags_of=_snapshot_tags)
+
+
+def forget(session: AsyncSession, plugin_id: int) -> None:
+    """Drop the plugin's snapshot (here and in every other process) once this unit of work commits."""
+    invalidate_after_commit(session, PLUGIN_CACHE, plugin_id)
+
+
+def _json(model: PromptRead | SelectorRead | DataRead) -> bytes:
+    return model.__pydantic_serializer__.to_json(model, by_alias=True)
+
+
+def snapshot_of(plugin: PluginMeta) -> PluginSnapshot:
+    """`plugin` must be loaded with DETAIL_OPTIONS."""
+    return PluginSnapshot(
+        plugin_id=plugin.id,
+        account_id=plugin.account_id,
+        owner_user_id=plugin.user_profile.user_id,
+        plugin_class=plugin.plugin_class,
+        detail=to_json(detail_of(plugin)),
+        prompt=_json(PromptRead.model_validate(plugin.prompt)) if plugin.prompt else None,
+        selector=_json(SelectorRead.model_validate(plugin.selector)) if plugin.selector else None,
+        data=_json(DataRead.model_validate(plugin.data)) if plugin.data else None,
+    )
+
+
+async def _load_snapshot(engine: AsyncEngine, plugin_id: int) -> PluginSnapshot | None:
+    # A session of its own: the load is shared by concurrent requests and must outlive any one of them.
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        plugin = await _fetch_detail(session, plugin_id)
+        return None if plugin is None else snapshot_of(plugin)
+
+
+async def readable_snapshot(
+    engine: AsyncEngine, caches: CacheRegistry, principal: Principal, plugin_id: int
+) -> PluginSnapshot:
+    """The plugin's cached snapshot, when `principal` may read it (404 otherwise, existence not revealed).
+
+    It needs no request session: a hit does no database I/O at all, and a miss loads on a session of its
+    own (shared by concurrent requests for the same plugin).
+    """
+    snapshot = await plugin_cache(caches).get(plugin_id, lambda: _load_snapshot(engine, plugin_id))
+    if snapshot is None or not can_read_owned(principal, snapshot.account_id):
+        raise NotFound(NOT_FOUND)
+    return snapshot
+
+
+# --- building responses -----------------------------------------------------------------------------------
+
+
+def manifest_of(plugin: PluginMeta) -> PluginManifestRead:
+    """The plugin's manifest (metadata, spec, status): describe's result and part of the REST detail.
+
+    `plugin` must be loaded with DETAIL_OPTIONS.
+    """
+    prompt, selector, data = plugin.prompt, plugin.selector, plugin.data
+    parts = [p for p in (prompt, selector, data) if p is not None]
+    return PluginManifestRead(
+        kind=plugin.kind,
+        metadata=ManifestMetadataRead(
+            name=plugin.name,
+            description=plugin.description,
+            version=plugin.version,
+            tags=plugin.tags,
+            annotations=plugin.annotations,
+            plugin_class=plugin.plugin_class,
+        ),
+        spec=ManifestSpecRead(
+            selector=ManifestSelectorRead(
+                directive=selector.directive,
+                search_terms=list(selector.search_terms) if selector.directive == "search_terms" else None,
+            )
+            if selector
+            else None,
+            prompt=ManifestPromptRead(
+                provider=prompt.provider,
+                system_role=prompt.system_role,
+                model=prompt.model,
+                temperature=prompt.temperature,
+                max_tokens=prompt.max_completion_tokens,
+            )
+            if prompt
+            else None,
+            data=ManifestDataRead(
+                description=data.description,
+                static_data=data.static_data or {},
+                parameters=data.parameters,
+            )
+            if data
+            else None,
+        ),
+        status=ManifestStatusRead(
+            record_locator=plugin.record_locator,
+            created=plugin.created_at,
+            modified=max([plugin.updated_at, *(p.updated_at for p in parts)]),
+            account_number=plugin.user_profile.account.account_number,
+            username=plugin.user_profile.user.username,
+        ),
+    )
+
+
+# Pure functions of the id, and pages show the same ids over and over.
+_hashed_id = lru_cache(maxsize=65_536)(hashed_id)
+
+
+@lru_cache(maxsize=65_536)
+def _record_locator(id_: int) -> str:
+    return record_locator("PluginMeta", id_)
+
+
+def flat_row(
+    *,
+    id_: int,
+    name: str,
+    description: str,
+    version: str,
+    tags: list[str],
+    annotations: list[dict[str, Any]],
+    plugin_class: str,
+    created_at: datetime,
+    updated_at: datetime,
+    username: str,
+    email: str,
+    account_number: str,
+) -> dict[str, Any]:
+    """The one builder of a plugin's flat row (`PluginRead`, the SDK's `Plugin`), camelCase, for lists and details.
+
+    Built as a plain dict and serialised without validation: its values come from the database, and the
+    tests hold every row against `PluginRead`.
+    """
+    return {
+        "id": id_,
+        "hashedId": _hashed_id(id_),
+        "recordLocator": _record_locator(id_),
+        "createdAt": created_at,
+        "updatedAt": updated_at,
+        "name": name,
+        "description": description,
+        "version": version,
+        "tags": tags,
+        "annotations": annotations,
+        "userProfile": {"user": {"username": username, "email": email}, "account": {"accountNumber": account_number}},
+        "pluginClass": plugin_class,
+        "kind": PLUGIN_KINDS[plugin_class],
+    }
+
+
+def detail_of(plugin: PluginMeta) -> dict[str, Any]:
+    """The REST detail (`PluginDetail`): the flat row and the manifest sections in one object.
+
+    `plugin` must be loaded with DETAIL_OPTIONS.
+    """
+    owner = plugin.user_profile
+    row = flat_row(
+        id_=plugin.id,
+        name=plugin.name,
+        description=plugin.description,
+        version=plugin.version,
+        tags=plugin.tags,
+        annotations=plugin.annotations,
+        plugin_class=plugin.plugin_class,
+        created_at=plugin.created_at,
+        updated_at=plugin.updated_at,
+        username=owner.user.username,
+        email=owner.user.email,
+        account_number=owner.account.account_number,
+    )
+    return {**row, **manifest_of(plugin).model_dump(mode="json", by_alias=True)}
+
+
+# --- lookups ----------------------------------------------------------------------------------------------
+
+
+async def _fetch_detail(session: AsyncSession, plugin_id: int) -> PluginMeta | None:
+    statement = (
+        select(PluginMeta)
+        .where(PluginMeta.id == plugin_id)
+        .options(*DETAIL_OPTIONS)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(statement)).unique().scalar_one_or_none()
+
+
+async def _reloaded_detail(session: AsyncSession, plugin_id: int) -> PluginDetail:
+    plugin = await _fetch_detail(session, plugin_id)
+    assert plugin is not None  # written in this unit of work
+    return PluginDetail.model_validate(detail_of(plugin))
+
+
+async def _get_owned(session: AsyncSession, principal: Principal, plugin_id: int, *options: ORMOption) -> PluginMeta:
+    """The plugin, for a write: 404 outside the read scope, 403 readable but outside the ownership scope."""
+    statement = select(PluginMeta).where(PluginMeta.id == plugin_id, read_scope(principal, PluginMeta))
+    return await get_scoped(
+        session,
+        statement.options(*options),
+        write_scope=ownership_scope(principal, PluginMeta),
+        not_found=NOT_FOUND,
+        forbidden=FORBIDDEN,
+    )
+
+
+async def _get_readable(session: AsyncSession, principal: Principal, plugin_id: int) -> PluginMeta:
+    statement = select(PluginMeta).where(PluginMeta.id == plugin_id, read_scope(principal, PluginMeta))
+    return await get_scoped(session, statement.options(*DETAIL_OPTIONS), not_found=NOT_FOUND)
+
+
+def _normalised(name: str, *, where: str) -> str:
+    try:
+        return text.normalise_name(name)
+    except ValueError as exc:
+        raise Unprocessable.field("name", str(exc), where=where) from exc
+
+
+_TAG_LINKS = Base.metadata.tables["plugin_meta_tag"]
+# Tags may not contain control characters, so this separator cannot occur inside one.
+_TAG_SEPARATOR = "\x1f"
+# A row's tags as one string, computed per row of the page (an index lookup on the link table's key).
+_ROW_TAGS = (
+    select(func.aggregate_strings(Tag.name, _TAG_SEPARATOR))
+    .select_from(_TAG_LINKS.join(Tag, Tag.id == _TAG_LINKS.c.tag_id))
+    .where(_TAG_LINKS.c.object_id == PluginMeta.id)
+    .correlate(PluginMeta)
+    .scalar_subquery()
+)
+# One query per page: only the columns a row shows, the owner joined in, the tags aggregated.
+_PAGE = (
+    select(
+        PluginMeta.id,
+        PluginMeta.name,
+        PluginMeta.description,
+        PluginMeta.version,
+        PluginMeta.annotations,
+        PluginMeta.plugin_class,
+        PluginMeta.created_at,
+        PluginMeta.updated_at,
+        User.username,
+        User.email,
+        Account.account_number,
+        _ROW_TAGS.label("tags"),
+    )
+    .join(UserProfile, UserProfile.id == PluginMeta.user_profile_id)
+    .join(User, User.id == UserProfile.user_id)
+    .join(Account, Account.id == PluginMeta.account_id)
+)
+
+
+async def list_plugins(
+    session: AsyncSession,
+    principal: Principal,
+    page: Page,
+    *,
+    scope: Literal["readable", "owned"] = "readable",
+    name: str | None = None,
+    tag: str | None = None,
+    plugin_class: str | None = None,
+    account_number: str | None = None,
+) -> tuple[bytes, bool]:
+    """A page of flat rows, newest first, as JSON (and whether another page exists).
+
+    One query, whatever the page size, selecting plain columns: building ORM objects and reading them back
+    attribute by attribute cost several times more than the query itself.
+    """
+    scope_filter = ownership_scope if scope == "owned" else read_scope
+    statement = _PAGE.where(scope_filter(principal, PluginMeta))
+    if name is not None:
+        statement = statement.where(PluginMeta.name == _normalised(name, where="query"))
+    if tag is not None:
+        statement = statement.where(PluginMeta.has_tag(tag.strip()))
+    if plugin_class is not None:
+        statement = statement.where(PluginMeta.plugin_class == plugin_class)
+    if account_number is not None:
+        account_ids = select(Account.id).where(Account.account_number == account_number).scalar_subquery()
+        statement = statement.where(PluginMeta.account_id == account_ids)
+    statement = statement.order_by(PluginMeta.id.desc()).limit(page.limit + 1).offset(page.offset)
+    # Executed on the session's connection (same transaction): Core execution skips the ORM's per-statement
+    # machinery, which costs more CPU than the page itself.
+    connection = await session.connection()
+    rows = (await connection.execute(statement)).all()
+    items = [
+        flat_row(
+            id_=row.id,
+            name=row.name,
+            description=row.description,
+            version=row.version,
+            tags=sorted(row.tags.split(_TAG_SEPARATOR)) if row.tags else [],
+            annotations=row.annotations,
+            plugin_class=row.plugin_class,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            username=row.username,
+            email=row.email,
+            account_number=row.account_number,
+        )
+        for row in rows[: page.limit]
+    ]
+    return to_json(items), len(rows) > page.limit
+
+
+# --- writes -----------------------------------------------------------------------------------------------
+
+
+def _assign(obj: object, values: dict[str, Any]) -> bool:
+    """Set only what differs, so re-applying the same values writes nothing (and keeps updated_at)."""
+    changed = False
+    for key, value in values.items():
+        if getattr(obj, key) != value:
+            setattr(obj, key, value)
+            changed = True
+    return changed
+
+
+async def _set_tags(session: AsyncSession, plugin: PluginMeta, names: list[str]) -> bool:
+    if sorted(names) == sorted(plugin.tags):
+        return False
+    await tag_service.set_tags(session, plugin, names)
+    return True
+
+
+def _prompt_values(prompt: PluginPrompt | None) -> dict[str, Any]:
+    if prompt is None:
+        return dict(PROMPT_DEFAULTS)
+    return {key: getattr(prompt, key) for key in PROMPT_DEFAULTS}
+
+
+def _selector_values(directive: str, search_terms: list[str] | None) -> dict[str, Any]:
+    return {"directive": directive, "search_terms": list(search_terms or []) if directive == "search_terms" else []}
+
+
+def _data_values(
+    description: str, parameters: dict[str, Any] | None, static_data: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {"description": description, "parameters": parameters, "static_data": static_data or {}}
+
+
+async def _insert_plugin(
+    session: AsyncSession,
+    owner: Membership,
+    *,
+    name: str,
+    description: str,
+    version: str,
+    tags: list[str],
+    annotations: list[dict[str, Any]],
+    plugin_class: str,
+    prompt: dict[str, Any],
+    selector: dict[str, Any],
+    data: dict[str, Any] | None,
+) -> PluginMeta:
+    """Insert the plugin and its parts in this unit of work (all or nothing); 409 on a taken name."""
+    plugin = PluginMeta(
+        user_profile_id=owner.profile_id,
+        account_id=owner.account_id,
+        name=name,
+        description=description,
+        version=version,
+        annotations=annotations,
+        plugin_class=plugin_class,
+    )
+    plugin.tag_links = await tag_service.resolve(session, tags)
+    plugin.prompt = PluginPrompt(**prompt)
+    plugin.selector = PluginSelector(**selector)
+    if plugin_class == "static":
+        plugin.data = PluginDataStatic(**(data or _data_values(description, None, None)))
+    session.add(plugin)
+    await flush(session)
+    # An id can come back after a delete on SQLite (rowid reuse): never let an old snapshot answer for it.
+    forget(session, plugin.id)
+    return plugin
+
+
+async def create_plugin(
+    session: AsyncSession, principal: Principal, data: PluginCreate, *, account_number: str | None = None
+) -> PluginDetail:
+    """Any member may create a plugin in an account they belong to; it is owned by their profile there.
+
+    The account is the body's `accountNumber`, else `account_number` (the query's), else the acting one.
+    """
+    if data.data is not None and data.plugin_class != "static":
+        raise Unprocessable.field("data", STATIC_ONLY.format(plugin_class=data.plugin_class))
+    owner = acting_membership(principal, data.account_number or account_number)
+    plugin = await _insert_plugin(
+        session,
+        owner,
+        name=data.name,
+        description=data.description,
+        version=data.version,
+        tags=data.tags,
+        annotations=data.annotations,
+        plugin_class=data.plugin_class,
+        prompt=data.prompt.model_dump(by_alias=False) if data.prompt else dict(PROMPT_DEFAULTS),
+        selector=_selector_values(data.selector.directive, data.selector.search_terms)
+        if data.selector
+        else dict(SELECTOR_DEFAULTS),
+        data=_data_values(data.data.description, data.data.parameters, data.data.static_data) if data.data else None,
+    )
+    return await _reloaded_detail(session, plugin.id)
+
+
+async def update_plugin(
+    session: AsyncSession, principal: Principal, plugin_id: int, data: PluginUpdate
+) -> PluginDetail:
+    plugin = await _get_owned(session, principal, plugin_id, selectinload(PluginMeta.tag_links))
+    changes = data.model_dump(exclude_unset=True, by_alias=False)
+    tags = changes.pop("tags", None)
+    changed = _assign(plugin, changes)
+    if tags is not None:
+        changed = await _set_tags(session, plugin, tags) or changed
+    if changed:
+        await flush(session)
+        forget(session, plugin.id)
+    return await _reloaded_detail(session, plugin.id)
+
+
+async def _delete(session: AsyncSession, plugin: PluginMeta) -> None:
+    # The database cascades to the parts and tag links (ON DELETE CASCADE on every child table).
+    await session.execute(delete(PluginMeta).where(PluginMeta.id == plugin.id))
+    forget(session, plugin.id)
+
+
+async def delete_plugin(session: AsyncSession, principal: Principal, plugin_id: int) -> None:
+    """Ownership scope (the original deleted with read scope: anyone could delete shared plugins)."""
+    await _delete(session, await _get_owned(session, principal, plugin_id))
+
+
+async def clone_plugin(
+    session: AsyncSession, principal: Principal, plugin_id: int, data: PluginClone, *, account_number: str | None
+) -> PluginDetail:
+    """Copy a readable plugin (metadata, tags, parts) into a new one owned by the caller."""
+    source = await _get_readable(session, principal, plugin_id)
+    owner = acting_membership(principal, data.account_number or account_number)
+    selector = source.selector
+    static = source.data
+    clone = await _insert_plugin(
+        session,
+        owner,
+        name=data.name,
+        description=source.description,
+        version=source.version,
+        tags=source.tags,
+        annotations=copy.deepcopy(source.annotations),
+        plugin_class=source.plugin_class,
+        prompt=_prompt_values(source.prompt),
+        selector=_selector_values(selector.directive, selector.search_terms) if selector else dict(SELECTOR_DEFAULTS),
+        data=_data_values(static.description, copy.deepcopy(static.parameters), copy.deepcopy(static.static_data))
+        if static
+        else None,
+    )
+    return await _reloaded_detail(session, clone.id)
+
+
+# --- parts ------------------------------------------------------------------------------------------------
+
+
+def cached_part(snapshot: PluginSnapshot, part: Literal["prompt", "selector", "data"]) -> bytes:
+    """A part's response from the snapshot; 404 when the plugin has no such part (409 for non-static data)."""
+    if part == "data" and snapshot.plugin_class != "static":
+        raise Conflict(STATIC_ONLY.format(plugin_class=snapshot.plugin_class))
+    body: bytes | None = getattr(snapshot, part)
+    if body is None:
+        raise NotFound(f"This plugin has no {part} yet; PUT one to create it.")
+    return body
+
+
+async def write_prompt(
+    session: AsyncSession, principal: Principal, plugin_id: int, data: PromptPut | PromptPatch
+) -> PromptRead:
+    """PUT (`PromptPut`: missing fields take their defaults) or PATCH (missing fields keep their values)."""
+    replace = isinstance(data, PromptPut)
+    values = data.model_dump(by_alias=False, exclude_unset=not replace)
+    plugin = await _get_owned(session, principal, plugin_id, joinedload(PluginMeta.prompt))
+    prompt = plugin.prompt
+    if prompt is None:
+        prompt = PluginPrompt(plugin_id=plugin.id, **PROMPT_DEFAULTS)
+        session.add(prompt)
+    if _assign(prompt, values) or prompt.id is None:
+        await flush(session)
+        forget(session, plugin.id)
+    return PromptRead.model_validate(prompt)
+
+
+async def write_selector(
+    session: AsyncSession, principal: Principal, plugin_id: int, data: SelectorPut
+) -> SelectorRead:
+    plugin = await _get_owned(session, principal, plugin_id, joinedload(PluginMeta.selector))
+    selector = plugin.selector
+    if selector is None:
+        selector = PluginSelector(plugin_id=plugin.id)
+        session.add(selector)
+    if _assign(selector, _selector_values(data.directive, data.search_terms)) or selector.id is None:
+        await flush(session)
+        forget(session, plugin.id)
+    return SelectorRead.model_validate(selector)
+
+
+async def write_data(session: AsyncSession, principal: Principal, plugin_id: int, data: DataPut) -> DataRead:
+    plugin = await _get_owned(session, principal, plugin_id, joinedload(PluginMeta.data))
+    if plugin.plugin_class != "static":
+        raise Conflict(STATIC_ONLY.format(plugin_class=plugin.plugin_class))
+    static = plugin.data
+    if static is None:
+        static = PluginDataStatic(plugin_id=plugin.id)
+        session.add(static)
+    if _assign(static, _data_values(data.description, data.parameters, data.static_data)) or static.id is None:
+        await flush(session)
+        forget(session, plugin.id)
+    return DataRead.model_validate(static)
+
+
+# --- manifests (the `Plugin` kind: static plugins) ---------------------------------------------------------
+
+
+def _by_name_in(principal: Principal, name: str, acting: Membership | None) -> Select[PluginMeta]:
+    """Static plugins called `name` in the acting account, else the platform account (read scope)."""
+    accounts = [m.account_id for m in (acting,) if m is not None]
+    platform = principal.platform_account_id
+    if platform is not None and platform not in accounts:
+        accounts.append(platform)
+    first = accounts[0] if accounts else None
+    return (
+        select(PluginMeta)
+        .where(
+            PluginMeta.name == name,
+            PluginMeta.plugin_class == "static",
+            PluginMeta.account_id.in_(accounts),
+            read_scope(principal, PluginMeta),
+        )
+        # The acting account's plugin wins over the platform's of the same name.
+        .order_by((PluginMeta.account_id == first).desc() if first is not None else PluginMeta.id)
+        .limit(1)
+    )
+
+
+def _not_found_by_name(name: str) -> str:
+    return f"No Plugin named {name!r} is visible to you."
+
+
+async def describe_by_name(
+    session: AsyncSession, principal: Principal, *, name: str, acting: Membership | None
+) -> PluginManifestRead:
+    statement = _by_name_in(principal, _normalised(name, where="query"), acting).options(*DETAIL_OPTIONS)
+    plugin = await get_scoped(session, statement, not_found=_not_found_by_name(name))
+    return manifest_of(plugin)
+
+
+async def delete_by_name(session: AsyncSession, principal: Principal, *, name: str, acting: Membership | None) -> None:
+    statement = _by_name_in(principal, _normalised(name, where="query"), acting)
+    plugin = await get_scoped(
+        session,
+        statement,
+        write_scope=ownership_scope(principal, PluginMeta),
+        not_found=_not_found_by_name(name),
+        forbidden=FORBIDDEN,
+    )
+    await _delete(session, plugin)
+
+
+def _timestamp(value: datetime) -> str:
+    """JSON text for a `get` cell, spelled as every other timestamp of the API (UTC, `Z`)."""
+    return value.isoformat().replace("+00:00", "Z")
+
+
+async def manifest_rows(session: AsyncSession, principal: Principal, *, name: str | None) -> list[dict[str, Any]]:
+    """The `get` table: static plugins in the read scope (newest first), filtered by name in SQL."""
+    statement = (
+        select(
+            PluginMeta.name,
+            PluginMeta.description,
+            PluginMeta.plugin_class,
+            PluginMeta.version,
+            User.email,
+            User.username,
+            Account.account_number,
+            PluginMeta.created_at,
+            PluginMeta.updated_at,
+        )
+        .join(UserProfile, UserProfile.id == PluginMeta.user_profile_id)
+        .join(User, User.id == UserProfile.user_id)
+        .join(Account, Account.id == PluginMeta.account_id)
+        .where(PluginMeta.plugin_class == "static", read_scope(principal, PluginMeta))
+        .order_by(PluginMeta.id.desc())
+    )
+    if name is not None:
+        statement = statement.where(PluginMeta.name == _normalised(name, where="query"))
+    rows = (await session.execute(statement)).all()
+    return [
+        {
+            "name": row.name,
+            "description": row.description,
+            "pluginClass": row.plugin_class,
+            "version": row.version,
+            "email": row.email,
+            "username": row.username,
+            "accountNumber": row.account_number,
+            "createdAt": _timestamp(row.created_at),
+            "updatedAt": _timestamp(row.updated_at),
+        }
+        for row in rows
+    ]
+
+
+async def apply_manifest(
+    session: AsyncSession, principal: Principal, manifest: PluginManifest, *, acting: Membership | None
+) -> tuple[PluginManifestRead, bool]:
+    """Create or update the static plugin `metadata.name` of the acting account; (manifest, created).
+
+    Idempotent: applying the same manifest again writes nothing. Updating needs the ownership scope.
+    """
+    if acting is None:
+        raise Forbidden("You do not belong to any account.")
+    meta, spec = manifest.metadata, manifest.spec
+    values: dict[str, Any] = {
+        "description": meta.description or "",
+        "version": meta.version or "1.0.0",
+        "annotations": meta.annotations or [],
+    }
+    prompt = {
+        "provider": spec.prompt.provider,
+        "system_role": spec.prompt.system_role,
+        "model": spec.prompt.model,
+        "temperature": spec.prompt.temperature,
+        "max_completion_tokens": spec.prompt.max_tokens,
+    }
+    selector = _selector_values(spec.selector.directive, spec.selector.search_terms)
+    data = _data_values(spec.data.description, spec.data.parameters, spec.data.static_data)
+
+    statement = (
+        select(PluginMeta)
+        .where(PluginMeta.account_id == acting.account_id, PluginMeta.name == meta.name)
+        .options(
+            selectinload(PluginMeta.tag_links),
+            joinedload(PluginMeta.prompt),
+            joinedload(PluginMeta.selector),
+            joinedload(PluginMeta.data),
+        )
+        .add_columns(ownership_scope(principal, PluginMeta).label("writable"))
+    )
+    found = (await session.execute(statement)).unique().one_or_none()
+    if found is None:
+        plugin = await _insert_plugin(
+            session,
+            acting,
+            name=meta.name,
+            tags=meta.tags or [],
+            plugin_class="static",
+            prompt=prompt,
+            selector=selector,
+            data=data,
+            **values,
+        )
+        created = True
+    else:
+        plugin, writable = found
+        if plugin.plugin_class != "static":
+            raise Conflict(f"{meta.name!r} is a {plugin.plugin_class} plugin; the Plugin kind is for static ones.")
+        require(bool(writable), FORBIDDEN)
+        changed = _assign(plugin, values)
+        changed = await _set_tags(session, plugin, meta.tags or []) or changed
+        for attribute, model, wanted in (
+            ("prompt", PluginPrompt, prompt),
+            ("selector", PluginSelector, selector),
+            ("data", PluginDataStatic, data),
+        ):
+            part = getattr(plugin, attribute)
+            if part is None:
+                session.add(model(plugin_id=plugin.id, **wanted))
+                changed = True
+            else:
+                changed = _assign(part, wanted) or changed
+        if changed:
+            await flush(session)
+            forget(session, plugin.id)
+        created = False
+    reloaded = await _fetch_detail(session, plugin.id)
+    assert reloaded is not None
+    return manifest_of(reloaded), created

@@ -1,0 +1,177 @@
+"""Who is calling: key -> immutable `Principal`, cached by digest, re-checked on every request.
+
+The cache holds a snapshot of facts (key flags, expiry, the user's flags and memberships), never a
+decision: expiry, activation and staff rules are evaluated on every request, and every write that
+changes one of those facts invalidates the snapshot (by digest, or by the user/account tags).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cachetools import TTLCache
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.errors import Unauthorized
+from app.identifiers import PLATFORM_ACCOUNT_NUMBER
+from app.models import KIND_API_KEY, Account, ApiKey, User, UserProfile
+from app.models.base import utcnow
+from app.services.cache import CacheRegistry, SingleFlightCache, Tag
+
+logger = logging.getLogger(__name__)
+
+PRINCIPAL_CACHE = "principal"
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    profile_id: int
+    account_id: int
+    account_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: int
+    username: str
+    is_active: bool
+    is_staff: bool
+    is_superuser: bool
+    key_id: int
+    key_kind: str
+    key_active: bool
+    expires_at: datetime | None
+    memberships: tuple[Membership, ...]  # ordered by profile id: the first is the default acting account
+    platform_account_id: int | None
+
+    @property
+    def profile_ids(self) -> tuple[int, ...]:
+        return tuple(m.profile_id for m in self.memberships)
+
+    @property
+    def account_ids(self) -> tuple[int, ...]:
+        return tuple(m.account_id for m in self.memberships)
+
+    def membership_in(self, account_id: int) -> Membership | None:
+        return next((m for m in self.memberships if m.account_id == account_id), None)
+
+    def membership_by_number(self, account_number: str) -> Membership | None:
+        return next((m for m in self.memberships if m.account_number == account_number), None)
+
+    def refusal(self, now: datetime) -> str | None:
+        """Why this credential may not be used now, or None."""
+        if not self.key_active:
+            return "Api key is not activated."
+        if self.expires_at is not None and self.expires_at <= now:
+            return "Invalid token."  # knox's sentence for expired keys
+        if not self.is_active:
+            return "User inactive or deleted."
+        if self.key_kind == KIND_API_KEY and not self.is_staff:
+            return "API keys can only be used by staff users."
+        return None
+
+
+def principal_tags(principal: Principal) -> Iterable[Tag]:
+    yield ("user", principal.user_id)
+    for membership in principal.memberships:
+        yield ("account", membership.account_id)
+
+
+def principal_cache(caches: CacheRegistry) -> SingleFlightCache[str, Principal]:
+    return caches.register(PRINCIPAL_CACHE, tags_of=principal_tags)
+
+
+_platform_id = select(Account.id).where(Account.account_number == PLATFORM_ACCOUNT_NUMBER).scalar_subquery()
+_KEY_QUERY = select(
+    ApiKey.id,
+    ApiKey.digest,
+    ApiKey.kind,
+    ApiKey.is_active,
+    ApiKey.expires_at,
+    User.id,
+    User.username,
+    User.is_active,
+    User.is_staff,
+    User.is_superuser,
+    _platform_id,
+).join(User, User.id == ApiKey.user_id)
+_MEMBERSHIP_QUERY = (
+    select(UserProfile.id, UserProfile.account_id, Account.account_number)
+    .join(Account, Account.id == UserProfile.account_id)
+    .order_by(UserProfile.id)
+)
+
+
+async def load_principal(engine: AsyncEngine, digest: str) -> Principal | None:
+    """Two indexed Core queries on a connection of its own (the cache shares this load between requests)."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(_KEY_QUERY.where(ApiKey.digest == digest))).one_or_none()
+        if row is None or not hmac.compare_digest(row[1], digest):
+            return None
+        key_id, _, kind, key_active, expires_at, user_id, username, active, staff, superuser, platform = row
+        memberships = (await conn.execute(_MEMBERSHIP_QUERY.where(UserProfile.user_id == user_id))).all()
+    return Principal(
+        user_id=user_id,
+        username=username,
+        is_active=active,
+        is_staff=staff,
+        is_superuser=superuser,
+        key_id=key_id,
+        key_kind=kind,
+        key_active=key_active,
+        expires_at=expires_at,
+        memberships=tuple(Membership(p, a, n) for p, a, n in memberships),
+        platform_account_id=platform,
+    )
+
+
+async def authenticate(
+    engine: AsyncEngine, caches: CacheRegistry, digest: str, *, now: datetime | None = None
+) -> Principal:
+    principal = await principal_cache(caches).get(digest, lambda: load_principal(engine, digest))
+    if principal is None:
+        raise Unauthorized("Invalid token.")
+    reason = principal.refusal(now or utcnow())
+    if reason is not None:
+        raise Unauthorized(reason)
+    return principal
+
+
+class LastUsedRecorder:
+    """Writes `last_used_at` at most once per interval per key, by a targeted UPDATE in its own transaction.
+
+    Never a full-row save: a concurrent deactivation can't be undone by it.
+    """
+
+    def __init__(self, engine: AsyncEngine, interval_seconds: int) -> None:
+        self._engine = engine
+        self._interval = timedelta(seconds=interval_seconds)
+        self._recent: TTLCache[int, bool] | None = (
+            TTLCache(maxsize=100_000, ttl=interval_seconds) if interval_seconds > 0 else None
+        )
+
+    async def record(self, key_id: int) -> None:
+        if self._recent is not None:
+            if key_id in self._recent:
+                return
+            self._recent[key_id] = True
+        now = utcnow()
+        statement = (
+            update(ApiKey)
+            .where(
+                ApiKey.id == key_id,
+                or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - self._interval),
+            )
+            # Keep updated_at: being used is not being modified.
+            .values(last_used_at=now, updated_at=ApiKey.updated_at)
+        )
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(statement)
+        except Exception as exc:  # losing a usage timestamp must not fail the request it describes
+            logger.warning("Could not record lastUsedAt for key %s: %s", key_id, type(exc).__name__)

@@ -1,0 +1,324 @@
+"""`make bench` = `uv run python -m bench`: seed PostgreSQL, serve, load, report, clean up.
+
+Three servers, one at a time, each a single uvicorn worker pinned to CPU 0: the plain FastAPI ceiling, the
+service with its caches, and the service with `SMARTER_CORE_CACHE_TTL=0`. The load generator runs pinned to
+CPU 1 (and so do PostgreSQL's backends for the bench, when the postmaster runs here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+
+from app.config import Settings
+from bench import RESULTS_DIR, report, seed
+from bench.loadgen import LoadGenerator, Target, choose
+from bench.report import Outcome, Report
+from bench.server import Server, cpu_busy_seconds, request, wait_until_quiet
+
+SERVER_CPU = 0
+OTHER_CPU = 1
+MALFORMED_KEY = "Token not-a-valid-key"
+QUIET_THRESHOLD = 0.15
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    expect: int = 200
+    rotation: tuple[tuple[str, dict[str, str]], ...] = ()  # see loadgen.Target
+
+    def __str__(self) -> str:
+        turns = f" (and {len(self.rotation) - 1} more in turn)" if len(self.rotation) > 1 else ""
+        return f"{self.method} {self.path}{turns} → {self.expect}"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    label: str
+    server: str  # "ceiling" | "service" | "nocache"
+    call: Call
+    target: float | None = None
+
+
+ROTATION_PLUGINS = 5  # per tenant
+
+
+def detail_rotation(world: seed.World) -> tuple[tuple[str, dict[str, str]], ...]:
+    """Each tenant's staff key reading the first plugins of its tenant, consecutive requests on other tenants."""
+    return tuple(
+        (f"/api/v1/plugins/{first + n}/", {"Authorization": f"Token {key}"})
+        for n in range(ROTATION_PLUGINS)
+        for key, first in zip(world.staff_keys, world.first_plugin_ids, strict=True)
+    )
+
+
+def scenarios(world: seed.World) -> list[Scenario]:
+    staff = {"Authorization": f"Token {world.staff_keys[0]}"}
+    regular = {"Authorization": f"Token {world.regular_token}"}
+    plugin = world.first_plugin_ids[0]
+    rotation = detail_rotation(world)
+    detail = Call("GET", rotation[0][0], rotation[0][1], rotation=rotation)
+    return [
+        Scenario("a", "ceiling: plain FastAPI `async def` → dict", "ceiling", Call("GET", "/")),
+        Scenario(
+            "b",
+            f"plugin detail, {len(world.staff_keys)} staff keys × {ROTATION_PLUGINS} plugins, caches warm",
+            "service",
+            detail,
+            target=0.60,
+        ),
+        Scenario(
+            "c",
+            f"plugin detail, {len(world.staff_keys)} staff keys × {ROTATION_PLUGINS} plugins, caches off (TTL 0)",
+            "nocache",
+            detail,
+            target=0.20,
+        ),
+        Scenario(
+            "d",
+            "plugin list `?limit=50`, regular user (read scope, 10k rows)",
+            "service",
+            Call("GET", "/api/v1/plugins/?limit=50", regular),
+            target=0.15,
+        ),
+        Scenario(
+            "e",
+            "manifest `get/plugins/`, staff key",
+            "service",
+            Call("POST", "/api/v1/cli/get/plugins/", staff),
+        ),
+        Scenario(
+            "f",
+            "malformed key → 401",
+            "service",
+            Call("GET", f"/api/v1/plugins/{plugin}/", {"Authorization": MALFORMED_KEY}, expect=401),
+            target=0.80,
+        ),
+        Scenario("g", "`/healthz` (framework + middleware, no auth, no DB)", "service", Call("GET", "/healthz")),
+    ]
+
+
+def probe(port: int, call: Call) -> int:
+    status, _ = request(port, call.method, call.path, call.headers, call.body.encode())
+    return status
+
+
+def prime(port: int, call: Call) -> list[str]:
+    """One request per rotation entry, in turn: every cache entry the scenario reads is warm afterwards.
+
+    Returns the requests that did not answer the expected status.
+    """
+    wrong = []
+    for path, headers in call.rotation:
+        status, _ = request(port, call.method, path, headers, call.body.encode())
+        if status != call.expect:
+            wrong.append(f"{path} answered {status}")
+    return wrong
+
+
+def measure(loadgen: LoadGenerator, server: Server, scenario: Scenario, args: argparse.Namespace) -> Outcome:
+    outcome = Outcome(scenario.key, scenario.label, str(scenario.call), scenario.call.expect, scenario.target)
+    call = scenario.call
+    status = probe(server.port, call)
+    if status != call.expect:
+        # A route that is not there (yet): the rest of the bench still runs.
+        outcome.skipped = f"`{call.method} {call.path}` answered {status}, expected {call.expect}"
+        print(f"  [{scenario.key}] {outcome.skipped}", flush=True)
+        return outcome
+    target = Target(server.port, call.method, call.path, call.headers, call.body, call.rotation)
+    print(f"  [{scenario.key}] {scenario.label}: {call}", flush=True)
+    wrong = prime(server.port, call)
+    if wrong:
+        outcome.skipped = f"{len(wrong)} of the rotation's requests did not answer {call.expect} (first: {wrong[0]})"
+        print(f"      {outcome.skipped}", flush=True)
+        return outcome
+    if args.quiet_wait > 0:
+        busy = wait_until_quiet((SERVER_CPU, OTHER_CPU), patience=args.quiet_wait)
+        if busy >= QUIET_THRESHOLD:
+            print(f"      the machine is busy ({busy:.0%} of a CPU used by others): numbers will be noisy", flush=True)
+    loadgen.run(target, args.warmup, args.connections)
+    for number in range(1, args.runs + 1):
+        cpu_before, busy_before, wall_before = server.cpu_seconds(), cpu_busy_seconds(), time.monotonic()
+        result = loadgen.run(target, args.duration, args.connections)
+        wall = time.monotonic() - wall_before
+        server_cpu = server.cpu_seconds() - cpu_before
+        cpu0 = cpu_busy_seconds().get(SERVER_CPU, 0.0) - busy_before.get(SERVER_CPU, 0.0)
+        outcome.cpu.append(server_cpu / wall)
+        # The server is alone on its CPU by design: anything else busy there competed with it.
+        outcome.foreign.append(max(0.0, cpu0 - server_cpu) / wall)
+        outcome.runs.append(result)
+        print(
+            f"      run {number}: {result.rps:8,.0f} req/s  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms"
+            f"  non-2xx {result.non_2xx}  server cpu {outcome.cpu[-1]:.0%}  others on cpu {SERVER_CPU}"
+            f" {outcome.foreign[-1]:.0%}",
+            flush=True,
+        )
+    return outcome
+
+
+def pin_postgres(postmaster: int | None, enabled: bool) -> tuple[int, set[int]] | None:
+    """Pin the postmaster (so the bench's backends, forked from it) to CPU 1; returns what to restore."""
+    if not enabled or postmaster is None or (os.cpu_count() or 1) < 2:
+        return None
+    try:
+        previous = os.sched_getaffinity(postmaster)
+        os.sched_setaffinity(postmaster, {OTHER_CPU})
+    except OSError:
+        return None  # not ours to pin (not root, or another namespace): measure unpinned
+    return postmaster, previous
+
+
+def unpin_postgres(pinned: tuple[int, set[int]] | None) -> None:
+    if pinned is not None:
+        try:
+            os.sched_setaffinity(*pinned)
+        except OSError:
+            pass
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per measured run (default 8)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per scenario (default 3)")
+    parser.add_argument("--runs", type=int, default=3, help="measured runs per scenario (default 3)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--only", default="", help="scenario letters to run, e.g. 'abf' (the ceiling always runs)")
+    parser.add_argument("--no-pin-postgres", action="store_true", help="leave PostgreSQL's CPU affinity alone")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=30.0,
+        help="seconds to wait, before each scenario, for other processes to leave the CPUs idle (0: don't)",
+    )
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the bench database afterwards")
+    parser.add_argument("--no-write", action="store_true", help="print only; do not write bench/results/")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = dt.datetime.now().astimezone()
+    loadgen, how = choose(args.loadgen)
+    print(f"load generator: {loadgen.name} {loadgen.version} ({how}); nproc {os.cpu_count()}", flush=True)
+
+    url = asyncio.run(seed.create_database())
+    pinned = None
+    outcomes: list[Outcome] = []
+    peak_rss: dict[str, int | None] = {}
+    try:
+        seed.migrate_database(url)
+        world = asyncio.run(seed.seed(url))
+        print(
+            f"seeded {seed.TENANTS} tenants, {world.plugins:,} plugins in {world.seconds:.1f} s "
+            f"(database {url.rsplit('/', 1)[-1]})",
+            flush=True,
+        )
+        postgres_version, postmaster = asyncio.run(seed.postgres_facts(url))
+        pinned = pin_postgres(postmaster, not args.no_pin_postgres)
+        load_before = report.load_average()
+
+        chosen = [s for s in scenarios(world) if s.key == "a" or not args.only or s.key in args.only]
+        servers = {
+            "ceiling": ("plain FastAPI (ceiling)", "bench.ceiling:create_app", {}, "/"),
+            "service": ("service", "app.main:create_app", {"DATABASE_URL": url}, "/readyz"),
+            "nocache": (
+                "service, SMARTER_CORE_CACHE_TTL=0",
+                "app.main:create_app",
+                {"DATABASE_URL": url, "SMARTER_CORE_CACHE_TTL": "0"},
+                "/readyz",
+            ),
+        }
+        for kind, (name, app, env, ready) in servers.items():
+            batch = [s for s in chosen if s.server == kind]
+            if not batch:
+                continue
+            server = Server(name=kind, app=app, env={"SMARTER_CORE_LOG_LEVEL": "warning", **env}, cpu=SERVER_CPU)
+            print(f"{name}: pid on port {server.port}", flush=True)
+            try:
+                server.start(ready)
+                for scenario in batch:
+                    outcomes.append(measure(loadgen, server, scenario, args))
+                peak_rss[name] = server.status_kib("VmHWM")
+            finally:
+                server.cleanup()
+    finally:
+        unpin_postgres(pinned)
+        if not args.keep_db:
+            asyncio.run(seed.drop_database(url))
+
+    outcomes.sort(key=lambda o: o.key)
+    has_taskset = shutil.which("taskset") is not None
+    result = Report(
+        started=started,
+        command=_command(argv),
+        environment={
+            **report.environment(postgres_version, f"{loadgen.name} {loadgen.version} ({how})"),
+            "load average before": load_before,
+        },
+        outcomes=outcomes,
+        peak_rss_kib=peak_rss,
+        settings={
+            "server": "uvicorn, 1 worker, `--loop uvloop --http httptools --no-access-log --log-level warning`",
+            "pinning": (
+                f"server CPU {SERVER_CPU}, load generator CPU {OTHER_CPU}"
+                + (", PostgreSQL backends CPU 1" if pinned else ", PostgreSQL unpinned")
+                if has_taskset
+                else "none (taskset missing)"
+            ),
+            "load": f"{args.connections} connections, {args.warmup:g} s warm-up, {args.runs} × {args.duration:g} s",
+            "database": f"PostgreSQL on 127.0.0.1, fresh database, pool {_pool()}",
+            "data": (
+                f"{seed.TENANTS} tenants × (1 staff user + API key), 1 regular user (login token), "
+                f"{world.plugins:,} static plugins with prompt, selector and data "
+                f"({seed.PLUGINS_PER_TENANT} per tenant)"
+            ),
+        },
+    )
+    print()
+    print(result.table())
+    noisy = [o.key for o in outcomes if o.noisy]
+    if noisy:
+        print(f"⚠ other processes competed for the server's CPU during {', '.join(noisy)}: rerun on a quiet machine")
+    print()
+    print("Peak RSS per worker:")
+    print(result.rss_lines())
+    ceiling = result.ceiling
+    for outcome in outcomes:
+        verdict = outcome.verdict(ceiling)
+        if verdict in ("PASS", "FAIL"):
+            ratio = outcome.rps / ceiling if ceiling else 0.0
+            print(f"{verdict}  [{outcome.key}] {outcome.label}: {ratio:.2f} × ceiling (target ≥ {outcome.target})")
+    if not args.no_write:
+        print(f"\nwritten: {result.write(RESULTS_DIR).relative_to(RESULTS_DIR.parent.parent)}")
+    errors = [o for o in outcomes if o.measured and o.expect < 400 and o.non_2xx > 0]
+    for outcome in errors:
+        print(f"WARNING [{outcome.key}]: {outcome.non_2xx} responses were not 2xx/3xx", file=sys.stderr)
+    return 1 if args.strict and result.failures() else 0
+
+
+def _command(argv: list[str] | None) -> str:
+    given = sys.argv[1:] if argv is None else argv
+    return f"uv run python -m bench {shlex.join(given)}" if given else "make bench"
+
+
+def _pool() -> str:
+    defaults = Settings.model_fields
+    return f"{defaults['db_pool_size'].default} + {defaults['db_max_overflow'].default} overflow"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

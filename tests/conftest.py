@@ -1,0 +1,66 @@
+"""Fixtures: one fresh database per run (SQLite, or PostgreSQL with TEST_DATABASE_URL), built by the
+migrations; the real app with its lifespan; clean tables and caches before every test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.main import create_app
+from app.runtime import Runtime
+from tests import support
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if support.backend() == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (run `make test-postgres`)")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    url = asyncio.run(support.fresh_database_url())
+    support.migrate(url)
+    yield url  # type: ignore[misc]
+    if url.startswith("postgresql"):
+        asyncio.run(support.drop_postgres_database(url))
+
+
+@pytest.fixture(scope="session")
+async def live_app(database_url: str) -> AsyncIterator[FastAPI]:
+    """The app, with its lifespan running for the whole session."""
+    application = create_app(support.test_settings(database_url))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def runtime(live_app: FastAPI) -> Runtime:
+    """The app's runtime, with empty tables and caches (every database test starts clean)."""
+    value: Runtime = live_app.state.runtime
+    await support.truncate_all(value)
+    return value
+
+
+@pytest.fixture
+def app(live_app: FastAPI, runtime: Runtime) -> FastAPI:
+    return live_app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with support.client_for(app) as http:
+        yield http
+
+
+@pytest.fixture
+async def world(runtime: Runtime) -> support.World:
+    return await support.seed_world(runtime)
