@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_
 
 from app.config import PROJECT_ROOT, Settings
 from app.services import cache_notify
@@ -51,12 +53,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
-        pool_pre_ping=True,
+        pool_pre_ping=False,  # replaced by _ping_idle_connections
         hide_parameters=True,
         connect_args={
             "timeout": settings.db_connect_timeout,
@@ -64,6 +66,54 @@ def create_engine(settings: Settings) -> AsyncEngine:
             "server_settings": {"application_name": "smarter-core"},
         },
     )
+    _ping_idle_connections(engine, settings.db_ping_after_idle)
+    return engine
+
+
+def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
+    """The pool's pre-ping, for connections idle longer than `idle_seconds` (HikariCP's bypass window).
+
+    A round trip to PostgreSQL costs about what a whole cheap request costs, and SQLAlchemy's own asyncpg
+    pre-ping takes three (BEGIN, `;`, ROLLBACK, for PgBouncer's transaction mode, which this service does
+    not support) on every checkout: more than the work of a cached lookup's miss. A connection returned a
+    moment ago is alive as far as a ping could tell; one that sat idle (a restarted or failed-over
+    server, a firewall's idle timeout) is pinged with one `;`, and a failed ping refreshes the whole
+    pool, as `pool_pre_ping` does. A connection that dies within the window fails its statement: a 503,
+    and SQLAlchemy's disconnect handling refreshes the pool then.
+    """
+    pool = engine.sync_engine.pool
+
+    def returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        # `record.info` is cleared when its connection is replaced: a new connection has no stamp.
+        returned_at = record.info.get(_RETURNED_AT)
+        if returned_at is None or time.monotonic() - returned_at < idle_seconds:
+            return
+        try:
+            await_(dbapi_connection.driver_connection.fetchrow(";"))
+        except Exception as error:
+            raise exc.InvalidatePoolError() from error
+
+    event.listen(pool, "checkin", returned)
+    event.listen(pool, "checkout", checked_out)
+
+
+_RETURNED_AT = "smarter_core_returned_at"
+
+
+def autocommit_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The engine (same pool) for work of one statement: cache loads, `lastUsedAt` stamps.
+
+    On PostgreSQL, asyncpg wraps every transaction in BEGIN and ROLLBACK/COMMIT, two of the four round
+    trips of a cached lookup's miss (ping, BEGIN, SELECT, ROLLBACK); a single statement is atomic without
+    them. SQLite keeps the engine as it is: its connections already run in driver autocommit (see
+    `_sqlite_pragmas`), and resetting the isolation level on return would undo that.
+    """
+    if engine.dialect.name == "sqlite":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

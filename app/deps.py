@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app import db
 from app.errors import Unauthorized
@@ -47,6 +47,20 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
+
+async def get_reader(runtime: RuntimeDep) -> AsyncIterator[AsyncConnection]:
+    """A connection outside any transaction, for a read that is one statement (a page of a list).
+
+    One statement sees one snapshot by itself; a session would add BEGIN and COMMIT round trips to it.
+    Released before the response is sent (scope="function"), like the session.
+    """
+    await runtime.schema.ensure(runtime.engine)
+    async with runtime.autocommit.connect() as connection:
+        yield connection
+
+
+ReaderDep = Annotated[AsyncConnection, Depends(get_reader, scope="function")]
+
 # Shown in Swagger UI's Authorize dialog; the value is the whole header, e.g. `Token 5f2b...`.
 token_header = APIKeyHeader(
     name="Authorization",
@@ -76,7 +90,7 @@ def parse_authorization(value: str | None) -> str:
 async def get_principal(runtime: RuntimeDep, authorization: Annotated[str | None, Security(token_header)]) -> Principal:
     key = parse_authorization(authorization)
     await runtime.schema.ensure(runtime.engine)
-    principal = await principals.authenticate(runtime.engine, runtime.caches, keys.digest_of(key))
+    principal = await principals.authenticate(runtime.autocommit, runtime.caches, keys.digest_of(key))
     await runtime.last_used.record(principal.key_id)
     return principal
 

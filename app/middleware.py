@@ -1,11 +1,12 @@
-"""One small pure-ASGI guard in front of the app: path normalisation and the request body limit."""
+"""One small pure-ASGI guard in front of the app: path normalisation, malformed keys, the body limit."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge, render
+from app.deps import parse_authorization
+from app.errors import AppError, PayloadTooLarge, Unauthorized, render
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -34,6 +35,9 @@ class RequestGuard:
         path = canonical_path(scope["path"])
         if path != scope["path"]:
             scope = {**scope, "path": path, "raw_path": path.encode()}
+        if path.startswith("/api/") and (refusal := _malformed_token(scope)) is not None:
+            await self._refuse(scope, receive, send, refusal)
+            return
         if scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
@@ -76,8 +80,32 @@ class RequestGuard:
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.max_body_bytes // 1024
-        response = render(Request(scope), PayloadTooLarge(f"Request bodies are limited to {limit} KiB."))
-        await response(scope, receive, send)
+        await self._refuse(scope, receive, send, PayloadTooLarge(f"Request bodies are limited to {limit} KiB."))
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, error: AppError) -> None:
+        await render(Request(scope), error)(scope, receive, send)
+
+
+def _malformed_token(scope: Scope) -> Unauthorized | None:
+    """The 401 for a `Token`/`Bearer` header whose key cannot exist, decided before routing.
+
+    Such a header can only be refused, by every API route (DRF refuses it on every view too, even one
+    open to anyone), so it is refused here: no routing, no dependencies, no database. Another scheme
+    (HTTP Basic on login) or no header at all is left to the route.
+    """
+    for name, raw in scope["headers"]:
+        if name == b"authorization":
+            value = raw.decode("latin-1")
+            scheme = value.split(maxsplit=1)
+            if not scheme or scheme[0].lower() not in ("token", "bearer"):
+                return None
+            try:
+                parse_authorization(value)
+            except Unauthorized as refusal:
+                return refusal
+            return None
+    return None
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -43,6 +43,8 @@ class SchemaGate:
 class Runtime:
     settings: Settings
     engine: AsyncEngine
+    # The same pool without BEGIN/COMMIT round trips, for single-statement work (db.autocommit_engine).
+    autocommit: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     caches: CacheRegistry
     last_used: LastUsedRecorder
@@ -52,6 +54,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         engine = db.create_engine(settings)
+        autocommit = db.autocommit_engine(engine)
         caches = CacheRegistry(ttl=settings.cache_ttl, maxsize=settings.cache_maxsize)
         listener = None
         if not settings.is_sqlite:
@@ -64,9 +67,10 @@ class Runtime:
         return cls(
             settings=settings,
             engine=engine,
+            autocommit=autocommit,
             sessionmaker=db.create_sessionmaker(engine, caches),
             caches=caches,
-            last_used=LastUsedRecorder(engine, settings.last_used_interval),
+            last_used=LastUsedRecorder(autocommit, settings.last_used_interval),
             schema=SchemaGate(head=db.migration_head()),
             listener=listener,
         )

@@ -103,7 +103,7 @@ async def truncate_all(runtime: Runtime) -> None:
             for schema, sequence in used.all():
                 await conn.execute(text(f'ALTER SEQUENCE "{schema}"."{sequence}" RESTART'))
     runtime.caches.clear()
-    runtime.last_used = type(runtime.last_used)(runtime.engine, runtime.settings.last_used_interval)
+    runtime.last_used = type(runtime.last_used)(runtime.autocommit, runtime.settings.last_used_interval)
 
 
 @asynccontextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, String, Table
+from sqlalchemy import BindParameter, Column, ForeignKey, String, Table
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from app.models.base import Base, IdMixin, IdType
@@ -44,6 +44,6 @@ class TaggableMixin:
         return [tag.name for tag in self.tag_links]
 
     @classmethod
-    def has_tag(cls, name: str) -> Any:
+    def has_tag(cls, name: str | BindParameter[str]) -> Any:
         """SQL filter: rows that carry the tag `name` (an EXISTS over the link table)."""
         return cls.tag_links.any(Tag.name == name)

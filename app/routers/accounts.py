@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 
 from app.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.openapi import problems
+from app.routers.base import PrefixRouter
 from app.schemas.accounts import AccountCreate, AccountRead, AccountUpdate
 from app.services import accounts
 from app.services.base import PageDep, link_next
 
-router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
+router = PrefixRouter(prefix="/api/v1/accounts", tags=["accounts"])
 
 JSON = "application/json"
 AccountId = Annotated[
@@ -27,7 +28,7 @@ AccountId = Annotated[
 
 
 async def _id(runtime: RuntimeDep, value: str) -> int:
-    return await accounts.resolve_path_id(runtime.engine, runtime.caches, value)
+    return await accounts.resolve_path_id(runtime.autocommit, runtime.caches, value)
 
 
 @router.get(
@@ -89,7 +90,7 @@ async def create_account(session: SessionDep, principal: PrincipalDep, body: Acc
     responses=problems(401, 404, 422, 503),
 )
 async def get_account(id_: AccountId, runtime: RuntimeDep, principal: PrincipalDep) -> Response:
-    snapshot = await accounts.readable_snapshot(runtime.engine, runtime.caches, principal, await _id(runtime, id_))
+    snapshot = await accounts.readable_snapshot(runtime.autocommit, runtime.caches, principal, await _id(runtime, id_))
     return Response(snapshot.detail, media_type=JSON)
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 
 from app.deps import PrincipalDep, SessionDep
 from app.openapi import problems
+from app.routers.base import PrefixRouter
 from app.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, ApiKeyUpdate
 from app.services import api_keys
 from app.services.base import PageDep, link_next
 
-router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
+router = PrefixRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
 
 KeyRef = Annotated[
     str,

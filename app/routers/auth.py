@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Annotated
 
-from fastapi import APIRouter, Response, Security
+from fastapi import Response, Security
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.requests import HTTPConnection
@@ -13,11 +13,12 @@ from starlette.requests import HTTPConnection
 from app.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.errors import Unauthorized
 from app.openapi import problems
+from app.routers.base import PrefixRouter
 from app.schemas.auth import LoginResponse
 from app.schemas.users import UserRead
 from app.services import auth
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = PrefixRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
 class Utf8Basic(HTTPBasic):

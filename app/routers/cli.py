@@ -11,10 +11,11 @@ from contextlib import suppress
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query, Request, params
+from fastapi import Depends, Path, Query, Request, params
 
 from app.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.errors import BadRequest
+from app.routers.base import PrefixRouter
 from app.schemas.journal import (
     Journaled,
     JournalErrorResponse,
@@ -30,7 +31,7 @@ from app.schemas.journal import (
 from app.services.manifests import protocol, registry
 from app.services.manifests.base import Broker, BrokerContext
 
-router = APIRouter(prefix="/api/v1/cli", tags=["manifests"])
+router = PrefixRouter(prefix="/api/v1/cli", tags=["manifests"])
 
 
 def journal_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

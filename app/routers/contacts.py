@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 
 from app.deps import PrincipalDep, SessionDep
 from app.openapi import problems
+from app.routers.base import PrefixRouter
 from app.schemas.contacts import ContactCreate, ContactRead, ContactUpdate
 from app.services import contacts
 from app.services.base import PageDep, link_next, path_id
 
-router = APIRouter(prefix="/api/v1/accounts/contacts", tags=["contacts"])
+router = PrefixRouter(prefix="/api/v1/accounts/contacts", tags=["contacts"])
 
 ContactId = Annotated[str, Path(alias="id", description="The contact's integer id or its hashedId.")]
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.deps import RuntimeDep
 from app.errors import ServiceUnavailable, is_database_unavailable
 from app.openapi import problems
+from app.routers.base import PrefixRouter
 
-router = APIRouter(tags=["health"])
+router = PrefixRouter(tags=["health"])
 
 
 class Health(BaseModel):

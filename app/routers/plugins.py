@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 
-from app.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.deps import PrincipalDep, ReaderDep, RuntimeDep, SessionDep
 from app.openapi import problems
+from app.routers.base import PrefixRouter
 from app.schemas.plugins import (
     DataPut,
     DataRead,
@@ -26,7 +27,7 @@ from app.schemas.plugins import (
 from app.services import plugins
 from app.services.base import PageDep, link_next, path_id
 
-router = APIRouter(prefix="/api/v1/plugins", tags=["plugins"])
+router = PrefixRouter(prefix="/api/v1/plugins", tags=["plugins"])
 
 JSON = "application/json"
 PluginId = Annotated[str, Path(alias="id", description="The plugin's integer id or its hashedId.")]
@@ -59,7 +60,7 @@ def _id(value: str) -> int:
 async def list_plugins(
     request: Request,
     principal: PrincipalDep,
-    session: SessionDep,
+    reader: ReaderDep,
     page: PageDep,
     scope: Annotated[
         Literal["readable", "owned"], Query(description="`readable` (default) or `owned` (ownership scope).")
@@ -70,7 +71,7 @@ async def list_plugins(
     account_number: Annotated[str | None, Query(alias="accountNumber", max_length=14)] = None,
 ) -> Response:
     body, has_more = await plugins.list_plugins(
-        session,
+        reader,
         principal,
         page,
         scope=scope,
@@ -113,7 +114,7 @@ async def create_plugin(
     responses=READ_STATUSES,
 )
 async def get_plugin(id_: PluginId, principal: PrincipalDep, runtime: RuntimeDep) -> Response:
-    snapshot = await plugins.readable_snapshot(runtime.engine, runtime.caches, principal, _id(id_))
+    snapshot = await plugins.readable_snapshot(runtime.autocommit, runtime.caches, principal, _id(id_))
     return Response(snapshot.detail, media_type=JSON)
 
 
@@ -172,7 +173,7 @@ async def clone_plugin(
     responses=READ_STATUSES,
 )
 async def get_plugin_prompt(id_: PluginId, principal: PrincipalDep, runtime: RuntimeDep) -> Response:
-    snapshot = await plugins.readable_snapshot(runtime.engine, runtime.caches, principal, _id(id_))
+    snapshot = await plugins.readable_snapshot(runtime.autocommit, runtime.caches, principal, _id(id_))
     return Response(plugins.cached_part(snapshot, "prompt"), media_type=JSON)
 
 
@@ -212,7 +213,7 @@ async def update_plugin_prompt(
     responses=READ_STATUSES,
 )
 async def get_plugin_selector(id_: PluginId, principal: PrincipalDep, runtime: RuntimeDep) -> Response:
-    snapshot = await plugins.readable_snapshot(runtime.engine, runtime.caches, principal, _id(id_))
+    snapshot = await plugins.readable_snapshot(runtime.autocommit, runtime.caches, principal, _id(id_))
     return Response(plugins.cached_part(snapshot, "selector"), media_type=JSON)
 
 
@@ -239,7 +240,7 @@ async def replace_plugin_selector(
     responses=problems(401, 404, 409, 422, 503),
 )
 async def get_plugin_data(id_: PluginId, principal: PrincipalDep, runtime: RuntimeDep) -> Response:
-    snapshot = await plugins.readable_snapshot(runtime.engine, runtime.caches, principal, _id(id_))
+    snapshot = await plugins.readable_snapshot(runtime.autocommit, runtime.caches, principal, _id(id_))
     return Response(plugins.cached_part(snapshot, "data"), media_type=JSON)
 
 

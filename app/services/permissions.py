@@ -10,7 +10,7 @@ Owned resources (plugins, API keys):
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, Select, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,28 +33,41 @@ def _in(column: Any, values: tuple[int, ...]) -> ColumnElement[bool]:
     return column.in_(values) if values else false()
 
 
-def read_scope(principal: Principal, model: type[Owned]) -> ColumnElement[bool]:
+# The column an owned-resource scope filters on (None: no filter, a superuser's), and the allowed values.
+ScopeShape = tuple[Literal["account_id", "user_profile_id"] | None, tuple[int, ...]]
+
+
+def owned_scope_shape(principal: Principal, kind: Literal["readable", "owned"]) -> ScopeShape:
+    """The read (`readable`) or ownership (`owned`) scope as data: prepared statements bind the values."""
     if principal.is_superuser:
-        return true()
-    accounts = principal.account_ids
-    if principal.platform_account_id is not None and principal.platform_account_id not in accounts:
-        accounts = (*accounts, principal.platform_account_id)
-    return _in(model.account_id, accounts)
+        return None, ()
+    if kind == "readable":
+        accounts = principal.account_ids
+        if principal.platform_account_id is not None and principal.platform_account_id not in accounts:
+            accounts = (*accounts, principal.platform_account_id)
+        return "account_id", accounts
+    if principal.is_staff:
+        return "account_id", principal.account_ids
+    return "user_profile_id", principal.profile_ids
+
+
+def _scope_predicate(model: type[Owned], shape: ScopeShape) -> ColumnElement[bool]:
+    column, values = shape
+    return true() if column is None else _in(getattr(model, column), values)
+
+
+def read_scope(principal: Principal, model: type[Owned]) -> ColumnElement[bool]:
+    return _scope_predicate(model, owned_scope_shape(principal, "readable"))
 
 
 def can_read_owned(principal: Principal, account_id: int) -> bool:
     """`read_scope` for one row already in memory (a cached snapshot): the same rule, evaluated in Python."""
-    if principal.is_superuser:
-        return True
-    return account_id in principal.account_ids or account_id == principal.platform_account_id
+    column, accounts = owned_scope_shape(principal, "readable")
+    return column is None or account_id in accounts
 
 
 def ownership_scope(principal: Principal, model: type[Owned]) -> ColumnElement[bool]:
-    if principal.is_superuser:
-        return true()
-    if principal.is_staff:
-        return _in(model.account_id, principal.account_ids)
-    return _in(model.user_profile_id, principal.profile_ids)
+    return _scope_predicate(model, owned_scope_shape(principal, "owned"))
 
 
 def account_scope(principal: Principal) -> ColumnElement[bool]:

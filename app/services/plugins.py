@@ -16,8 +16,8 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic_core import to_json
-from sqlalchemy import Select, delete, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import Integer, Select, bindparam, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.interfaces import ORMOption
 
@@ -62,6 +62,7 @@ from app.services.permissions import (
     acting_membership,
     can_read_owned,
     get_scoped,
+    owned_scope_shape,
     ownership_scope,
     read_scope,
     require,
@@ -300,14 +301,18 @@ def detail_of(plugin: PluginMeta) -> dict[str, Any]:
 # --- lookups ----------------------------------------------------------------------------------------------
 
 
+# Built once: a statement's cache key is computed once per statement object, and this one's (five
+# eager loads) costs more CPU than the query.
+_DETAIL = (
+    select(PluginMeta)
+    .where(PluginMeta.id == bindparam("plugin_id"))
+    .options(*DETAIL_OPTIONS)
+    .execution_options(populate_existing=True)
+)
+
+
 async def _fetch_detail(session: AsyncSession, plugin_id: int) -> PluginMeta | None:
-    statement = (
-        select(PluginMeta)
-        .where(PluginMeta.id == plugin_id)
-        .options(*DETAIL_OPTIONS)
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(statement)).unique().scalar_one_or_none()
+    return (await session.execute(_DETAIL, {"plugin_id": plugin_id})).unique().scalar_one_or_none()
 
 
 async def _reloaded_detail(session: AsyncSession, plugin_id: int) -> PluginDetail:
@@ -373,8 +378,34 @@ _PAGE = (
 )
 
 
+@lru_cache(maxsize=128)
+def _page_statement(
+    scope_column: str | None, *, name: bool, tag: bool, plugin_class: bool, account_number: bool
+) -> Select[Any]:
+    """The page query for one combination of filters, every value a bound parameter.
+
+    Built once per combination and reused: SQLAlchemy computes a statement's cache key once per statement
+    object, and for a new object on every request that cost more CPU than running the query.
+    """
+    statement = _PAGE
+    if scope_column is not None:
+        scope = getattr(PluginMeta, scope_column).in_(bindparam("scope_ids", expanding=True))
+        statement = statement.where(scope)
+    if name:
+        statement = statement.where(PluginMeta.name == bindparam("name"))
+    if tag:
+        statement = statement.where(PluginMeta.has_tag(bindparam("tag")))
+    if plugin_class:
+        statement = statement.where(PluginMeta.plugin_class == bindparam("plugin_class"))
+    if account_number:
+        number = select(Account.id).where(Account.account_number == bindparam("account_number")).scalar_subquery()
+        statement = statement.where(PluginMeta.account_id == number)
+    page = (bindparam("limit", type_=Integer), bindparam("offset", type_=Integer))
+    return statement.order_by(PluginMeta.id.desc()).limit(page[0]).offset(page[1])
+
+
 async def list_plugins(
-    session: AsyncSession,
+    connection: AsyncConnection,
     principal: Principal,
     page: Page,
     *,
@@ -386,41 +417,57 @@ async def list_plugins(
 ) -> tuple[bytes, bool]:
     """A page of flat rows, newest first, as JSON (and whether another page exists).
 
-    One query, whatever the page size, selecting plain columns: building ORM objects and reading them back
-    attribute by attribute cost several times more than the query itself.
+    One Core query, whatever the page size, selecting plain columns: building ORM objects and reading
+    them back attribute by attribute cost several times more than the query itself.
     """
-    scope_filter = ownership_scope if scope == "owned" else read_scope
-    statement = _PAGE.where(scope_filter(principal, PluginMeta))
+    scope_column, scope_ids = owned_scope_shape(principal, scope)
+    values: dict[str, Any] = {"scope_ids": list(scope_ids), "limit": page.limit + 1, "offset": page.offset}
     if name is not None:
-        statement = statement.where(PluginMeta.name == _normalised(name, where="query"))
+        values["name"] = _normalised(name, where="query")
     if tag is not None:
-        statement = statement.where(PluginMeta.has_tag(tag.strip()))
+        values["tag"] = tag.strip()
     if plugin_class is not None:
-        statement = statement.where(PluginMeta.plugin_class == plugin_class)
+        values["plugin_class"] = plugin_class
     if account_number is not None:
-        account_ids = select(Account.id).where(Account.account_number == account_number).scalar_subquery()
-        statement = statement.where(PluginMeta.account_id == account_ids)
-    statement = statement.order_by(PluginMeta.id.desc()).limit(page.limit + 1).offset(page.offset)
-    # Executed on the session's connection (same transaction): Core execution skips the ORM's per-statement
-    # machinery, which costs more CPU than the page itself.
-    connection = await session.connection()
-    rows = (await connection.execute(statement)).all()
+        values["account_number"] = account_number
+    statement = _page_statement(
+        scope_column,
+        name=name is not None,
+        tag=tag is not None,
+        plugin_class=plugin_class is not None,
+        account_number=account_number is not None,
+    )
+    rows = (await connection.execute(statement, values)).all()
     items = [
         flat_row(
-            id_=row.id,
-            name=row.name,
-            description=row.description,
-            version=row.version,
-            tags=sorted(row.tags.split(_TAG_SEPARATOR)) if row.tags else [],
-            annotations=row.annotations,
-            plugin_class=row.plugin_class,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            username=row.username,
-            email=row.email,
-            account_number=row.account_number,
+            id_=id_,
+            name=row_name,
+            description=description,
+            version=version,
+            tags=sorted(tags.split(_TAG_SEPARATOR)) if tags else [],
+            annotations=annotations,
+            plugin_class=row_class,
+            created_at=created_at,
+            updated_at=updated_at,
+            username=username,
+            email=email,
+            account_number=row_number,
         )
-        for row in rows[: page.limit]
+        # Unpacked by position: a row's attribute lookup by name costs more than the rest of the loop.
+        for (
+            id_,
+            row_name,
+            description,
+            version,
+            annotations,
+            row_class,
+            created_at,
+            updated_at,
+            username,
+            email,
+            row_number,
+            tags,
+        ) in rows[: page.limit]
     ]
     return to_json(items), len(rows) > page.limit
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cachetools import TTLCache
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.errors import Unauthorized
@@ -87,34 +87,40 @@ def principal_cache(caches: CacheRegistry) -> SingleFlightCache[str, Principal]:
 
 
 _platform_id = select(Account.id).where(Account.account_number == PLATFORM_ACCOUNT_NUMBER).scalar_subquery()
-_KEY_QUERY = select(
-    ApiKey.id,
-    ApiKey.digest,
-    ApiKey.kind,
-    ApiKey.is_active,
-    ApiKey.expires_at,
-    User.id,
-    User.username,
-    User.is_active,
-    User.is_staff,
-    User.is_superuser,
-    _platform_id,
-).join(User, User.id == ApiKey.user_id)
-_MEMBERSHIP_QUERY = (
-    select(UserProfile.id, UserProfile.account_id, Account.account_number)
-    .join(Account, Account.id == UserProfile.account_id)
+# One round trip: the key and its user, repeated on a row per membership (one row, with NULLs, for none).
+# Built once, values bound: SQLAlchemy computes a statement's cache key once per statement object.
+_PRINCIPAL_QUERY = (
+    select(
+        ApiKey.id,
+        ApiKey.digest,
+        ApiKey.kind,
+        ApiKey.is_active,
+        ApiKey.expires_at,
+        User.id,
+        User.username,
+        User.is_active,
+        User.is_staff,
+        User.is_superuser,
+        _platform_id,
+        UserProfile.id,
+        UserProfile.account_id,
+        Account.account_number,
+    )
+    .join(User, User.id == ApiKey.user_id)
+    .outerjoin(UserProfile, UserProfile.user_id == User.id)
+    .outerjoin(Account, Account.id == UserProfile.account_id)
+    .where(ApiKey.digest == bindparam("digest"))
     .order_by(UserProfile.id)
 )
 
 
 async def load_principal(engine: AsyncEngine, digest: str) -> Principal | None:
-    """Two indexed Core queries on a connection of its own (the cache shares this load between requests)."""
+    """One indexed Core query on a connection of its own (the cache shares this load between requests)."""
     async with engine.connect() as conn:
-        row = (await conn.execute(_KEY_QUERY.where(ApiKey.digest == digest))).one_or_none()
-        if row is None or not hmac.compare_digest(row[1], digest):
-            return None
-        key_id, _, kind, key_active, expires_at, user_id, username, active, staff, superuser, platform = row
-        memberships = (await conn.execute(_MEMBERSHIP_QUERY.where(UserProfile.user_id == user_id))).all()
+        rows = (await conn.execute(_PRINCIPAL_QUERY, {"digest": digest})).all()
+    if not rows or not hmac.compare_digest(rows[0][1], digest):
+        return None
+    key_id, _, kind, key_active, expires_at, user_id, username, active, staff, superuser, platform, *_ = rows[0]
     return Principal(
         user_id=user_id,
         username=username,
@@ -125,7 +131,7 @@ async def load_principal(engine: AsyncEngine, digest: str) -> Principal | None:
         key_kind=kind,
         key_active=key_active,
         expires_at=expires_at,
-        memberships=tuple(Membership(p, a, n) for p, a, n in memberships),
+        memberships=tuple(Membership(row[11], row[12], row[13]) for row in rows if row[11] is not None),
         platform_account_id=platform,
     )
 

@@ -784,8 +784,8 @@ async def test_service_list_uses_the_read_scope(world: World, runtime: Runtime, 
     await seed_plugins(client, world)
     principal = await principals.authenticate(runtime.engine, runtime.caches, _digest(world, "regular_b"))
     assert acting_membership(principal).account_id == world.account_b.id
-    async with unit_of_work(runtime) as session:
-        body, more = await plugin_service.list_plugins(session, principal, Page(limit=2))
+    async with runtime.autocommit.connect() as connection:
+        body, more = await plugin_service.list_plugins(connection, principal, Page(limit=2))
     rows = json.loads(body)
     assert [row["name"] for row in rows] == ["p_regular_b", "p_staff_b"]
     assert more is True
