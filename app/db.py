@@ -144,10 +144,12 @@ async def commit(session: AsyncSession) -> None:
     processes hear of them only if the commit succeeds) and applied to this process's caches after it.
     """
     pending: list[Invalidation] = session.info.pop(PENDING_KEY, [])
-    if pending and dialect_of(session) == "postgresql":
-        await cache_notify.publish(session, pending)
-    await session.commit()
     registry = session.info.get(CACHES_KEY)
+    if pending and dialect_of(session) == "postgresql":
+        # A session without the process's caches (a script's) still tells every process, under no origin.
+        origin = registry.origin if isinstance(registry, CacheRegistry) else ""
+        await cache_notify.publish(session, pending, origin=origin)
+    await session.commit()
     if pending and isinstance(registry, CacheRegistry):
         registry.apply(pending)
 

@@ -236,7 +236,17 @@ def is_database_unavailable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
+    if isinstance(exc, DBAPIError) and _sqlstate(exc).startswith("40"):
+        # Transaction rollback (deadlock detected, serialization failure): a concurrent writer won; retry.
+        return True
     return isinstance(exc, OSError | TimeoutError | ConnectionError)
+
+
+def _sqlstate(exc: DBAPIError) -> str:
+    """The driver's SQLSTATE (asyncpg's is on the adapted error's cause), or ''."""
+    orig = exc.orig
+    sqlstate = getattr(getattr(orig, "__cause__", None), "sqlstate", None) or getattr(orig, "sqlstate", None)
+    return sqlstate if isinstance(sqlstate, str) else ""
 
 
 def is_refused_value(exc: BaseException) -> bool:

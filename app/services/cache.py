@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -163,6 +164,10 @@ class CacheRegistry:
     def __init__(self, *, ttl: float, maxsize: int) -> None:
         self.ttl = ttl
         self.maxsize = maxsize
+        # Names this instance in the invalidations it publishes, so that it ignores its own when they come
+        # back over LISTEN: it applied them at commit already, and a second copy would only drop entries
+        # warmed in between.
+        self.origin = secrets.token_hex(8)
         self._caches: dict[str, SingleFlightCache[Any, Any]] = {}
 
     def register(self, name: str, tags_of: Callable[[Any], Iterable[Tag]] | None = None) -> SingleFlightCache[Any, Any]:

@@ -32,25 +32,26 @@ LISTENER_APPLICATION_NAME = "smarter-core-listener"
 MAX_PAYLOAD = 7000
 
 
-def _payloads(invalidations: Sequence[Invalidation]) -> list[str]:
-    payloads: list[str] = []
+def _payloads(invalidations: Sequence[Invalidation], origin: str) -> list[str]:
+    """`{"origin": ..., "items": [...]}` messages, as many as PostgreSQL's payload limit needs."""
+    batches: list[list[dict[str, Any]]] = []
     batch: list[dict[str, Any]] = []
-    size = 2
+    size = len(origin) + 32
     for item in invalidations:
         encoded = item.to_json()
         item_size = len(json.dumps(encoded)) + 1
         if batch and size + item_size > MAX_PAYLOAD:
-            payloads.append(json.dumps(batch))
-            batch, size = [], 2
+            batches.append(batch)
+            batch, size = [], len(origin) + 32
         batch.append(encoded)
         size += item_size
     if batch:
-        payloads.append(json.dumps(batch))
-    return payloads
+        batches.append(batch)
+    return [json.dumps({"origin": origin, "items": items}) for items in batches]
 
 
-async def publish(session: AsyncSession, invalidations: Sequence[Invalidation]) -> None:
-    for payload in _payloads(invalidations):
+async def publish(session: AsyncSession, invalidations: Sequence[Invalidation], *, origin: str) -> None:
+    for payload in _payloads(invalidations, origin):
         await session.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload})
 
 
@@ -81,10 +82,14 @@ class CacheListener:
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
-            items = [Invalidation.from_json(item) for item in json.loads(payload)]
+            message = json.loads(payload)
+            origin = message["origin"]
+            items = [Invalidation.from_json(item) for item in message["items"]]
         except (ValueError, KeyError, TypeError):
             logger.warning("Ignoring a malformed cache invalidation message.")
             return
+        if origin == self._caches.origin:
+            return  # this process's own, applied when it committed
         self.received += 1
         self._caches.apply(items)
 

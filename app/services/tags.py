@@ -14,7 +14,9 @@ async def resolve(session: AsyncSession, names: list[str]) -> list[Tag]:
     """The Tag rows for `names`, created as needed (concurrent writers may create the same tag)."""
     if not names:
         return []
-    await insert_ignore(session, Tag, [{"name": name} for name in names])
+    # In one global order: concurrent writers inserting the same new tags in different orders would each
+    # wait for a row the other inserted (a deadlock, which PostgreSQL breaks by failing one of them).
+    await insert_ignore(session, Tag, [{"name": name} for name in sorted(set(names))])
     rows = (await session.execute(select(Tag).where(Tag.name.in_(names)))).scalars().all()
     by_name = {tag.name: tag for tag in rows}
     return sorted((by_name[name] for name in names), key=lambda tag: tag.name)

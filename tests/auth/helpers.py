@@ -93,10 +93,9 @@ async def _present() -> bool:
 
 
 async def drain_listener(runtime: Runtime) -> None:
-    """On PostgreSQL this process also hears its own invalidations over LISTEN, a moment after applying
-    them: wait until every one sent so far has arrived, so a late copy (of the world's seeding, say)
-    cannot empty a cache a test has just warmed. NOTIFY delivers in commit order, so a marker sent
-    now (by NOTIFY alone, never applied locally) arrives after all of them.
+    """On PostgreSQL, wait until every invalidation other processes sent so far has arrived, so a late
+    one cannot empty a cache a test has just warmed. NOTIFY delivers in commit order, so a marker sent
+    now under a foreign origin (this process ignores its own messages) arrives after all of them.
     """
     if runtime.listener is None:
         return
@@ -104,7 +103,7 @@ async def drain_listener(runtime: Runtime) -> None:
     marker = secrets.token_hex(8)
     await cache.get(marker, _present)
     async with runtime.sessionmaker() as session:
-        await cache_notify.publish(session, [Invalidation(cache=BARRIER_CACHE, key=marker)])
+        await cache_notify.publish(session, [Invalidation(cache=BARRIER_CACHE, key=marker)], origin="test-barrier")
         await session.commit()
     deadline = time.monotonic() + 10
     while cache.peek(marker) is not None:

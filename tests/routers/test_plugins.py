@@ -24,6 +24,7 @@ from app.services import principals
 from app.services.base import Page
 from app.services.cache import invalidate_after_commit
 from app.services.permissions import acting_membership
+from tests.auth.helpers import drain_listener
 from tests.support import World, unit_of_work
 
 BASE = "/api/v1/plugins/"
@@ -78,19 +79,8 @@ async def count_rows(runtime: Runtime, model: type[Any]) -> int:
 
 
 async def settle(runtime: Runtime) -> None:
-    """On PostgreSQL this process also hears its own NOTIFYs, which invalidate once more when they arrive:
-    wait for a barrier message (delivered after every earlier one) before warming a cache."""
-    listener = runtime.listener
-    if listener is None:
-        return
-    before = listener.received
-    async with unit_of_work(runtime) as session:
-        invalidate_after_commit(session, "barrier", 0)
-    for _ in range(500):
-        if listener.received > before:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("The cache listener never heard the barrier message.")
+    """Wait until the listener has heard every invalidation sent so far (see `drain_listener`)."""
+    await drain_listener(runtime)
 
 
 @contextmanager
