@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import Path, Query, Request, Response
 
-from app.deps import PrincipalDep, ReaderDep, RuntimeDep, SessionDep
+from app.deps import PrincipalDep, ReaderDep, RuntimeDep, SessionDep, runtime_of
 from app.openapi import problems
 from app.routers.base import PrefixRouter
 from app.schemas.plugins import (
@@ -113,7 +113,8 @@ async def create_plugin(
     ),
     responses=READ_STATUSES,
 )
-async def get_plugin(id_: PluginId, principal: PrincipalDep, runtime: RuntimeDep) -> Response:
+async def get_plugin(request: Request, id_: PluginId, principal: PrincipalDep) -> Response:
+    runtime = runtime_of(request)  # not RuntimeDep: the hottest route, and a dependency is not free
     snapshot = await plugins.readable_snapshot(runtime.autocommit, runtime.caches, principal, _id(id_))
     return Response(snapshot.detail, media_type=JSON)
 
