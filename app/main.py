@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from app import __version__
+from app import __version__, openapi
 from app.config import Settings, get_settings
 from app.errors import install_handlers
-from app.middleware import RequestGuard
+from app.middleware import BODY_METHODS, RequestGuard
 from app.routers import ROUTERS
 from app.runtime import Runtime
 
@@ -73,4 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    # Error responses as the handlers send them (problem+json or journal, 422 included), on every operation;
+    # 413 on the methods whose bodies the guard limits (its own list, so the two cannot drift apart).
+    openapi.install(app, guarded_methods=BODY_METHODS)
     return app

@@ -8,7 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.deps import parse_authorization
 from app.errors import AppError, PayloadTooLarge, Unauthorized, render
 
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def canonical_path(path: str) -> str:
@@ -38,7 +38,7 @@ class RequestGuard:
         if path.startswith("/api/") and (refusal := _malformed_token(scope)) is not None:
             await self._refuse(scope, receive, send, refusal)
             return
-        if scope["method"] not in _BODY_METHODS:
+        if scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
 

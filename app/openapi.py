@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import json
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
-from app.errors import PROBLEM_JSON, Problem
+from fastapi import FastAPI
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from app.errors import PROBLEM_JSON, Problem, is_cli_path
+from app.schemas.journal import JournalErrorResponse
 
 # Every route that authenticates can answer these; every route that touches the database, 503.
 AUTH = (401,)
@@ -23,3 +31,75 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in sorted(set(statuses))
     }
+
+
+# The description FastAPI gives the 422 it adds itself.
+FASTAPI_422_DESCRIPTION = "Validation Error"
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+# --- the whole document -------------------------------------------------------------------------------
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _add_components(document: dict[str, Any], *models: type[BaseModel]) -> None:
+    """Put `models` (and the models they use) in `components.schemas` if FastAPI has not already."""
+    schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+    if all(model.__name__ in schemas for model in models):
+        return
+    _, definitions = models_json_schema(
+        [(model, "serialization") for model in models], ref_template="#/components/schemas/{model}"
+    )
+    for name, schema in definitions.get("$defs", {}).items():
+        schemas.setdefault(name, schema)
+
+
+def complete_error_responses(document: dict[str, Any], *, guarded_methods: Iterable[str]) -> dict[str, Any]:
+    """Make every operation's error responses say what the handlers in `app.errors` actually send.
+
+    - Every 4xx/5xx is `application/problem+json` with the `Problem` schema (REST routes) or `application/json`
+      with the journal error envelope (`/api/v1/cli/`), and nothing else: `responses=` with a `model` also adds
+      an `application/json` entry, and FastAPI adds a 422 `HTTPValidationError` (a shape this service never
+      sends) to any route with parameters that does not declare its 422.
+    - Every operation whose method `RequestGuard` limits declares 413: the guard answers it before routing,
+      so any such request can get it, whether or not the route reads a body.
+    """
+    guarded = {method.lower() for method in guarded_methods}
+    _add_components(document, Problem, JournalErrorResponse)
+    problem = {PROBLEM_JSON: {"schema": _ref(Problem)}}
+    journal = {"application/json": {"schema": _ref(JournalErrorResponse)}}
+    for path, item in document.get("paths", {}).items():
+        error_content = journal if is_cli_path(path) else problem
+        for method, operation in item.items():
+            if method not in _HTTP_METHODS:  # a path item's `parameters`, `summary`...
+                continue
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            if method in guarded:
+                responses.setdefault("413", {})
+            for status, response in responses.items():
+                if status.isdigit() and int(status) >= 400:
+                    if response.get("description") in (None, "", FASTAPI_422_DESCRIPTION):
+                        response["description"] = HTTPStatus(int(status)).phrase
+                    response["content"] = copy.deepcopy(error_content)
+            operation["responses"] = dict(sorted(responses.items()))
+    # FastAPI's validation error schemas, now referenced by no operation.
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        if f"#/components/schemas/{name}" not in json.dumps(document):
+            schemas.pop(name, None)
+    return document
+
+
+def install(app: FastAPI, *, guarded_methods: Iterable[str]) -> None:
+    """Serve the document with `complete_error_responses` applied (once, then cached like FastAPI's own)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = complete_error_responses(generate(), guarded_methods=guarded_methods)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
