@@ -7,20 +7,11 @@ One real server per module: `smarter-core serve` in a subprocess on a free port,
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import socket
-import subprocess
-import sys
-import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from smarter import Smarter
 from smarter.core.exceptions import AuthenticationError, BadRequestError, NotFoundError, UnprocessableEntityError
@@ -28,16 +19,13 @@ from smarter.models.manifest import Manifest
 from smarter.models.sam import SAM_MODELS
 
 from tests import support
+from tests.live import live_server
 
 pytestmark = pytest.mark.slow
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-KEY_LINE = re.compile(r"^\s*([0-9a-f]{64})\s*$")
-START_TIMEOUT = 60.0
-
 
 @dataclass
-class LiveServer:
+class SdkServer:
     base_url: str
     admin_key: str
 
@@ -45,77 +33,19 @@ class LiveServer:
         return Smarter(api_key=key or self.admin_key, base_url=self.base_url, max_retries=0, timeout=30)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _read_admin_key(stdout: Any, found: list[str], done: threading.Event) -> None:
-    for line in stdout:
-        match = KEY_LINE.match(line)
-        if match and not found:
-            found.append(match.group(1))
-            done.set()
-    done.set()  # the server exited before printing a key
-
-
 @pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
+def server() -> Iterator[SdkServer]:
     url = asyncio.run(support.fresh_database_url())
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "SMARTER_CORE_LOG_LEVEL": "warning",
-        "SMARTER_CORE_ENVIRONMENT": "sdk-test",
-    }
-    env.pop("SMARTER_CORE_ADMIN_PASSWORD", None)
-    stderr = tempfile.TemporaryFile()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        text=True,
-    )
-    found: list[str] = []
-    printed = threading.Event()
-    reader = threading.Thread(target=_read_admin_key, args=(process.stdout, found, printed), daemon=True)
-    reader.start()
     try:
-        printed.wait(START_TIMEOUT)
-        base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + START_TIMEOUT
-        ready = False
-        while found and not ready and time.monotonic() < deadline and process.poll() is None:
-            try:
-                ready = httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                time.sleep(0.1)
-        if not ready:
-            stderr.seek(0)
-            pytest.fail(f"The server did not start: {stderr.read().decode(errors='replace')[-2000:]}")
-        yield LiveServer(base_url=base_url, admin_key=found[0])
+        with live_server(url, SMARTER_CORE_ENVIRONMENT="sdk-test") as live:
+            yield SdkServer(base_url=live.base_url, admin_key=live.admin_key)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        reader.join(timeout=5)
-        if process.stdout is not None:
-            process.stdout.close()
-        stderr.close()
         if url.startswith("postgresql"):
             asyncio.run(support.drop_postgres_database(url))
 
 
 @pytest.fixture(scope="module")
-def admin(server: LiveServer) -> Iterator[Smarter]:
+def admin(server: SdkServer) -> Iterator[Smarter]:
     with server.client() as client:
         yield client
 
@@ -260,7 +190,7 @@ def test_invalid_and_unknown_manifests_through_the_sdk(admin: Smarter) -> None:
 # --- the kind resources ------------------------------------------------------------------------------
 
 
-def test_smarter_auth_token_key_is_returned_once_and_works(server: LiveServer, admin: Smarter) -> None:
+def test_smarter_auth_token_key_is_returned_once_and_works(server: SdkServer, admin: Smarter) -> None:
     manifest = applicable_example(admin, "SmarterAuthToken", "sdk_ci_key")
     applied = admin.manifests.apply(manifest)
     key = (applied.model_extra or {})["data"]["key"]
