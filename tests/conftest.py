@@ -5,6 +5,7 @@ migrations; the real app with its lifespan; clean tables and caches before every
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,6 +15,23 @@ from fastapi import FastAPI
 from app.main import create_app
 from app.runtime import Runtime
 from tests import support
+from tests.secrets_scan import SCANNER
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Every record of the run passes the secrets scanner; the service's own loggers at every level.
+    logging.getLogger().addHandler(SCANNER)
+    logging.getLogger("app").setLevel(logging.DEBUG)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    logging.getLogger().removeHandler(SCANNER)
+    if SCANNER.leaks:
+        sources = sorted(set(SCANNER.leaks))
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"SECRETS IN LOGS: {len(SCANNER.leaks)} record(s) from: {', '.join(sources)}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -23,6 +23,8 @@ from typing import IO, Any
 import httpx
 import pytest
 
+from tests.secrets_scan import SCANNER
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 KEY_LINE = re.compile(r"^\s*([0-9a-f]{64})\s*$")
 START_TIMEOUT = 60.0
@@ -99,4 +101,7 @@ def live_server(database_url: str, **settings: str) -> Iterator[LiveServer]:
         reader.join(timeout=5)
         if process.stdout is not None:
             process.stdout.close()
+        # The server's log is part of the run's logs (stdout is not: it prints the admin key by design).
+        stderr.seek(0)
+        SCANNER.check(f"live server on port {port} (stderr)", stderr.read().decode(errors="replace"))
         stderr.close()

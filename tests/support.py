@@ -23,6 +23,7 @@ from app.models import Account, ApiKey, Base, User, UserProfile
 from app.runtime import Runtime
 from app.services import accounts, api_keys, profiles, users
 from app.services.bootstrap import bootstrap
+from tests.secrets_scan import remember_basic_password
 
 POSTGRES_ADMIN_DB = "postgres"
 
@@ -116,7 +117,8 @@ async def unit_of_work(runtime: Runtime) -> AsyncIterator[AsyncSession]:
 
 def client_for(app: object) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # type: ignore[arg-type]
-    return httpx.AsyncClient(transport=transport, base_url="http://test")
+    hooks = {"request": [remember_basic_password]}
+    return httpx.AsyncClient(transport=transport, base_url="http://test", event_hooks=hooks)
 
 
 def auth(key: str) -> dict[str, str]:
