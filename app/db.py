@@ -9,6 +9,7 @@ from typing import Any
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from pydantic_core import from_json
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -60,6 +61,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=False,  # replaced by _ping_idle_connections
         hide_parameters=True,
+        # JSON columns (annotations, parts) decode on every row read; pydantic-core's parser is the faster.
+        json_deserializer=from_json,
         connect_args={
             "timeout": settings.db_connect_timeout,
             "command_timeout": settings.db_command_timeout,

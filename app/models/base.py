@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -56,6 +57,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        # asyncpg already decodes timestamptz as an aware UTC datetime: skip a call per value read.
+        if dialect.driver == "asyncpg":
+            return None
+        return super().result_processor(dialect, coltype)
 
 
 # 64-bit ids on PostgreSQL (the original used BigAutoField); SQLite needs INTEGER for its rowid alias.
@@ -111,7 +118,12 @@ class IdMixin:
 
     @property
     def record_locator(self) -> str:
-        return identifiers.record_locator(type(self).locator_name or type(self).__name__, self.id)
+        return type(self).locator_of(self.id)
+
+    @classmethod
+    def locator_of(cls, id_: int) -> str:
+        """The record locator of this model's row `id_` (for rows read as plain columns, not objects)."""
+        return identifiers.record_locator(cls.locator_name or cls.__name__, id_)
 
 
 class TimestampMixin:
