@@ -44,8 +44,8 @@ class Settings(BaseSettings):
     environment: str = "local"
 
     # Database pool (PostgreSQL) and the time any database wait may take before a 503.
-    db_pool_size: int = Field(default=20, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_size: int = Field(default=32, ge=1)
+    db_max_overflow: int = Field(default=8, ge=0)
     db_pool_timeout: float = Field(default=5.0, gt=0)
     db_connect_timeout: float = Field(default=5.0, gt=0)
     db_command_timeout: float = Field(default=15.0, gt=0)

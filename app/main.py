@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 
 from app import __version__, openapi
 from app.config import Settings, get_settings
+from app.deps import KEY_SCHEME, KEY_SCHEME_NAME, get_principal
 from app.errors import install_handlers
 from app.middleware import BODY_METHODS, RequestGuard
 from app.routers import ROUTERS
@@ -75,5 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     # Error responses as the handlers send them (problem+json or journal, 422 included), on every operation;
     # 413 on the methods whose bodies the guard limits (its own list, so the two cannot drift apart).
-    openapi.install(app, guarded_methods=BODY_METHODS)
+    openapi.install(
+        app,
+        guarded_methods=BODY_METHODS,
+        authenticates=get_principal,
+        security_scheme=(KEY_SCHEME_NAME, KEY_SCHEME),
+    )
     return app

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -93,13 +95,46 @@ def complete_error_responses(document: dict[str, Any], *, guarded_methods: Itera
     return document
 
 
-def install(app: FastAPI, *, guarded_methods: Iterable[str]) -> None:
-    """Serve the document with `complete_error_responses` applied (once, then cached like FastAPI's own)."""
+def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    return any(sub.call is call or _depends_on(sub, call) for sub in dependant.dependencies)
+
+
+def declare_security(
+    document: dict[str, Any], app: FastAPI, *, authenticates: Callable[..., Any], name: str, scheme: dict[str, Any]
+) -> dict[str, Any]:
+    """Declare security scheme `name` on every operation whose route depends on `authenticates`.
+
+    What FastAPI does for a `Security(...)` parameter, for a dependency that reads its header itself.
+    """
+    document.setdefault("components", {}).setdefault("securitySchemes", {})[name] = scheme
+    paths = document.get("paths", {})
+    for context in iter_route_contexts(app.routes):  # included routers resolved to their full paths
+        route = context.original_route
+        if not isinstance(route, APIRoute) or not _depends_on(route.dependant, authenticates):
+            continue
+        for method in context.methods or ():
+            operation = paths.get(context.path_format, {}).get(method.lower())
+            if operation is not None and {name: []} not in operation.setdefault("security", []):
+                operation["security"].append({name: []})
+    return document
+
+
+def install(
+    app: FastAPI,
+    *,
+    guarded_methods: Iterable[str],
+    authenticates: Callable[..., Any],
+    security_scheme: tuple[str, dict[str, Any]],
+) -> None:
+    """Serve the document with `complete_error_responses` and `declare_security` applied (once, then cached
+    like FastAPI's own)."""
     generate = app.openapi
+    name, scheme = security_scheme
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = complete_error_responses(generate(), guarded_methods=guarded_methods)
+            document = complete_error_responses(generate(), guarded_methods=guarded_methods)
+            app.openapi_schema = declare_security(document, app, authenticates=authenticates, name=name, scheme=scheme)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

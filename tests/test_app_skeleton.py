@@ -108,6 +108,30 @@ async def test_openapi_and_docs_are_served(client: httpx.AsyncClient) -> None:
     assert "/openapi.json" in docs.text
 
 
+async def test_every_authenticated_operation_declares_the_token_scheme(client: httpx.AsyncClient) -> None:
+    """Swagger UI's Authorize sends the key only to operations that declare the scheme: all but three."""
+    document = (await client.get("/openapi.json")).json()
+    assert document["components"]["securitySchemes"]["Token"] == {
+        "type": "apiKey",
+        "description": "`Token <key>` (or `Bearer <key>`): a 64-character API key or login token.",
+        "in": "header",
+        "name": "Authorization",
+    }
+    security = {
+        (method, path): operation.get("security")
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+    assert security.pop(("get", "/healthz")) is None
+    assert security.pop(("get", "/readyz")) is None
+    assert security.pop(("post", "/api/v1/auth/login/")) == [{"HTTPBasic": []}]
+    assert len(security) > 60
+    assert {op: s for op, s in security.items() if s != [{"Token": []}]} == {}
+    # What the declaration promises: without the header, an operation that declares it answers 401.
+    for method, path in [("get", "/api/v1/plugins/"), ("post", "/api/v1/auth/logout/"), ("get", "/api/v1/cli/whoami/")]:
+        assert (await client.request(method, path)).status_code == 401
+
+
 # --- errors ----------------------------------------------------------------------------------------
 
 

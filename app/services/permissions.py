@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Select, false, select, true
+from sqlalchemy import ColumnElement, Select, any_, bindparam, false, select, true
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Forbidden, NotFound, Unprocessable
@@ -49,6 +50,21 @@ def owned_scope_shape(principal: Principal, kind: Literal["readable", "owned"]) 
     if principal.is_staff:
         return "account_id", principal.account_ids
     return "user_profile_id", principal.profile_ids
+
+
+def in_bound_ids(column: Any, name: str, *, dialect: str) -> ColumnElement[bool]:
+    """`column` among the ids bound later as `name`, for a statement built once and executed many times.
+
+    PostgreSQL takes the ids as one array parameter (`= ANY($1)`): the SQL text stays the same whatever
+    their number, where an expanding `IN` is re-rendered on every execution (a sixth of a page request's
+    CPU) and prepared anew for each list length. Other dialects have no arrays and keep the `IN`.
+    """
+    predicate: ColumnElement[bool]
+    if dialect == "postgresql":
+        predicate = column == any_(bindparam(name, type_=ARRAY(column.type)))
+    else:
+        predicate = column.in_(bindparam(name, expanding=True))
+    return predicate
 
 
 def _scope_predicate(model: type[Owned], shape: ScopeShape) -> ColumnElement[bool]:

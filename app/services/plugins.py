@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
@@ -62,6 +62,7 @@ from app.services.permissions import (
     acting_membership,
     can_read_owned,
     get_scoped,
+    in_bound_ids,
     owned_scope_shape,
     ownership_scope,
     read_scope,
@@ -97,9 +98,10 @@ class PluginSnapshot:
     owner_user_id: int
     plugin_class: str
     detail: bytes
-    prompt: bytes | None
-    selector: bytes | None
-    data: bytes | None
+    # The parts' rows; each part's response is serialised on its first read (`cached_part`) and kept in
+    # `serialised`: most snapshots only ever serve the detail, and with caches off every load is thrown away.
+    parts: dict[str, dict[str, Any] | None]
+    serialised: dict[str, bytes] = field(default_factory=dict)
 
 
 def _snapshot_tags(snapshot: PluginSnapshot) -> Iterable[CacheTag]:
@@ -117,8 +119,11 @@ def forget(session: AsyncSession, plugin_id: int) -> None:
     invalidate_after_commit(session, PLUGIN_CACHE, plugin_id)
 
 
-def _json(model: PromptRead | SelectorRead | DataRead) -> bytes:
-    return model.__pydantic_serializer__.to_json(model, by_alias=True)
+_PART_READS: dict[str, type[PromptRead | SelectorRead | DataRead]] = {
+    "prompt": PromptRead,
+    "selector": SelectorRead,
+    "data": DataRead,
+}
 
 
 def snapshot_of(plugin: PluginView) -> PluginSnapshot:
@@ -128,9 +133,7 @@ def snapshot_of(plugin: PluginView) -> PluginSnapshot:
         owner_user_id=plugin.owner_user_id,
         plugin_class=plugin.plugin_class,
         detail=to_json(detail_of(plugin)),
-        prompt=_json(PromptRead.model_validate(plugin.prompt)) if plugin.prompt else None,
-        selector=_json(SelectorRead.model_validate(plugin.selector)) if plugin.selector else None,
-        data=_json(DataRead.model_validate(plugin.data)) if plugin.data else None,
+        parts={"prompt": plugin.prompt, "selector": plugin.selector, "data": plugin.data},
     )
 
 
@@ -434,7 +437,7 @@ def _tag_list(aggregated: str | None) -> list[str]:
 
 @lru_cache(maxsize=128)
 def _page_statement(
-    scope_column: str | None, *, name: bool, tag: bool, plugin_class: bool, account_number: bool
+    dialect: str, scope_column: str | None, *, name: bool, tag: bool, plugin_class: bool, account_number: bool
 ) -> Select[Any]:
     """The page query for one combination of filters, every value a bound parameter.
 
@@ -443,8 +446,7 @@ def _page_statement(
     """
     statement = _PAGE
     if scope_column is not None:
-        scope = getattr(PluginMeta, scope_column).in_(bindparam("scope_ids", expanding=True))
-        statement = statement.where(scope)
+        statement = statement.where(in_bound_ids(getattr(PluginMeta, scope_column), "scope_ids", dialect=dialect))
     if name:
         statement = statement.where(PluginMeta.name == bindparam("name"))
     if tag:
@@ -485,6 +487,7 @@ async def list_plugins(
     if account_number is not None:
         values["account_number"] = account_number
     statement = _page_statement(
+        connection.dialect.name,
         scope_column,
         name=name is not None,
         tag=tag is not None,
@@ -689,9 +692,14 @@ def cached_part(snapshot: PluginSnapshot, part: Literal["prompt", "selector", "d
     """A part's response from the snapshot; 404 when the plugin has no such part (409 for non-static data)."""
     if part == "data" and snapshot.plugin_class != "static":
         raise Conflict(STATIC_ONLY.format(plugin_class=snapshot.plugin_class))
-    body: bytes | None = getattr(snapshot, part)
+    body = snapshot.serialised.get(part)
     if body is None:
-        raise NotFound(f"This plugin has no {part} yet; PUT one to create it.")
+        row = snapshot.parts[part]
+        if row is None:
+            raise NotFound(f"This plugin has no {part} yet; PUT one to create it.")
+        read = _PART_READS[part].model_validate(row)
+        # Concurrent readers may both serialise it: the same bytes, and a dict store is atomic.
+        body = snapshot.serialised[part] = read.__pydantic_serializer__.to_json(read, by_alias=True)
     return body
 
 

@@ -1,8 +1,8 @@
 """The race tests' app: the shared test settings, with a pool that cannot be what serialises the racers.
 
-`tests.support.test_settings` gives `db_pool_size=10` (+ the default `db_max_overflow=10`): exactly 20
-connections, and 20 racers were measured holding 20 at once: exactly at the cap, with no headroom for
-anything else a racer may need (the principal load, the `lastUsedAt` write). A racer beyond the cap would
+`tests.support.test_settings` gives `db_pool_size=10` (+ the default `db_max_overflow=8`): 18 connections,
+and 20 racers were measured holding 20 at once, before anything else a racer may need (the principal
+load, the `lastUsedAt` write). A racer beyond the cap would
 queue in the pool, which would then be what orders the racers instead of the database.
 
 This package overrides `live_app` (everything else, `runtime`, `client`, `world`, builds on it) with room
