@@ -38,13 +38,23 @@ def _drop_debug(record: logging.LogRecord) -> bool:
     return record.levelno > logging.DEBUG
 
 
+def ensure_sqlite_directory(database_url: str) -> None:
+    """Create the directory of a SQLite file URL: SQLite creates a missing file, never a missing directory.
+
+    Every engine that may be the first to open the file calls it: the app's, and the migrations' (on a fresh
+    checkout, `make run` migrates `./var/smarter-core.sqlite3` before anything else exists).
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     for name in _VALUE_DUMPING_LOGGERS:
         logging.getLogger(name).addFilter(_drop_debug)  # idempotent: a filter is added once
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        ensure_sqlite_directory(settings.database_url)
         engine = create_async_engine(
             url,
             connect_args={"timeout": settings.db_pool_timeout},

@@ -115,6 +115,16 @@ async def test_migrate_brings_an_empty_database_to_head_and_is_idempotent(empty_
     assert await revision_of(empty_url) == db.migration_head()
 
 
+async def test_migrate_creates_the_directory_of_a_new_sqlite_file(tmp_path: Path) -> None:
+    """A fresh checkout has no `var/`: `make run` migrates into a directory that does not exist yet."""
+    database = tmp_path / "not" / "yet" / "there.sqlite3"
+    url = f"sqlite+aiosqlite:///{database}"
+    result = await run_cli(url, "migrate")
+    assert result.exit_code == 0, result.output
+    assert database.is_file()
+    assert await revision_of(url) == db.migration_head()
+
+
 async def test_create_superuser(operator: Operator) -> None:
     result = await run_cli(operator.url, "create-superuser", "--username", "root", "--email", "root@example.com")
     assert result.exit_code == 0, result.output
