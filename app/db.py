@@ -52,9 +52,9 @@ def ensure_sqlite_directory(database_url: str) -> None:
 def create_engine(settings: Settings) -> AsyncEngine:
     for name in _VALUE_DUMPING_LOGGERS:
         logging.getLogger(name).addFilter(_drop_debug)  # idempotent: a filter is added once
+    ensure_sqlite_directory(settings.database_url)
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
-        ensure_sqlite_directory(settings.database_url)
         engine = create_async_engine(
             url,
             connect_args={"timeout": settings.db_pool_timeout},
