@@ -94,8 +94,13 @@ def parse_authorization(value: str | None) -> str:
     return parts[1]
 
 
+# Where `RequestGuard` leaves the key it parsed out of a `Token`/`Bearer` header (it refuses a malformed one
+# before routing): read back here rather than parsed twice.
+PARSED_KEY = "smarter_core.key"
+
+
 async def get_principal(request: Request) -> Principal:
-    key = parse_authorization(request.headers.get("authorization"))
+    key = request.scope.get(PARSED_KEY) or parse_authorization(request.headers.get("authorization"))
     # The runtime read directly, not through RuntimeDep: every sub-dependency costs FastAPI's solver more
     # than this whole function on a cache hit, and every authenticated request runs it.
     runtime = runtime_of(request)

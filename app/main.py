@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -49,8 +50,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         else:
             if revision != runtime.schema.head:
                 logger.warning("Schema at %s, expected %s: serving 503 until migrated.", revision, runtime.schema.head)
+        # What start-up built (modules, models, statements, routes) lives as long as the app: out of the
+        # collector's reach, the full collections that walk it (~70 ms each, a p99 spike) no longer happen.
+        gc.freeze()
         yield
     finally:
+        gc.unfreeze()  # back to the oldest generation: a process that builds apps again (tests) frees them
         await runtime.stop()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.deps import parse_authorization
+from app.deps import PARSED_KEY, parse_authorization
 from app.errors import AppError, PayloadTooLarge, Unauthorized, render
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -35,7 +35,7 @@ class RequestGuard:
         path = canonical_path(scope["path"])
         if path != scope["path"]:
             scope = {**scope, "path": path, "raw_path": path.encode()}
-        if path.startswith("/api/") and (refusal := _malformed_token(scope)) is not None:
+        if path.startswith("/api/") and (refusal := _parse_token(scope)) is not None:
             await self._refuse(scope, receive, send, refusal)
             return
         if scope["method"] not in BODY_METHODS:
@@ -87,12 +87,13 @@ class RequestGuard:
         await render(Request(scope), error)(scope, receive, send)
 
 
-def _malformed_token(scope: Scope) -> Unauthorized | None:
+def _parse_token(scope: Scope) -> Unauthorized | None:
     """The 401 for a `Token`/`Bearer` header whose key cannot exist, decided before routing.
 
     Such a header can only be refused, by every API route (DRF refuses it on every view too, even one
-    open to anyone), so it is refused here: no routing, no dependencies, no database. Another scheme
-    (HTTP Basic on login) or no header at all is left to the route.
+    open to anyone), so it is refused here: no routing, no dependencies, no database. A well-formed key is
+    left in the scope for `get_principal`. Another scheme (HTTP Basic on login) or no header at all is
+    left to the route.
     """
     for name, raw in scope["headers"]:
         if name == b"authorization":
@@ -101,7 +102,7 @@ def _malformed_token(scope: Scope) -> Unauthorized | None:
             if not scheme or scheme[0].lower() not in ("token", "bearer"):
                 return None
             try:
-                parse_authorization(value)
+                scope[PARSED_KEY] = parse_authorization(value)
             except Unauthorized as refusal:
                 return refusal
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,8 +13,10 @@ from fastapi import FastAPI
 from sqlalchemy import event
 
 from app import db
+from app.main import create_app
 from app.runtime import Runtime
 from app.services import keys
+from tests import support
 from tests.support import World, auth, backend
 
 PROBLEM_JSON = "application/problem+json"
@@ -99,6 +102,8 @@ async def test_openapi_and_docs_are_served(client: httpx.AsyncClient) -> None:
     assert document["info"]["title"] == "smarter-core"
     assert {"/healthz", "/readyz", "/api/v1/auth/login/"} <= set(document["paths"])
     assert "Problem" in document["components"]["schemas"]
+    # Listed by path, not in the order routes are matched (the busiest first): collections before items.
+    assert list(document["paths"]) == sorted(document["paths"])
     readyz = document["paths"]["/readyz"]["get"]
     assert "503" in readyz["responses"]
     assert PROBLEM_JSON in readyz["responses"]["503"]["content"]
@@ -294,6 +299,15 @@ async def test_cli_unauthenticated_is_a_journal_401(client: httpx.AsyncClient, r
     body = assert_journal_error(response, 401)
     assert body["metadata"]["command"] == "whoami"
     assert json.dumps(body).count("stacktrace") == 0
+
+
+async def test_start_up_objects_are_frozen_only_while_the_app_serves(database_url: str) -> None:
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    application = create_app(support.test_settings(database_url))
+    async with application.router.lifespan_context(application):
+        assert gc.get_freeze_count() > 0  # the app, its routes and models: no longer walked by collections
+    assert gc.get_freeze_count() == 0  # a process that builds apps again (this suite) can free them
 
 
 async def test_the_app_is_a_fastapi_app(app: FastAPI) -> None:

@@ -46,6 +46,24 @@ def _id(value: str) -> int:
     return path_id(value, not_found=plugins.NOT_FOUND)
 
 
+# Declared first: FastAPI matches a router's routes in declaration order, twice per request, and this is the
+# busiest read (7% of its CPU when it came third). The OpenAPI document sorts its paths (`app.openapi`).
+@router.get(
+    "/{id}/",
+    response_model=PluginDetail,
+    summary="Get a plugin",
+    description=(
+        "The plugin's flat row plus its manifest sections `apiVersion`, `metadata`, `spec` and `status` "
+        "(the SDK's `plugins.retrieve` reads it as a Manifest). Served from a cache that every write invalidates."
+    ),
+    responses=READ_STATUSES,
+)
+async def get_plugin(request: Request, id_: PluginId, principal: PrincipalDep) -> Response:
+    runtime = runtime_of(request)  # not RuntimeDep: the hottest route, and a dependency is not free
+    snapshot = await plugins.readable_snapshot(runtime.autocommit, runtime.caches, principal, _id(id_))
+    return Response(snapshot.detail, media_type=JSON)
+
+
 @router.get(
     "/",
     response_model=list[PluginRead],
@@ -101,22 +119,6 @@ async def create_plugin(
     principal: PrincipalDep, session: SessionDep, body: PluginCreate, account_number: AccountNumberQuery = None
 ) -> PluginDetail:
     return await plugins.create_plugin(session, principal, body, account_number=account_number)
-
-
-@router.get(
-    "/{id}/",
-    response_model=PluginDetail,
-    summary="Get a plugin",
-    description=(
-        "The plugin's flat row plus its manifest sections `apiVersion`, `metadata`, `spec` and `status` "
-        "(the SDK's `plugins.retrieve` reads it as a Manifest). Served from a cache that every write invalidates."
-    ),
-    responses=READ_STATUSES,
-)
-async def get_plugin(request: Request, id_: PluginId, principal: PrincipalDep) -> Response:
-    runtime = runtime_of(request)  # not RuntimeDep: the hottest route, and a dependency is not free
-    snapshot = await plugins.readable_snapshot(runtime.autocommit, runtime.caches, principal, _id(id_))
-    return Response(snapshot.detail, media_type=JSON)
 
 
 @router.patch(

@@ -78,13 +78,16 @@ class SingleFlightCache(Generic[K, V]):
     def peek(self, key: K) -> V | None:
         if self._entries is None:
             return None
-        return self._entries.get(key)
+        # Indexing, not `.get()`: a TTLCache's `get` checks the entry's expiry twice (`in`, then `[]`).
+        try:
+            return self._entries[key]
+        except KeyError:
+            return None
 
     async def get(self, key: K, loader: Callable[[], Awaitable[V | None]]) -> V | None:
-        if self._entries is not None:
-            value = self._entries.get(key)
-            if value is not None:
-                return value
+        value = self.peek(key)
+        if value is not None:
+            return value
         future = self._inflight.get(key)
         if future is None:
             future = asyncio.ensure_future(self._load(key, loader))

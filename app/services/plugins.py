@@ -16,10 +16,12 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic_core import to_json
-from sqlalchemy import Integer, Select, bindparam, delete, func, select
+from sqlalchemy import Integer, Select, String, bindparam, delete, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.interfaces import ORMOption
+from sqlalchemy.sql.functions import FunctionElement
 
 from app import text
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -319,9 +321,32 @@ def _normalised(name: str, *, where: str) -> str:
 _TAG_LINKS = Base.metadata.tables["plugin_meta_tag"]
 # Tags may not contain control characters, so this separator cannot occur inside one.
 _TAG_SEPARATOR = "\x1f"
+
+
+class _joined(FunctionElement[str]):
+    """`string_agg(value, separator)` on PostgreSQL, `group_concat` elsewhere, the separator a plain parameter.
+
+    SQLAlchemy's own `aggregate_strings` renders its separator as a literal at execution time, which
+    re-renders the statement's SQL on every execution: a tenth of a page request's CPU.
+    """
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_joined, "postgresql")
+def _joined_postgresql(element: _joined, compiler: Any, **kw: Any) -> str:
+    return f"string_agg({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_joined)
+def _joined_default(element: _joined, compiler: Any, **kw: Any) -> str:
+    return f"group_concat({compiler.process(element.clauses, **kw)})"
+
+
 # A row's tags as one string, computed per row of the page (an index lookup on the link table's key).
 _ROW_TAGS = (
-    select(func.aggregate_strings(Tag.name, _TAG_SEPARATOR))
+    select(_joined(Tag.name, literal(_TAG_SEPARATOR)))
     .select_from(_TAG_LINKS.join(Tag, Tag.id == _TAG_LINKS.c.tag_id))
     .where(_TAG_LINKS.c.object_id == PluginMeta.id)
     .correlate(PluginMeta)

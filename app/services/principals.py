@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cachetools import TTLCache
@@ -48,14 +48,14 @@ class Principal:
     expires_at: datetime | None
     memberships: tuple[Membership, ...]  # ordered by profile id: the first is the default acting account
     platform_account_id: int | None
+    # Derived from `memberships` once: every request's scope check reads them, and a cached principal
+    # serves many requests.
+    profile_ids: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    account_ids: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def profile_ids(self) -> tuple[int, ...]:
-        return tuple(m.profile_id for m in self.memberships)
-
-    @property
-    def account_ids(self) -> tuple[int, ...]:
-        return tuple(m.account_id for m in self.memberships)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "profile_ids", tuple(m.profile_id for m in self.memberships))
+        object.__setattr__(self, "account_ids", tuple(m.account_id for m in self.memberships))
 
     def membership_in(self, account_id: int) -> Membership | None:
         return next((m for m in self.memberships if m.account_id == account_id), None)
