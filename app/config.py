@@ -66,6 +66,10 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
+    # FastAPI's own OpenTelemetry spans, metrics and logs, sent to the providers the operator configures
+    # (an OpenTelemetry SDK is not a dependency). Off, requests skip the per-request look for providers.
+    telemetry: bool = False
+
     # Optional password for the bootstrap `admin`; without it, admin logs in with the printed key only.
     admin_password: SecretStr | None = None
 

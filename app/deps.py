@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import db
 from app.errors import Unauthorized
@@ -50,19 +50,6 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
-
-async def get_reader(runtime: RuntimeDep) -> AsyncIterator[AsyncConnection]:
-    """A connection outside any transaction, for a read that is one statement (a page of a list).
-
-    One statement sees one snapshot by itself; a session would add BEGIN and COMMIT round trips to it.
-    Released before the response is sent (scope="function"), like the session.
-    """
-    await runtime.schema.ensure(runtime.engine)
-    async with runtime.autocommit.connect() as connection:
-        yield connection
-
-
-ReaderDep = Annotated[AsyncConnection, Depends(get_reader, scope="function")]
 
 # Shown in Swagger UI's Authorize dialog; the value is the whole header, e.g. `Token 5f2b...`.
 # Declared in the OpenAPI document on every operation that depends on `get_principal` (`app.openapi`),
@@ -104,9 +91,11 @@ async def get_principal(request: Request) -> Principal:
     # The runtime read directly, not through RuntimeDep: every sub-dependency costs FastAPI's solver more
     # than this whole function on a cache hit, and every authenticated request runs it.
     runtime = runtime_of(request)
-    await runtime.schema.ensure(runtime.engine)
+    if not runtime.schema.ready:
+        await runtime.schema.ensure(runtime.engine)
     principal = await principals.authenticate(runtime.autocommit, runtime.caches, keys.digest_of(key))
-    await runtime.last_used.record(principal.key_id)
+    if runtime.last_used.is_due(principal.key_id):
+        await runtime.last_used.record(principal.key_id)
     return principal
 
 

@@ -13,6 +13,7 @@ from functools import lru_cache
 from http import HTTPStatus
 from typing import Any, ClassVar
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -230,23 +231,37 @@ def classify_integrity_error(exc: IntegrityError) -> AppError:
 # --- database availability ----------------------------------------------------------------------------
 
 
+# SQLSTATE classes that mean "not now": 08 connection exception, 40 transaction rollback (deadlock,
+# serialization failure: a concurrent writer won), 53 insufficient resources (too many connections),
+# 57 operator intervention (shutdown, starting up, statement timeout).
+_RETRYABLE_CLASSES = frozenset({"08", "40", "53", "57"})
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
-    """Connection loss, pool exhaustion, timeouts and locks: the client may retry; never a 500."""
+    """Connection loss, pool exhaustion, timeouts and locks: the client may retry; never a 500.
+
+    Errors come wrapped by SQLAlchemy, or as asyncpg raised them (the hot reads of `app.reads`, a pool
+    checkout that failed to connect): the SQLSTATE decides for both.
+    """
     if isinstance(exc, PoolTimeoutError | InterfaceError | OperationalError):
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    if isinstance(exc, DBAPIError) and _sqlstate(exc).startswith("40"):
-        # Transaction rollback (deadlock detected, serialization failure): a concurrent writer won; retry.
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.PostgresConnectionError):
+        return True  # the driver's "connection is closed", "connection was closed in the middle of operation"
+    if _sqlstate(exc)[:2] in _RETRYABLE_CLASSES:
         return True
     return isinstance(exc, OSError | TimeoutError | ConnectionError)
 
 
-def _sqlstate(exc: DBAPIError) -> str:
-    """The driver's SQLSTATE (asyncpg's is on the adapted error's cause), or ''."""
-    orig = exc.orig
-    sqlstate = getattr(getattr(orig, "__cause__", None), "sqlstate", None) or getattr(orig, "sqlstate", None)
-    return sqlstate if isinstance(sqlstate, str) else ""
+def _sqlstate(exc: BaseException) -> str:
+    """The driver's SQLSTATE, wherever it is (on asyncpg's error; SQLAlchemy's wraps it twice), or ''."""
+    for candidate in (exc, getattr(exc, "orig", None), exc.__cause__):
+        for error in (candidate, getattr(candidate, "__cause__", None)):
+            sqlstate = getattr(error, "sqlstate", None)
+            if isinstance(sqlstate, str):
+                return sqlstate
+    return ""
 
 
 def is_refused_value(exc: BaseException) -> bool:
@@ -254,11 +269,7 @@ def is_refused_value(exc: BaseException) -> bool:
 
     asyncpg reports most of these as a generic DBAPIError, so the SQLSTATE decides, not the class.
     """
-    if isinstance(exc, DataError):
-        return True
-    orig = getattr(exc, "orig", None)
-    sqlstate = getattr(getattr(orig, "__cause__", None), "sqlstate", None) or getattr(orig, "sqlstate", None)
-    return isinstance(exc, DBAPIError) and isinstance(sqlstate, str) and sqlstate.startswith("22")
+    return isinstance(exc, DataError) or _sqlstate(exc).startswith("22")
 
 
 # --- handlers -----------------------------------------------------------------------------------------

@@ -128,7 +128,14 @@ def prime(port: int, call: Call) -> list[str]:
     return wrong
 
 
-def measure(loadgen: LoadGenerator, server: Server, scenario: Scenario, args: argparse.Namespace) -> Outcome:
+def measure(
+    loadgen: LoadGenerator,
+    server: Server,
+    scenario: Scenario,
+    args: argparse.Namespace,
+    ceiling: Target | None = None,
+) -> Outcome:
+    """The scenario's runs; with `ceiling`, each run follows a run of the ceiling (`Outcome.ratio`)."""
     outcome = Outcome(scenario.key, scenario.label, str(scenario.call), scenario.call.expect, scenario.target)
     call = scenario.call
     status = probe(server.port, call)
@@ -150,6 +157,8 @@ def measure(loadgen: LoadGenerator, server: Server, scenario: Scenario, args: ar
             print(f"      the machine is busy ({busy:.0%} of a CPU used by others): numbers will be noisy", flush=True)
     loadgen.run(target, args.warmup, args.connections)
     for number in range(1, args.runs + 1):
+        if ceiling is not None:
+            outcome.paired_ceiling.append(loadgen.run(ceiling, args.duration, args.connections).rps)
         cpu_before, busy_before, wall_before = server.cpu_seconds(), cpu_busy_seconds(), time.monotonic()
         result = loadgen.run(target, args.duration, args.connections)
         wall = time.monotonic() - wall_before
@@ -159,10 +168,11 @@ def measure(loadgen: LoadGenerator, server: Server, scenario: Scenario, args: ar
         # The server is alone on its CPU by design: anything else busy there competed with it.
         outcome.foreign.append(max(0.0, cpu0 - server_cpu) / wall)
         outcome.runs.append(result)
+        paired = f"  ceiling just before {outcome.paired_ceiling[-1]:,.0f}" if ceiling is not None else ""
         print(
             f"      run {number}: {result.rps:8,.0f} req/s  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms"
             f"  non-2xx {result.non_2xx}  server cpu {outcome.cpu[-1]:.0%}  others on cpu {SERVER_CPU}"
-            f" {outcome.foreign[-1]:.0%}",
+            f" {outcome.foreign[-1]:.0%}{paired}",
             flush=True,
         )
     return outcome
@@ -242,19 +252,34 @@ def main(argv: list[str] | None = None) -> int:
                 "/readyz",
             ),
         }
-        for kind, (name, app, env, ready) in servers.items():
-            batch = [s for s in chosen if s.server == kind]
-            if not batch:
-                continue
-            server = Server(name=kind, app=app, env={"SMARTER_CORE_LOG_LEVEL": "warning", **env}, cpu=SERVER_CPU)
-            print(f"{name}: pid on port {server.port}", flush=True)
-            try:
-                server.start(ready)
-                for scenario in batch:
-                    outcomes.append(measure(loadgen, server, scenario, args))
-                peak_rss[name] = server.status_kib("VmHWM")
-            finally:
-                server.cleanup()
+        # The ceiling stays up for the whole bench: every scenario's run follows one of its runs.
+        name, app, env, ready = servers["ceiling"]
+        ceiling = Server(name="ceiling", app=app, env={"SMARTER_CORE_LOG_LEVEL": "warning", **env}, cpu=SERVER_CPU)
+        print(f"{name}: pid on port {ceiling.port}", flush=True)
+        peak_rss[name] = None  # listed first
+        try:
+            ceiling.start(ready)
+            ceiling_call = next(s.call for s in chosen if s.server == "ceiling")
+            ceiling_target = Target(ceiling.port, ceiling_call.method, ceiling_call.path)
+            for kind, (name, app, env, ready) in servers.items():
+                batch = [s for s in chosen if s.server == kind]
+                if not batch:
+                    continue
+                if kind == "ceiling":
+                    outcomes += [measure(loadgen, ceiling, scenario, args) for scenario in batch]
+                    continue
+                server = Server(name=kind, app=app, env={"SMARTER_CORE_LOG_LEVEL": "warning", **env}, cpu=SERVER_CPU)
+                print(f"{name}: pid on port {server.port}", flush=True)
+                try:
+                    server.start(ready)
+                    for scenario in batch:
+                        outcomes.append(measure(loadgen, server, scenario, args, ceiling=ceiling_target))
+                    peak_rss[name] = server.status_kib("VmHWM")
+                finally:
+                    server.cleanup()
+            peak_rss[servers["ceiling"][0]] = ceiling.status_kib("VmHWM")
+        finally:
+            ceiling.cleanup()
     finally:
         unpin_postgres(pinned)
         if not args.keep_db:
@@ -300,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     for outcome in outcomes:
         verdict = outcome.verdict(ceiling)
         if verdict in ("PASS", "FAIL"):
-            ratio = outcome.rps / ceiling if ceiling else 0.0
+            ratio = outcome.ratio(ceiling)
             print(f"{verdict}  [{outcome.key}] {outcome.label}: {ratio:.2f} × ceiling (target ≥ {outcome.target})")
     if not args.no_write:
         print(f"\nwritten: {result.write(RESULTS_DIR).relative_to(RESULTS_DIR.parent.parent)}")

@@ -29,7 +29,20 @@ class Outcome:
     runs: list[RunResult] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)  # server CPU share per run (1.0 = one full core)
     foreign: list[float] = field(default_factory=list)  # other processes' share of the server's CPU per run
+    # The ceiling's req/s measured right before each run: this machine's speed at that moment.
+    paired_ceiling: list[float] = field(default_factory=list)
     skipped: str = ""
+
+    def ratio(self, ceiling: float) -> float:
+        """req/s as a share of the ceiling: the median of each run over the ceiling run just before it.
+
+        A shared machine's speed drifts by ±10% within minutes; a ratio of two runs seconds apart does not
+        carry that drift, where the ceiling's own runs, measured minutes earlier, would. Unpaired (the
+        ceiling itself), the median req/s over `ceiling`.
+        """
+        if self.paired_ceiling:
+            return statistics.median(r.rps / c for r, c in zip(self.runs, self.paired_ceiling, strict=True))
+        return self.rps / ceiling if ceiling else 0.0
 
     @property
     def rps(self) -> float:
@@ -63,7 +76,7 @@ class Outcome:
         if not self.measured or self.target is None:
             return ""
         wrong_status = self.expect < 400 and self.non_2xx > 0
-        ok = self.rps / ceiling >= self.target and not wrong_status and self.socket_errors == 0
+        ok = self.ratio(ceiling) >= self.target and not wrong_status and self.socket_errors == 0
         return "PASS" if ok else "FAIL"
 
 
@@ -93,7 +106,7 @@ class Report:
             if not o.measured:
                 rows.append(f"| {o.key} | {o.label} | – | – | – | – | – | – | {_target(o)} | skipped: {o.skipped} |")
                 continue
-            ratio = o.rps / self.ceiling if self.ceiling else 0.0
+            ratio = o.ratio(self.ceiling)
             non_2xx = f"{o.non_2xx:,}" + (f" (expected {o.expect})" if o.expect >= 400 else "")
             if o.socket_errors:
                 non_2xx += f", {o.socket_errors} socket errors"
@@ -107,15 +120,16 @@ class Report:
 
     def runs_table(self) -> str:
         rows = [
-            "| | request | run req/s | run p99 ms | other processes on the server's CPU |",
-            "|---|---|---|---|---|",
+            "| | request | run req/s | ceiling req/s just before | run p99 ms | other processes on the server's CPU |",
+            "|---|---|---|---|---|---|",
         ]
         for o in self.outcomes:
             if o.measured:
                 rps = ", ".join(f"{r.rps:,.0f}" for r in o.runs)
+                ceiling = ", ".join(f"{c:,.0f}" for c in o.paired_ceiling) or "–"
                 p99 = ", ".join(f"{r.p99_ms:.2f}" for r in o.runs)
                 foreign = ", ".join(f"{f:.0%}" for f in o.foreign)
-                rows.append(f"| {o.key} | `{o.request}` | {rps} | {p99} | {foreign} |")
+                rows.append(f"| {o.key} | `{o.request}` | {rps} | {ceiling} | {p99} | {foreign} |")
         return "\n".join(rows)
 
     def rss_lines(self) -> str:
@@ -133,7 +147,8 @@ class Report:
 
 Run at {self.started:%Y-%m-%d %H:%M:%S %Z} with `{self.command}`. Targets: {summary}.
 
-Median of the runs; `× ceiling` is req/s divided by the plain FastAPI app's req/s in this same run;
+Median of the runs; `× ceiling` is the median, over the runs, of a run's req/s divided by the plain FastAPI
+app's req/s in a run of the same length just before it (both servers stay up for the whole bench);
 `server CPU` is the worker's CPU time over wall time (100% = the one core it is pinned to: below that,
 the worker was waiting, on PostgreSQL or on the load generator). ⚠ marks a result measured while other
 processes took more than {NOISE_THRESHOLD:.0%} of the server's CPU (a shared machine): rerun it on a quiet one.

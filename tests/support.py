@@ -5,19 +5,19 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 import httpx
 from alembic import command
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app import db
+from app import db, reads
 from app.config import Settings, normalise_database_url
 from app.models import Account, ApiKey, Base, User, UserProfile
 from app.runtime import Runtime
@@ -26,6 +26,7 @@ from app.services.bootstrap import bootstrap
 from tests.secrets_scan import remember_basic_password
 
 POSTGRES_ADMIN_DB = "postgres"
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK")
 
 
 def backend() -> str:
@@ -192,3 +193,33 @@ async def seed_world(runtime: Runtime) -> World:
         row, key = await api_keys.issue_login_token(session, multi, 3600)
         world.actors["multi"] = Actor("multi", multi, multi_profile, key, row)
     return world
+
+
+@contextmanager
+def observe_statements(engine: AsyncEngine, observe: Callable[[str], None]) -> Iterator[None]:
+    """Call `observe` with the SQL of every statement sent while active: SQLAlchemy's on `engine`, and the
+    driver reads of `app.reads` (on PostgreSQL asyncpg runs those itself, unseen by SQLAlchemy's events)."""
+
+    def on_cursor(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        observe(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", on_cursor)
+    reads.statement_observers.append(observe)
+    try:
+        yield
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", on_cursor)
+        reads.statement_observers.remove(observe)
+
+
+@contextmanager
+def statements(runtime: Runtime) -> Iterator[list[str]]:
+    """The SQL statements the app sends while active (transaction control left out)."""
+    seen: list[str] = []
+
+    def record(statement: str) -> None:
+        if statement not in TRANSACTION_CONTROL:
+            seen.append(statement)
+
+    with observe_statements(runtime.engine, record):
+        yield seen

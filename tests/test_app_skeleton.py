@@ -10,36 +10,17 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
 
 from app import db
 from app.main import create_app
 from app.runtime import Runtime
 from app.services import keys
 from tests import support
-from tests.support import World, auth, backend
+from tests.support import World, auth, backend, statements
 
 PROBLEM_JSON = "application/problem+json"
 MIB = 1024 * 1024
 SECRET = "hunter2-Sup3r-S3cret-value"
-
-
-class Statements:
-    """Every statement the app's engine sends while the block runs."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.engine = runtime.engine.sync_engine
-        self.seen: list[str] = []
-
-    def __enter__(self) -> Statements:
-        event.listen(self.engine, "before_cursor_execute", self._seen)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.seen.append(statement)
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -74,21 +55,21 @@ def assert_journal_error(response: httpx.Response, status: int) -> dict[str, Any
 
 
 async def test_healthz_never_touches_the_database(client: httpx.AsyncClient, runtime: Runtime) -> None:
-    with Statements(runtime) as statements:
+    with statements(runtime) as seen:
         for path in ("/healthz", "/healthz/"):
             response = await client.get(path)
             assert response.status_code == 200
             assert response.json() == {"status": "ok"}
-    assert statements.seen == []
+    assert seen == []
 
 
 async def test_readyz_reports_the_revision(client: httpx.AsyncClient, runtime: Runtime) -> None:
-    with Statements(runtime) as statements:
+    with statements(runtime) as seen:
         response = await client.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {"status": "ready", "revision": db.migration_head()}
     # It really asks the database (unlike /healthz).
-    assert any("alembic_version" in s for s in statements.seen)
+    assert any("alembic_version" in s for s in seen)
     assert (await client.get("/readyz/")).status_code == 200
 
 

@@ -8,12 +8,12 @@ from fastapi import Path, Query, Request, Response
 
 from app.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.openapi import problems
-from app.routers.base import PrefixRouter
+from app.routers.base import resource_router
 from app.schemas.accounts import AccountCreate, AccountRead, AccountUpdate
 from app.services import accounts
 from app.services.base import PageDep, link_next
 
-router = PrefixRouter(prefix="/api/v1/accounts", tags=["accounts"])
+router = resource_router(prefix="/api/v1/accounts", tag="accounts")
 
 JSON = "application/json"
 AccountId = Annotated[

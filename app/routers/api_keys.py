@@ -8,12 +8,12 @@ from fastapi import Path, Query, Request, Response
 
 from app.deps import PrincipalDep, SessionDep
 from app.openapi import problems
-from app.routers.base import PrefixRouter
+from app.routers.base import resource_router
 from app.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, ApiKeyUpdate
 from app.services import api_keys
 from app.services.base import PageDep, link_next
 
-router = PrefixRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
+router = resource_router(prefix="/api/v1/api-keys", tag="api-keys")
 
 KeyRef = Annotated[
     str,

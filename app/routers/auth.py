@@ -13,12 +13,12 @@ from starlette.requests import HTTPConnection
 from app.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.errors import Unauthorized
 from app.openapi import problems
-from app.routers.base import PrefixRouter
+from app.routers.base import resource_router
 from app.schemas.auth import LoginResponse
 from app.schemas.users import UserRead
 from app.services import auth
 
-router = PrefixRouter(prefix="/api/v1/auth", tags=["auth"])
+router = resource_router(prefix="/api/v1/auth", tag="auth")
 
 
 class Utf8Basic(HTTPBasic):

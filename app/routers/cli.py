@@ -15,7 +15,7 @@ from fastapi import Depends, Path, Query, Request, params
 
 from app.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.errors import BadRequest
-from app.routers.base import PrefixRouter
+from app.routers.base import resource_router
 from app.schemas.journal import (
     Journaled,
     JournalErrorResponse,
@@ -31,7 +31,7 @@ from app.schemas.journal import (
 from app.services.manifests import protocol, registry
 from app.services.manifests.base import Broker, BrokerContext
 
-router = PrefixRouter(prefix="/api/v1/cli", tags=["manifests"])
+router = resource_router(prefix="/api/v1/cli", tag="manifests")
 
 
 def journal_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -8,12 +8,12 @@ from fastapi import Path, Query, Request, Response
 
 from app.deps import PrincipalDep, SessionDep
 from app.openapi import problems
-from app.routers.base import PrefixRouter
+from app.routers.base import resource_router
 from app.schemas.contacts import ContactCreate, ContactRead, ContactUpdate
 from app.services import contacts
 from app.services.base import PageDep, link_next, path_id
 
-router = PrefixRouter(prefix="/api/v1/accounts/contacts", tags=["contacts"])
+router = resource_router(prefix="/api/v1/accounts/contacts", tag="contacts")
 
 ContactId = Annotated[str, Path(alias="id", description="The contact's integer id or its hashedId.")]
 

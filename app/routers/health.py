@@ -9,9 +9,9 @@ from pydantic import BaseModel
 from app.deps import RuntimeDep
 from app.errors import ServiceUnavailable, is_database_unavailable
 from app.openapi import problems
-from app.routers.base import PrefixRouter
+from app.routers.base import resource_router
 
-router = PrefixRouter(tags=["health"])
+router = resource_router(tag="health")
 
 
 class Health(BaseModel):

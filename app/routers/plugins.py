@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from fastapi import Path, Query, Request, Response
 
-from app.deps import PrincipalDep, ReaderDep, RuntimeDep, SessionDep, runtime_of
+from app.deps import PrincipalDep, RuntimeDep, SessionDep, runtime_of
 from app.openapi import problems
-from app.routers.base import PrefixRouter
+from app.routers.base import resource_router
 from app.schemas.plugins import (
     DataPut,
     DataRead,
@@ -27,7 +27,7 @@ from app.schemas.plugins import (
 from app.services import plugins
 from app.services.base import PageDep, link_next, path_id
 
-router = PrefixRouter(prefix="/api/v1/plugins", tags=["plugins"])
+router = resource_router(prefix="/api/v1/plugins", tag="plugins")
 
 JSON = "application/json"
 PluginId = Annotated[str, Path(alias="id", description="The plugin's integer id or its hashedId.")]
@@ -46,8 +46,8 @@ def _id(value: str) -> int:
     return path_id(value, not_found=plugins.NOT_FOUND)
 
 
-# Declared first: FastAPI matches a router's routes in declaration order, twice per request, and this is the
-# busiest read (7% of its CPU when it came third). The OpenAPI document sorts its paths (`app.openapi`).
+# Declared first: routes are matched in declaration order (`app.routers`), and this is the busiest read.
+# The OpenAPI document sorts its paths (`app.openapi`).
 @router.get(
     "/{id}/",
     response_model=PluginDetail,
@@ -61,7 +61,7 @@ def _id(value: str) -> int:
 async def get_plugin(request: Request, id_: PluginId, principal: PrincipalDep) -> Response:
     runtime = runtime_of(request)  # not RuntimeDep: the hottest route, and a dependency is not free
     snapshot = await plugins.readable_snapshot(runtime.autocommit, runtime.caches, principal, _id(id_))
-    return Response(snapshot.detail, media_type=JSON)
+    return Response(plugins.detail_body(snapshot), media_type=JSON)
 
 
 @router.get(
@@ -78,7 +78,7 @@ async def get_plugin(request: Request, id_: PluginId, principal: PrincipalDep) -
 async def list_plugins(
     request: Request,
     principal: PrincipalDep,
-    reader: ReaderDep,
+    runtime: RuntimeDep,
     page: PageDep,
     scope: Annotated[
         Literal["readable", "owned"], Query(description="`readable` (default) or `owned` (ownership scope).")
@@ -89,7 +89,8 @@ async def list_plugins(
     account_number: Annotated[str | None, Query(alias="accountNumber", max_length=14)] = None,
 ) -> Response:
     body, has_more = await plugins.list_plugins(
-        reader,
+        runtime.autocommit,
+        runtime.caches,
         principal,
         page,
         scope=scope,

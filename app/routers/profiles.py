@@ -8,12 +8,12 @@ from fastapi import Path, Query, Request, Response
 
 from app.deps import PrincipalDep, SessionDep
 from app.openapi import problems
-from app.routers.base import PrefixRouter
+from app.routers.base import resource_router
 from app.schemas.profiles import ProfileCreate, ProfileRead, ProfileUpdate
 from app.services import profiles
 from app.services.base import PageDep, link_next, path_id
 
-router = PrefixRouter(prefix="/api/v1/accounts/user-profiles", tags=["user-profiles"])
+router = resource_router(prefix="/api/v1/accounts/user-profiles", tag="user-profiles")
 
 ProfileId = Annotated[str, Path(alias="id", description="The profile's integer id or its hashedId.")]
 

@@ -8,12 +8,12 @@ from fastapi import Path, Query, Request, Response
 
 from app.deps import PrincipalDep, SessionDep
 from app.openapi import problems
-from app.routers.base import PrefixRouter
+from app.routers.base import resource_router
 from app.schemas.users import UserCreate, UserRead, UserUpdate
 from app.services import users
 from app.services.base import PageDep, link_next, path_id
 
-router = PrefixRouter(prefix="/api/v1/accounts/users", tags=["users"])
+router = resource_router(prefix="/api/v1/accounts/users", tag="users")
 
 UserId = Annotated[str, Path(alias="id", description="The user's integer id or its hashedId.")]
 AccountNumberQuery = Annotated[

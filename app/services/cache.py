@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -74,6 +74,8 @@ class SingleFlightCache(Generic[K, V]):
         self._min_links_budget = maxsize
         self._links_budget = maxsize
         self.loads = 0  # how many times a loader ran (tests and the benchmark read it)
+        # Counts invalidations: a load that started before one may have read what it dropped (`put_all`).
+        self.generation = 0
 
     def peek(self, key: K) -> V | None:
         if self._entries is None:
@@ -130,13 +132,26 @@ class SingleFlightCache(Generic[K, V]):
         self._links = sum(len(keys) for keys in self._tagged.values())
         self._links_budget = max(self._min_links_budget, 2 * self._links)
 
+    def put_all(self, values: Mapping[K, V], *, generation: int) -> None:
+        """Store values loaded outside `get` (a page's misses in one query), read after `generation` was taken.
+
+        Nothing is stored if any invalidation came in between: the load may have read the rows it was about.
+        """
+        if self._entries is None or generation != self.generation:
+            return
+        for key, value in values.items():
+            self._entries[key] = value
+            self._index(key, value)
+
     def invalidate(self, key: K) -> None:
+        self.generation += 1
         if self._entries is not None:
             self._entries.pop(key, None)
         # A load in flight started before this write: let it finish for its waiters, but not store.
         self._inflight.pop(key, None)
 
     def invalidate_tag(self, tag: Tag) -> None:
+        self.generation += 1
         keys = self._tagged.pop(tag, set())
         self._links -= len(keys)
         for key in keys:
@@ -146,6 +161,7 @@ class SingleFlightCache(Generic[K, V]):
         self._inflight.clear()
 
     def clear(self) -> None:
+        self.generation += 1
         if self._entries is not None:
             self._entries.clear()
         self._inflight.clear()

@@ -115,11 +115,16 @@ class CacheListener:
                     logger.info("Cache listener reconnected.")
                 attempt = 0
                 while True:
+                    # `asyncio.timeout`, not `wait_for`: on Python 3.11, a `stop()` whose cancellation lands
+                    # as `wait_for` times out comes back as a TimeoutError, which the loop swallowed and
+                    # `stop()` then waited forever (a shutdown that never finished, seen under load).
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), timeout=self._probe_interval)
+                        async with asyncio.timeout(self._probe_interval):
+                            await lost.wait()
                     if lost.is_set():
                         raise ConnectionError("the LISTEN connection was closed")
-                    await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=self._probe_interval)
+                    async with asyncio.timeout(self._probe_interval):
+                        await conn.fetchval("SELECT 1")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -133,4 +138,5 @@ class CacheListener:
             finally:
                 if conn is not None:
                     with contextlib.suppress(Exception):
-                        await asyncio.wait_for(conn.close(), timeout=1)
+                        async with asyncio.timeout(1):
+                            await conn.close()

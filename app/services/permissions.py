@@ -43,10 +43,7 @@ def owned_scope_shape(principal: Principal, kind: Literal["readable", "owned"]) 
     if principal.is_superuser:
         return None, ()
     if kind == "readable":
-        accounts = principal.account_ids
-        if principal.platform_account_id is not None and principal.platform_account_id not in accounts:
-            accounts = (*accounts, principal.platform_account_id)
-        return "account_id", accounts
+        return "account_id", principal.readable_account_ids
     if principal.is_staff:
         return "account_id", principal.account_ids
     return "user_profile_id", principal.profile_ids
@@ -78,8 +75,7 @@ def read_scope(principal: Principal, model: type[Owned]) -> ColumnElement[bool]:
 
 def can_read_owned(principal: Principal, account_id: int) -> bool:
     """`read_scope` for one row already in memory (a cached snapshot): the same rule, evaluated in Python."""
-    column, accounts = owned_scope_shape(principal, "readable")
-    return column is None or account_id in accounts
+    return principal.is_superuser or account_id in principal.readable_account_ids
 
 
 def ownership_scope(principal: Principal, model: type[Owned]) -> ColumnElement[bool]:

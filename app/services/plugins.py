@@ -35,16 +35,12 @@ from app.models.plugin import (
     DEFAULT_TEMPERATURE,
     PLUGIN_KINDS,
 )
+from app.reads import Read
 from app.schemas.manifests.plugin import PluginManifest
 from app.schemas.plugins import (
+    API_VERSION,
     DataPut,
     DataRead,
-    ManifestDataRead,
-    ManifestMetadataRead,
-    ManifestPromptRead,
-    ManifestSelectorRead,
-    ManifestSpecRead,
-    ManifestStatusRead,
     PluginClone,
     PluginCreate,
     PluginDetail,
@@ -93,21 +89,23 @@ SELECTOR_DEFAULTS: dict[str, Any] = {"directive": "llm", "search_terms": []}
 
 @dataclass(frozen=True, slots=True)
 class PluginSnapshot:
-    """What a read of one plugin needs: who may see it, and its responses, already serialised."""
+    """What a read of one plugin needs: who may see it, and its view, serialised on demand.
+
+    Each body (the flat row of the lists, the detail, a part) is serialised on its first read and kept in
+    `serialised`: a list needs only the row, a detail read only the detail, and with caches off every
+    snapshot is thrown away after one use.
+    """
 
     plugin_id: int
     account_id: int
     owner_user_id: int
     plugin_class: str
-    detail: bytes
-    # The parts' rows; each part's response is serialised on its first read (`cached_part`) and kept in
-    # `serialised`: most snapshots only ever serve the detail, and with caches off every load is thrown away.
-    parts: dict[str, dict[str, Any] | None]
+    view: PluginView
     serialised: dict[str, bytes] = field(default_factory=dict)
 
 
 def _snapshot_tags(snapshot: PluginSnapshot) -> Iterable[CacheTag]:
-    # The detail shows the owner's username, email and account number.
+    # The row and the detail show the owner's username, email and account number.
     yield ("user", snapshot.owner_user_id)
     yield ("account", snapshot.account_id)
 
@@ -134,16 +132,31 @@ def snapshot_of(plugin: PluginView) -> PluginSnapshot:
         account_id=plugin.account_id,
         owner_user_id=plugin.owner_user_id,
         plugin_class=plugin.plugin_class,
-        detail=to_json(detail_of(plugin)),
-        parts={"prompt": plugin.prompt, "selector": plugin.selector, "data": plugin.data},
+        view=plugin,
     )
+
+
+def row_body(snapshot: PluginSnapshot) -> bytes:
+    """The plugin's flat row as JSON (an element of a list page)."""
+    # Concurrent readers may both serialise a body: the same bytes, and a dict store is atomic.
+    body = snapshot.serialised.get("row")
+    if body is None:
+        body = snapshot.serialised["row"] = to_json(row_of(snapshot.view))
+    return body
+
+
+def detail_body(snapshot: PluginSnapshot) -> bytes:
+    """The plugin's REST detail as JSON."""
+    body = snapshot.serialised.get("detail")
+    if body is None:
+        body = snapshot.serialised["detail"] = to_json(detail_of(snapshot.view))
+    return body
 
 
 async def _load_snapshot(engine: AsyncEngine, plugin_id: int) -> PluginSnapshot | None:
     # A connection of its own: the load is shared by concurrent requests and must outlive any one of them.
-    async with engine.connect() as connection:
-        plugin = await _load_view(connection, plugin_id)
-    return None if plugin is None else snapshot_of(plugin)
+    row = await _VIEW_READ.first(engine, {"plugin_id": plugin_id})
+    return None if row is None else snapshot_of(_view_of(row))
 
 
 async def readable_snapshot(
@@ -151,64 +164,94 @@ async def readable_snapshot(
 ) -> PluginSnapshot:
     """The plugin's cached snapshot, when `principal` may read it (404 otherwise, existence not revealed).
 
-    It needs no request session: a hit does no database I/O at all, and a miss loads on a session of its
+    It needs no request session: a hit does no database I/O at all, and a miss loads on a connection of its
     own (shared by concurrent requests for the same plugin).
     """
-    snapshot = await plugin_cache(caches).get(plugin_id, lambda: _load_snapshot(engine, plugin_id))
+    cache = plugin_cache(caches)
+    snapshot = cache.peek(plugin_id) or await cache.get(plugin_id, lambda: _load_snapshot(engine, plugin_id))
     if snapshot is None or not can_read_owned(principal, snapshot.account_id):
         raise NotFound(NOT_FOUND)
     return snapshot
 
 
+async def _snapshots(engine: AsyncEngine, caches: CacheRegistry, plugin_ids: Sequence[int]) -> list[PluginSnapshot]:
+    """The snapshots of a page's plugins, in the page's order: cached ones as they are, the rest in one query.
+
+    The loaded ones are cached unless an invalidation overtook the load (`SingleFlightCache.put_all`). A
+    plugin deleted since the page's ids were read is left out.
+    """
+    cache = plugin_cache(caches)
+    found = {plugin_id: snapshot for plugin_id in plugin_ids if (snapshot := cache.peek(plugin_id)) is not None}
+    missing = [plugin_id for plugin_id in plugin_ids if plugin_id not in found]
+    if missing:
+        generation = cache.generation
+        rows = await _views_read(engine.dialect.name).rows(engine, {"plugin_ids": missing})
+        loaded = {snapshot.plugin_id: snapshot for snapshot in (snapshot_of(_view_of(row)) for row in rows)}
+        cache.put_all(loaded, generation=generation)
+        found.update(loaded)
+    return [found[plugin_id] for plugin_id in plugin_ids if plugin_id in found]
+
+
 # --- building responses -----------------------------------------------------------------------------------
 
 
-def manifest_of(plugin: PluginView) -> PluginManifestRead:
-    """The plugin's manifest (metadata, spec, status): describe's result and part of the REST detail."""
+def manifest_body(plugin: PluginView) -> dict[str, Any]:
+    """The plugin's manifest (`PluginManifestRead`: metadata, spec, status) as camelCase JSON values.
+
+    Built as a plain dict, like the flat row: the detail serialises it as it is (building the schema's seven
+    models and dumping them cost more than the rest of a snapshot load), `manifest_of` validates it.
+    """
     prompt, selector, data = plugin.prompt, plugin.selector, plugin.data
     parts = [p for p in (prompt, selector, data) if p is not None]
-    return PluginManifestRead(
-        kind=PLUGIN_KINDS[plugin.plugin_class],
-        metadata=ManifestMetadataRead(
-            name=plugin.name,
-            description=plugin.description,
-            version=plugin.version,
-            tags=plugin.tags,
-            annotations=plugin.annotations,
-            plugin_class=plugin.plugin_class,
-        ),
-        spec=ManifestSpecRead(
-            selector=ManifestSelectorRead(
-                directive=selector["directive"],
-                search_terms=list(selector["search_terms"]) if selector["directive"] == "search_terms" else None,
-            )
+    return {
+        "apiVersion": API_VERSION,
+        "kind": PLUGIN_KINDS[plugin.plugin_class],
+        "metadata": {
+            "name": plugin.name,
+            "description": plugin.description,
+            "version": plugin.version,
+            "tags": plugin.tags,
+            "annotations": plugin.annotations,
+            "pluginClass": plugin.plugin_class,
+        },
+        "spec": {
+            "selector": {
+                "directive": selector["directive"],
+                "searchTerms": list(selector["search_terms"]) if selector["directive"] == "search_terms" else None,
+            }
             if selector
             else None,
-            prompt=ManifestPromptRead(
-                provider=prompt["provider"],
-                system_role=prompt["system_role"],
-                model=prompt["model"],
-                temperature=prompt["temperature"],
-                max_tokens=prompt["max_completion_tokens"],
-            )
+            "prompt": {
+                "provider": prompt["provider"],
+                "systemRole": prompt["system_role"],
+                "model": prompt["model"],
+                "temperature": prompt["temperature"],
+                "maxTokens": prompt["max_completion_tokens"],
+            }
             if prompt
             else None,
-            data=ManifestDataRead(
-                description=data["description"],
-                static_data=data["static_data"] or {},
-                parameters=data["parameters"],
-            )
+            "data": {
+                "description": data["description"],
+                "staticData": data["static_data"] or {},
+                "parameters": data["parameters"],
+            }
             if data
             else None,
-        ),
-        status=ManifestStatusRead(
-            record_locator=_record_locator(plugin.id),
-            created=plugin.created_at,
-            modified=max([plugin.updated_at, *(p["updated_at"] for p in parts)]),
-            account_number=plugin.account_number,
-            username=plugin.username,
-        ),
-    )
+        },
+        "status": {
+            "recordLocator": _record_locator(plugin.id),
+            "created": plugin.created_at,
+            "modified": max([plugin.updated_at, *(p["updated_at"] for p in parts)]),
+            "accountNumber": plugin.account_number,
+            "username": plugin.username,
+            "dependencies": [],
+        },
+    }
+
+
+def manifest_of(plugin: PluginView) -> PluginManifestRead:
+    """The plugin's manifest: describe's and apply's result."""
+    return PluginManifestRead.model_validate(manifest_body(plugin))
 
 
 # Pure functions of the id, and pages show the same ids over and over.
@@ -220,60 +263,35 @@ def _record_locator(id_: int) -> str:
     return record_locator("PluginMeta", id_)
 
 
-def flat_row(
-    *,
-    id_: int,
-    name: str,
-    description: str,
-    version: str,
-    tags: list[str],
-    annotations: list[dict[str, Any]],
-    plugin_class: str,
-    created_at: datetime,
-    updated_at: datetime,
-    username: str,
-    email: str,
-    account_number: str,
-) -> dict[str, Any]:
+def row_of(plugin: PluginView) -> dict[str, Any]:
     """The one builder of a plugin's flat row (`PluginRead`, the SDK's `Plugin`), camelCase, for lists and details.
 
     Built as a plain dict and serialised without validation: its values come from the database, and the
     tests hold every row against `PluginRead`.
     """
     return {
-        "id": id_,
-        "hashedId": _hashed_id(id_),
-        "recordLocator": _record_locator(id_),
-        "createdAt": created_at,
-        "updatedAt": updated_at,
-        "name": name,
-        "description": description,
-        "version": version,
-        "tags": tags,
-        "annotations": annotations,
-        "userProfile": {"user": {"username": username, "email": email}, "account": {"accountNumber": account_number}},
-        "pluginClass": plugin_class,
-        "kind": PLUGIN_KINDS[plugin_class],
+        "id": plugin.id,
+        "hashedId": _hashed_id(plugin.id),
+        "recordLocator": _record_locator(plugin.id),
+        "createdAt": plugin.created_at,
+        "updatedAt": plugin.updated_at,
+        "name": plugin.name,
+        "description": plugin.description,
+        "version": plugin.version,
+        "tags": plugin.tags,
+        "annotations": plugin.annotations,
+        "userProfile": {
+            "user": {"username": plugin.username, "email": plugin.email},
+            "account": {"accountNumber": plugin.account_number},
+        },
+        "pluginClass": plugin.plugin_class,
+        "kind": PLUGIN_KINDS[plugin.plugin_class],
     }
 
 
 def detail_of(plugin: PluginView) -> dict[str, Any]:
     """The REST detail (`PluginDetail`): the flat row and the manifest sections in one object."""
-    row = flat_row(
-        id_=plugin.id,
-        name=plugin.name,
-        description=plugin.description,
-        version=plugin.version,
-        tags=plugin.tags,
-        annotations=plugin.annotations,
-        plugin_class=plugin.plugin_class,
-        created_at=plugin.created_at,
-        updated_at=plugin.updated_at,
-        username=plugin.username,
-        email=plugin.email,
-        account_number=plugin.account_number,
-    )
-    return {**row, **manifest_of(plugin).model_dump(mode="json", by_alias=True)}
+    return {**row_of(plugin), **manifest_body(plugin)}
 
 
 # --- lookups ----------------------------------------------------------------------------------------------
@@ -352,8 +370,8 @@ _ROW_TAGS = (
     .correlate(PluginMeta)
     .scalar_subquery()
 )
-# One query per page: only the columns a row shows, the owner joined in, the tags aggregated.
-_PAGE = (
+# The columns a flat row shows: the plugin's, its owner's, its tags aggregated.
+_ROW = (
     select(
         PluginMeta.id,
         PluginMeta.name,
@@ -374,7 +392,7 @@ _PAGE = (
 )
 
 
-# One plugin as plain columns: the page's columns, the ids behind the cache tags, and every column of each
+# One plugin as plain columns: the row's columns, the ids behind the cache tags, and every column of each
 # part (outer joins: a part may be missing). Reads build their responses from these rows: loading the
 # same as ORM objects (seven of them, with the owner) cost three times the query itself.
 _PARTS: dict[str, type[PluginPrompt | PluginSelector | PluginDataStatic]] = {
@@ -386,7 +404,7 @@ _PART_KEYS = {part: tuple(column.key for column in model.__table__.c) for part, 
 
 
 def _view_statement() -> Select[Any]:
-    statement = _PAGE.add_columns(
+    statement = _ROW.add_columns(
         PluginMeta.account_id,
         UserProfile.user_id,
         *(column for model in _PARTS.values() for column in model.__table__.c),
@@ -398,7 +416,14 @@ def _view_statement() -> Select[Any]:
 
 _VIEW = _view_statement()
 _VIEW_BY_ID = _VIEW.where(PluginMeta.id == bindparam("plugin_id"))
-_HEAD = len(_PAGE.selected_columns) + 2
+_VIEW_READ = Read(_VIEW_BY_ID)
+_HEAD = len(_ROW.selected_columns) + 2
+
+
+@lru_cache(maxsize=4)
+def _views_read(dialect: str) -> Read:
+    """The views of the plugins bound as `plugin_ids` (a page's cache misses)."""
+    return Read(_VIEW.where(in_bound_ids(PluginMeta.id, "plugin_ids", dialect=dialect)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,10 +457,7 @@ def _view_of(row: Sequence[Any]) -> PluginView:
     for part, keys in _PART_KEYS.items():
         values = dict(zip(keys, row[start : start + len(keys)], strict=True))
         start += len(keys)
-        part_id = values["id"]
-        if part_id is not None:
-            values.update(hashed_id=_hashed_id(part_id), record_locator=_PARTS[part].locator_of(part_id))
-        parts[part] = None if part_id is None else values
+        parts[part] = None if values["id"] is None else values
     return PluginView(
         id=id_,
         account_id=account_id,
@@ -461,15 +483,15 @@ def _tag_list(aggregated: str | None) -> list[str]:
 
 
 @lru_cache(maxsize=128)
-def _page_statement(
+def _page_read(
     dialect: str, scope_column: str | None, *, name: bool, tag: bool, plugin_class: bool, account_number: bool
-) -> Select[Any]:
-    """The page query for one combination of filters, every value a bound parameter.
+) -> Read:
+    """The ids of a page, for one combination of filters, every value a bound parameter.
 
     Built once per combination and reused: SQLAlchemy computes a statement's cache key once per statement
-    object, and for a new object on every request that cost more CPU than running the query.
+    object, and a `Read` compiles its statement once.
     """
-    statement = _PAGE
+    statement = select(PluginMeta.id)
     if scope_column is not None:
         statement = statement.where(in_bound_ids(getattr(PluginMeta, scope_column), "scope_ids", dialect=dialect))
     if name:
@@ -482,11 +504,12 @@ def _page_statement(
         number = select(Account.id).where(Account.account_number == bindparam("account_number")).scalar_subquery()
         statement = statement.where(PluginMeta.account_id == number)
     page = (bindparam("limit", type_=Integer), bindparam("offset", type_=Integer))
-    return statement.order_by(PluginMeta.id.desc()).limit(page[0]).offset(page[1])
+    return Read(statement.order_by(PluginMeta.id.desc()).limit(page[0]).offset(page[1]))
 
 
 async def list_plugins(
-    connection: AsyncConnection,
+    engine: AsyncEngine,
+    caches: CacheRegistry,
     principal: Principal,
     page: Page,
     *,
@@ -498,8 +521,9 @@ async def list_plugins(
 ) -> tuple[bytes, bool]:
     """A page of flat rows, newest first, as JSON (and whether another page exists).
 
-    One Core query, whatever the page size, selecting plain columns: building ORM objects and reading
-    them back attribute by attribute cost several times more than the query itself.
+    The filters and the scope pick the page's ids in one indexed query; the rows are the plugins' cached
+    snapshots (`_snapshots`), which every write of a plugin, its parts or its owner invalidates, as it does
+    for the detail. Re-reading and re-serialising fifty rows on every request cost four times the query.
     """
     scope_column, scope_ids = owned_scope_shape(principal, scope)
     values: dict[str, Any] = {"scope_ids": list(scope_ids), "limit": page.limit + 1, "offset": page.offset}
@@ -511,47 +535,17 @@ async def list_plugins(
         values["plugin_class"] = plugin_class
     if account_number is not None:
         values["account_number"] = account_number
-    statement = _page_statement(
-        connection.dialect.name,
+    read = _page_read(
+        engine.dialect.name,
         scope_column,
         name=name is not None,
         tag=tag is not None,
         plugin_class=plugin_class is not None,
         account_number=account_number is not None,
     )
-    rows = (await connection.execute(statement, values)).all()
-    items = [
-        flat_row(
-            id_=id_,
-            name=row_name,
-            description=description,
-            version=version,
-            tags=_tag_list(tags),
-            annotations=annotations,
-            plugin_class=row_class,
-            created_at=created_at,
-            updated_at=updated_at,
-            username=username,
-            email=email,
-            account_number=row_number,
-        )
-        # Unpacked by position: a row's attribute lookup by name costs more than the rest of the loop.
-        for (
-            id_,
-            row_name,
-            description,
-            version,
-            annotations,
-            row_class,
-            created_at,
-            updated_at,
-            username,
-            email,
-            row_number,
-            tags,
-        ) in rows[: page.limit]
-    ]
-    return to_json(items), len(rows) > page.limit
+    ids = [row[0] for row in await read.rows(engine, values)]
+    snapshots = await _snapshots(engine, caches, ids[: page.limit])
+    return b"[" + b",".join(row_body(snapshot) for snapshot in snapshots) + b"]", len(ids) > page.limit
 
 
 # --- writes -----------------------------------------------------------------------------------------------
@@ -719,11 +713,11 @@ def cached_part(snapshot: PluginSnapshot, part: Literal["prompt", "selector", "d
         raise Conflict(STATIC_ONLY.format(plugin_class=snapshot.plugin_class))
     body = snapshot.serialised.get(part)
     if body is None:
-        row = snapshot.parts[part]
+        row: dict[str, Any] | None = getattr(snapshot.view, part)
         if row is None:
             raise NotFound(f"This plugin has no {part} yet; PUT one to create it.")
-        read = _PART_READS[part].model_validate(row)
-        # Concurrent readers may both serialise it: the same bytes, and a dict store is atomic.
+        identity = {"hashed_id": _hashed_id(row["id"]), "record_locator": _PARTS[part].locator_of(row["id"])}
+        read = _PART_READS[part].model_validate({**row, **identity})
         body = snapshot.serialised[part] = read.__pydantic_serializer__.to_json(read, by_alias=True)
     return body
 

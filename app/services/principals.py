@@ -21,6 +21,7 @@ from app.errors import Unauthorized
 from app.identifiers import PLATFORM_ACCOUNT_NUMBER
 from app.models import KIND_API_KEY, Account, ApiKey, User, UserProfile
 from app.models.base import utcnow
+from app.reads import Read
 from app.services.cache import CacheRegistry, SingleFlightCache, Tag
 
 logger = logging.getLogger(__name__)
@@ -52,10 +53,18 @@ class Principal:
     # serves many requests.
     profile_ids: tuple[int, ...] = field(init=False, repr=False, compare=False)
     account_ids: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    # The accounts whose owned rows (plugins, keys) are in the read scope: every account of the principal's,
+    # and the platform's (`permissions.owned_scope_shape`); empty for a superuser, who reads everything.
+    readable_account_ids: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        accounts = tuple(m.account_id for m in self.memberships)
+        readable = accounts
+        if self.platform_account_id is not None and self.platform_account_id not in accounts:
+            readable = (*accounts, self.platform_account_id)
         object.__setattr__(self, "profile_ids", tuple(m.profile_id for m in self.memberships))
-        object.__setattr__(self, "account_ids", tuple(m.account_id for m in self.memberships))
+        object.__setattr__(self, "account_ids", accounts)
+        object.__setattr__(self, "readable_account_ids", () if self.is_superuser else readable)
 
     def membership_in(self, account_id: int) -> Membership | None:
         return next((m for m in self.memberships if m.account_id == account_id), None)
@@ -88,8 +97,8 @@ def principal_cache(caches: CacheRegistry) -> SingleFlightCache[str, Principal]:
 
 _platform_id = select(Account.id).where(Account.account_number == PLATFORM_ACCOUNT_NUMBER).scalar_subquery()
 # One round trip: the key and its user, repeated on a row per membership (one row, with NULLs, for none).
-# Built once, values bound: SQLAlchemy computes a statement's cache key once per statement object.
-_PRINCIPAL_QUERY = (
+# Every uncached request runs it: a driver read (`app.reads`).
+_PRINCIPAL_READ = Read(
     select(
         ApiKey.id,
         ApiKey.digest,
@@ -115,9 +124,8 @@ _PRINCIPAL_QUERY = (
 
 
 async def load_principal(engine: AsyncEngine, digest: str) -> Principal | None:
-    """One indexed Core query on a connection of its own (the cache shares this load between requests)."""
-    async with engine.connect() as conn:
-        rows = (await conn.execute(_PRINCIPAL_QUERY, {"digest": digest})).all()
+    """One indexed query on a connection of its own (the cache shares this load between requests)."""
+    rows = await _PRINCIPAL_READ.rows(engine, {"digest": digest})
     if not rows or not hmac.compare_digest(rows[0][1], digest):
         return None
     key_id, _, kind, key_active, expires_at, user_id, username, active, staff, superuser, platform, *_ = rows[0]
@@ -139,7 +147,8 @@ async def load_principal(engine: AsyncEngine, digest: str) -> Principal | None:
 async def authenticate(
     engine: AsyncEngine, caches: CacheRegistry, digest: str, *, now: datetime | None = None
 ) -> Principal:
-    principal = await principal_cache(caches).get(digest, lambda: load_principal(engine, digest))
+    cache = principal_cache(caches)
+    principal = cache.peek(digest) or await cache.get(digest, lambda: load_principal(engine, digest))
     if principal is None:
         raise Unauthorized("Invalid token.")
     reason = principal.refusal(now or utcnow())
@@ -161,10 +170,14 @@ class LastUsedRecorder:
             TTLCache(maxsize=100_000, ttl=interval_seconds) if interval_seconds > 0 else None
         )
 
+    def is_due(self, key_id: int) -> bool:
+        """Whether `record` would write (checked first: nearly every request finds it written recently)."""
+        return self._recent is None or key_id not in self._recent
+
     async def record(self, key_id: int) -> None:
+        if not self.is_due(key_id):
+            return
         if self._recent is not None:
-            if key_id in self._recent:
-                return
             self._recent[key_id] = True
         now = utcnow()
         statement = (

@@ -10,10 +10,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 import httpx
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.models import Account, ApiKey, User, UserProfile
@@ -21,7 +19,7 @@ from app.runtime import Runtime
 from app.services import api_keys, cache_notify, keys, passwords, principals, profiles, users
 from app.services.cache import Invalidation, SingleFlightCache
 from app.services.principals import Principal
-from tests.support import unit_of_work
+from tests.support import observe_statements, unit_of_work
 
 # A REST read behind authentication: its 401s are problem+json.
 PROBE = "/api/v1/plugins/"
@@ -64,7 +62,7 @@ class Statements:
     def __init__(self) -> None:
         self.sql: list[str] = []
 
-    def _record(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def _record(self, statement: str) -> None:
         self.sql.append(re.sub(r"\s+", " ", statement).strip().lower())
 
     def matching(self, pattern: str) -> list[str]:
@@ -78,11 +76,8 @@ class Statements:
 @contextmanager
 def capture_statements(engine: AsyncEngine) -> Iterator[Statements]:
     captured = Statements()
-    event.listen(engine.sync_engine, "before_cursor_execute", captured._record)
-    try:
+    with observe_statements(engine, captured._record):
         yield captured
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", captured._record)
 
 
 BARRIER_CACHE = "tests-barrier"

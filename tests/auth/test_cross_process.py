@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import sys
 import tempfile
 import time
@@ -25,7 +26,7 @@ from app.models import ApiKey, User
 from app.runtime import Runtime
 from app.services import api_keys
 from app.services.cache import invalidate_after_commit
-from app.services.cache_notify import LISTENER_APPLICATION_NAME
+from app.services.cache_notify import LISTENER_APPLICATION_NAME, CacheListener
 from tests.auth.helpers import LIGHT_PROBE, free_port, make_key, make_login_token, make_user
 from tests.support import World, unit_of_work
 
@@ -219,3 +220,19 @@ async def test_process_b_survives_losing_its_listen_connection(
         await session.execute(update(ApiKey).where(ApiKey.id == second.key_row.id).values(is_active=False))
         api_keys.forget(session, second.key_row)
     assert await refused_within(process_b, second.key, started) < BUDGET
+
+
+async def test_the_listener_stops_whenever_it_is_stopped(runtime: Runtime, database_url: str) -> None:
+    """A shutdown never hangs: stopped at any point of its probe loop, the listener ends.
+
+    (A server under load once never finished its shutdown: its listener, cancelled inside
+    `asyncio.wait_for` on Python 3.11, kept probing. The loop now uses `asyncio.timeout`.)
+    """
+    for _ in range(60):
+        listener = CacheListener(database_url, runtime.caches, probe_interval=0.02, backoff_max=0.01)
+        listener.start()
+        async with asyncio.timeout(10):
+            await listener.connected.wait()
+        await asyncio.sleep(0.05 * random.random())
+        async with asyncio.timeout(5):
+            await listener.stop()

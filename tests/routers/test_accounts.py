@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from smarter.models.account import Account as SDKAccount
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app.identifiers import PLATFORM_ACCOUNT_NUMBER, hashed_id
 from app.models import Account, AccountContact, ApiKey, PluginMeta, UserProfile
 from app.runtime import Runtime
 from app.services import accounts, keys
 from app.services.principals import principal_cache
-from tests.support import World, unit_of_work
+from tests.support import World, statements, unit_of_work
 
 BASE = "/api/v1/accounts/"
 PROBLEM = "application/problem+json"
@@ -76,22 +74,6 @@ async def stored(runtime: Runtime, account_id: int) -> Account | None:
 async def count(runtime: Runtime, model: type[Any], *where: Any) -> int:
     async with runtime.sessionmaker() as session:
         return int((await session.execute(select(func.count()).select_from(model).where(*where))).scalar_one())
-
-
-@contextmanager
-def statements(runtime: Runtime) -> Iterator[list[str]]:
-    """The SQL statements the app's engine runs while active (transaction control left out)."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement not in ("BEGIN", "COMMIT", "ROLLBACK"):
-            seen.append(statement)
-
-    event.listen(runtime.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(runtime.engine.sync_engine, "before_cursor_execute", record)
 
 
 def assert_problem(response: httpx.Response, status: int, detail: str | None = None) -> dict[str, Any]:

@@ -4,14 +4,12 @@ removal (never the last profile), and memberships taking effect on the user's ve
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 from smarter.models.account import UserProfile as SDKUserProfile
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app import db
 from app.errors import Conflict
@@ -19,7 +17,7 @@ from app.identifiers import hashed_id
 from app.models import ApiKey, PluginMeta, UserProfile
 from app.runtime import Runtime
 from app.services import profiles
-from tests.support import World
+from tests.support import World, statements
 
 BASE = "/api/v1/accounts/user-profiles/"
 CONTACTS = "/api/v1/accounts/contacts/"
@@ -56,22 +54,6 @@ async def profile_ids(runtime: Runtime, world: World) -> dict[tuple[str, str], i
     users = {a.user.id: (a.user.username) for a in world.actors.values()}
     tenants = {world.platform.id: "p", world.account_a.id: "a", world.account_b.id: "b"}
     return {(users[user_id], tenants[account_id]): id_ for id_, user_id, account_id in rows}
-
-
-@contextmanager
-def statements(runtime: Runtime) -> Iterator[list[str]]:
-    """The SQL statements the app's engine runs while active (transaction control left out)."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement not in ("BEGIN", "COMMIT", "ROLLBACK"):
-            seen.append(statement)
-
-    event.listen(runtime.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(runtime.engine.sync_engine, "before_cursor_execute", record)
 
 
 async def count(runtime: Runtime, model: type[Any], *where: Any) -> int:

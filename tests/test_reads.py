@@ -1,0 +1,137 @@
+"""`app.reads`: a driver read returns exactly what SQLAlchemy returns, and fails as the app expects.
+
+On PostgreSQL a `Read` runs its SQL with asyncpg itself; these tests run every `Read` of the app both ways
+on the same rows (parts missing, JSON, floats, timestamps, tags, NULLs) and compare. On SQLite a `Read` is
+SQLAlchemy's execution, so the comparison holds trivially there and the failure tests are PostgreSQL-only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+
+from app.identifiers import PLATFORM_ACCOUNT_NUMBER
+from app.models import PluginPrompt, User
+from app.reads import Read
+from app.runtime import Runtime
+from app.schemas.plugins import PluginCreate
+from app.services import keys, plugins, principals
+from tests.support import World, unit_of_work
+
+
+async def via_sqlalchemy(runtime: Runtime, read: Read, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+    async with runtime.autocommit.connect() as connection:
+        return [tuple(row) for row in (await connection.execute(read.statement, values)).all()]
+
+
+async def assert_same_rows(runtime: Runtime, read: Read, values: dict[str, Any]) -> int:
+    driver = [tuple(row) for row in await read.rows(runtime.autocommit, values)]
+    assert driver == await via_sqlalchemy(runtime, read, values)
+    return len(driver)
+
+
+async def varied_plugins(runtime: Runtime, world: World) -> list[int]:
+    """Plugins whose rows exercise every column type: tags, JSON, a missing part, a non-static class."""
+    principal = await principals.authenticate(runtime.engine, runtime.caches, keys.digest_of(world["staff_a"].key))
+    async with unit_of_work(runtime) as session:
+        rich = await plugins.create_plugin(
+            session,
+            principal,
+            PluginCreate.model_validate(
+                {
+                    "name": "rich",
+                    "tags": ["red", "green"],
+                    "annotations": [{"smarter.sh/author": "Jane"}, {"n": 1}],
+                    "selector": {"directive": "search_terms", "searchTerms": ["weather", "sun"]},
+                    "prompt": {"temperature": 0.25, "maxTokens": 100, "systemRole": "Be brief. ✓"},
+                    "data": {
+                        "description": "d",
+                        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+                        "staticData": {"nested": {"list": [1, 2.5, None, True]}},
+                    },
+                }
+            ),
+        )
+        bare = await plugins.create_plugin(session, principal, PluginCreate(name="bare"))
+        sql = await plugins.create_plugin(
+            session, principal, PluginCreate.model_validate({"name": "q", "pluginClass": "sql"})
+        )
+        await session.execute(delete(PluginPrompt).where(PluginPrompt.plugin_id == bare.id))
+    return [rich.id, bare.id, sql.id]
+
+
+async def test_every_read_returns_what_sqlalchemy_returns(runtime: Runtime, world: World) -> None:
+    ids = await varied_plugins(runtime, world)
+    for plugin_id in [*ids, 10**9]:
+        await assert_same_rows(runtime, plugins._VIEW_READ, {"plugin_id": plugin_id})
+    dialect = runtime.engine.dialect.name
+    assert await assert_same_rows(runtime, plugins._views_read(dialect), {"plugin_ids": ids}) == 3
+
+    for actor in world.actors.values():
+        digest = keys.digest_of(actor.key)
+        assert await assert_same_rows(runtime, principals._PRINCIPAL_READ, {"digest": digest}) >= 1
+    assert await assert_same_rows(runtime, principals._PRINCIPAL_READ, {"digest": "0" * 128}) == 0
+
+    account_id = world.account_a.id
+    page = {"scope_ids": [account_id], "limit": 10, "offset": 0}
+    cases: list[tuple[dict[str, bool], dict[str, Any]]] = [
+        ({}, {}),
+        ({"name": True}, {"name": "rich"}),
+        ({"tag": True}, {"tag": "red"}),
+        ({"plugin_class": True}, {"plugin_class": "sql"}),
+        ({"account_number": True}, {"account_number": world.account_a.account_number}),
+    ]
+    for flags, values in cases:
+        filters = {"name": False, "tag": False, "plugin_class": False, "account_number": False, **flags}
+        read = plugins._page_read(dialect, "account_id", **filters)
+        assert await assert_same_rows(runtime, read, {**page, **values}) >= 1
+    unscoped = plugins._page_read(dialect, None, name=False, tag=False, plugin_class=False, account_number=False)
+    assert await assert_same_rows(runtime, unscoped, {"limit": 2, "offset": 1}) == 2
+
+
+def test_statement_constants_travel_with_the_sql() -> None:
+    compiled = principals._PRINCIPAL_READ.compiled(asyncpg_dialect())
+    assert "$2" in compiled.sql
+    assert sorted(map(str, compiled.arguments({"digest": "d"}))) == sorted([PLATFORM_ACCOUNT_NUMBER, "d"])
+
+
+def test_a_parameter_expanded_at_execution_is_refused() -> None:
+    expanding = Read(select(User.id).where(User.id.in_(bindparam("ids", expanding=True))))
+    with pytest.raises(ValueError, match="array"):
+        expanding.compiled(asyncpg_dialect())
+
+
+@pytest.mark.postgres_only
+async def test_a_refused_value_is_a_422_and_keeps_the_connection(
+    client: httpx.AsyncClient, world: World, runtime: Runtime
+) -> None:
+    headers = world["staff_a"].headers
+    for _ in range(3):
+        response = await client.get("/api/v1/plugins/", params={"tag": "bad\x00tag"}, headers=headers)
+        assert response.status_code == 422, response.text
+    assert (await client.get("/api/v1/plugins/", headers=headers)).status_code == 200
+
+
+@pytest.mark.postgres_only
+async def test_connections_lost_under_a_read_are_replaced(
+    client: httpx.AsyncClient, world: World, runtime: Runtime
+) -> None:
+    """The server drops every pooled connection (a restart, a failover): at most a 503 or two, then 200s."""
+    headers = world["staff_a"].headers
+    await asyncio.gather(*(client.get("/api/v1/plugins/", headers=headers) for _ in range(8)))  # a busy pool
+    async with runtime.engine.connect() as conn:
+        await conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = 'smarter-core' AND pid <> pg_backend_pid()"
+            )
+        )
+    statuses = [(await client.get("/api/v1/plugins/", headers=headers)).status_code for _ in range(6)]
+    assert set(statuses) <= {200, 503}
+    assert statuses.count(503) <= 2, statuses
+    assert statuses[-4:] == [200] * 4, statuses
