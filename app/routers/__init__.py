@@ -3,7 +3,8 @@ the OpenAPI document; Swagger UI groups operations by the tags of `app.main.TAGS
 
 The app matches a request against its routes in turn (`app.main.create_app` puts every router's routes on
 the app's own router), so a request pays a little for each route listed before its own: the busiest routes
-come first (the plugin detail first of all, `app.routers.plugins`), the probes last. Users, profiles and
+come first (the plugin detail first of all, `app.routers.plugins`), then the two probes (an orchestrator
+calls them every few seconds, and they cost every later route two cheap checks). Users, profiles and
 contacts live under `/api/v1/accounts/`, so they come before the accounts router, whose `/{id}/` would
 otherwise capture `users`, `user-profiles` and `contacts`.
 """
@@ -14,6 +15,7 @@ from app.routers import accounts, api_keys, auth, cli, contacts, health, plugins
 
 ROUTERS: list[APIRouter] = [
     plugins.router,
+    health.router,
     cli.router,
     api_keys.router,
     users.router,
@@ -21,5 +23,4 @@ ROUTERS: list[APIRouter] = [
     contacts.router,
     accounts.router,
     auth.router,
-    health.router,
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Path, Query, Request, Response
 
@@ -12,10 +12,10 @@ from app.routers.base import resource_router
 from app.schemas.plugins import (
     DataPut,
     DataRead,
-    PluginClass,
     PluginClone,
     PluginCreate,
     PluginDetail,
+    PluginListQuery,
     PluginRead,
     PluginUpdate,
     PromptPatch,
@@ -25,7 +25,7 @@ from app.schemas.plugins import (
     SelectorRead,
 )
 from app.services import plugins
-from app.services.base import PageDep, link_next, path_id
+from app.services.base import Page, link_next, path_id
 
 router = resource_router(prefix="/api/v1/plugins", tag="plugins")
 
@@ -76,28 +76,20 @@ async def get_plugin(request: Request, id_: PluginId, principal: PrincipalDep) -
     responses=problems(401, 422, 503),
 )
 async def list_plugins(
-    request: Request,
-    principal: PrincipalDep,
-    runtime: RuntimeDep,
-    page: PageDep,
-    scope: Annotated[
-        Literal["readable", "owned"], Query(description="`readable` (default) or `owned` (ownership scope).")
-    ] = "readable",
-    name: Annotated[str | None, Query(max_length=255, description="Exact name (normalised to snake_case).")] = None,
-    tag: Annotated[str | None, Query(max_length=100, description="Plugins carrying this tag.")] = None,
-    plugin_class: Annotated[PluginClass | None, Query(alias="pluginClass")] = None,
-    account_number: Annotated[str | None, Query(alias="accountNumber", max_length=14)] = None,
+    request: Request, principal: PrincipalDep, query: Annotated[PluginListQuery, Query()]
 ) -> Response:
+    runtime = runtime_of(request)  # not RuntimeDep, as for the detail: the busiest list
+    page = Page(limit=query.limit, offset=query.offset)
     body, has_more = await plugins.list_plugins(
         runtime.autocommit,
         runtime.caches,
         principal,
         page,
-        scope=scope,
-        name=name,
-        tag=tag,
-        plugin_class=plugin_class,
-        account_number=account_number,
+        scope=query.scope,
+        name=query.name,
+        tag=query.tag,
+        plugin_class=query.plugin_class,
+        account_number=query.account_number,
     )
     response = Response(body, media_type=JSON)
     link_next(request, response, page, has_more)

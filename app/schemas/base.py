@@ -85,6 +85,24 @@ class MetadataUpdate(InputModel):
     annotations: Annotations | None = None
 
 
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_OFFSET = 10_000_000
+LIMIT_DESCRIPTION = "Rows per page (max 1000)."
+OFFSET_DESCRIPTION = "Rows to skip."
+
+
+class PageQuery(BaseModel):
+    """A list's `limit` and `offset`, the base of a list's query parameters declared as one model.
+
+    FastAPI 0.16x re-inspects every separately declared query parameter's type on every request (about 25
+    Python calls each); a model is validated once. Other query parameters of unknown names are ignored.
+    """
+
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description=OFFSET_DESCRIPTION)
+
+
 class IdentifiedRead(CamelModel):
     id: int = Field(examples=[1])
     hashed_id: str = Field(examples=["rMTAwMDAwMQx"])

@@ -30,6 +30,7 @@ from app.schemas.base import (
     MetadataUpdate,
     Name,
     OwnerRef,
+    PageQuery,
     TimestampedRead,
 )
 
@@ -304,3 +305,15 @@ class PluginDetail(PluginRead):
     metadata: ManifestMetadataRead
     spec: ManifestSpecRead
     status: ManifestStatusRead
+
+
+class PluginListQuery(PageQuery):
+    """The plugin list's query parameters: the page, the scope and the filters."""
+
+    scope: Literal["readable", "owned"] = Field(
+        "readable", description="`readable` (default) or `owned` (ownership scope)."
+    )
+    name: str | None = Field(None, max_length=255, description="Exact name (normalised to snake_case).")
+    tag: str | None = Field(None, max_length=100, description="Plugins carrying this tag.")
+    plugin_class: PluginClass | None = Field(None, alias="pluginClass")
+    account_number: str | None = Field(None, alias="accountNumber", max_length=14)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlencode
 
 from fastapi import Depends, Query, Request, Response
 from sqlalchemy import Select
@@ -17,11 +18,9 @@ from app.db import dialect_of
 from app.errors import NotFound, classify_integrity_error
 from app.identifiers import parse_path_id
 from app.models import Base
+from app.schemas.base import DEFAULT_LIMIT, LIMIT_DESCRIPTION, MAX_LIMIT, MAX_OFFSET, OFFSET_DESCRIPTION
 
 T = TypeVar("T")
-
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +30,8 @@ class Page:
 
 
 async def page_params(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page (max 1000).")] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Rows to skip.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION)] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description=OFFSET_DESCRIPTION)] = 0,
 ) -> Page:
     return Page(limit=limit, offset=offset)
 
@@ -48,10 +47,14 @@ async def fetch_page(session: AsyncSession, statement: Select[T], page: Page) ->
 
 
 def link_next(request: Request, response: Response, page: Page, has_more: bool) -> None:
-    """`Link: <url>; rel="next"` when another page exists (the body stays a bare JSON array)."""
+    """`Link: <url>; rel="next"` when another page exists (the body stays a bare JSON array).
+
+    The request's URL with its other query parameters as they were and the next `limit`/`offset`.
+    """
     if has_more:
-        url = request.url.include_query_params(limit=page.limit, offset=page.offset + page.limit)
-        response.headers["Link"] = f'<{url}>; rel="next"'
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "limit" and k != "offset"]
+        query += [("limit", str(page.limit)), ("offset", str(page.offset + page.limit))]
+        response.headers["Link"] = f'<{request.url.replace(query=urlencode(query))}>; rel="next"'
 
 
 def path_id(value: str, *, not_found: str) -> int:

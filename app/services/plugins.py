@@ -181,7 +181,7 @@ async def _snapshots(engine: AsyncEngine, caches: CacheRegistry, plugin_ids: Seq
     plugin deleted since the page's ids were read is left out.
     """
     cache = plugin_cache(caches)
-    found = {plugin_id: snapshot for plugin_id in plugin_ids if (snapshot := cache.peek(plugin_id)) is not None}
+    found = cache.peek_many(plugin_ids)
     missing = [plugin_id for plugin_id in plugin_ids if plugin_id not in found]
     if missing:
         generation = cache.generation

@@ -181,6 +181,19 @@ async def test_an_invalidation_during_a_load_prevents_storing_the_stale_value(ho
     assert cache.peek("k") == "after-the-write:5"
 
 
+@pytest.mark.parametrize("how", sorted(INVALIDATIONS))
+def test_values_loaded_outside_get_are_not_stored_after_an_invalidation(how: str) -> None:
+    cache = make_cache()
+    generation = cache.generation  # a page's misses are about to be read...
+    INVALIDATIONS[how](cache)  # ...and a write commits meanwhile
+    cache.put_all({"k": "stale:5"}, generation=generation)
+    assert cache.peek("k") is None
+    cache.put_all({"k": "fresh:5"}, generation=cache.generation)
+    assert cache.peek("k") == "fresh:5"
+    cache.invalidate_tag(("user", 5))  # stored values are indexed by their tags like any other
+    assert cache.peek("k") is None
+
+
 async def test_a_caller_arriving_after_an_invalidation_starts_a_new_load() -> None:
     cache = make_cache()
     stale = Loader("before:5")

@@ -744,10 +744,13 @@ async def test_every_write_is_visible_on_the_next_get(client: httpx.AsyncClient,
         return response.json()  # type: ignore[no-any-return]
 
     assert (await detail())["description"] == ""
+    assert (await listed(client, headers, row["id"]))["description"] == ""  # the list's row is cached too
     await client.patch(path, json={"description": "patched", "tags": ["new"]}, headers=headers)
     body = await detail()
     assert body["description"] == "patched"
     assert body["tags"] == ["new"]
+    in_list = await listed(client, headers, row["id"])
+    assert in_list == {key: body[key] for key in in_list}
     await client.patch(f"{path}prompt/", json={"model": "gpt-4o"}, headers=headers)
     assert (await detail())["spec"]["prompt"]["model"] == "gpt-4o"
     assert (await client.get(f"{path}prompt/", headers=headers)).json()["model"] == "gpt-4o"
@@ -758,6 +761,14 @@ async def test_every_write_is_visible_on_the_next_get(client: httpx.AsyncClient,
     assert (await client.get(f"{path}data/", headers=headers)).json()["staticData"] == {"v": 2}
     await client.delete(path, headers=headers)
     assert (await client.get(path, headers=headers)).status_code == 404
+    assert row["id"] not in {item["id"] for item in (await client.get(BASE, headers=headers)).json()}
+
+
+async def listed(client: httpx.AsyncClient, headers: dict[str, str], plugin_id: int) -> dict[str, Any]:
+    """The plugin's row in the list (the first page holds every plugin of these tests)."""
+    response = await client.get(BASE, headers=headers)
+    assert response.status_code == 200
+    return next(item for item in response.json() if item["id"] == plugin_id)  # type: ignore[no-any-return]
 
 
 async def test_owner_changes_invalidate_through_tags(client: httpx.AsyncClient, world: World, runtime: Runtime) -> None:
@@ -765,12 +776,14 @@ async def test_owner_changes_invalidate_through_tags(client: httpx.AsyncClient, 
     path = f"{BASE}{row['id']}/"
     headers = world["staff_a"].headers
     assert (await client.get(path, headers=headers)).json()["userProfile"]["user"]["email"] == "staff_a@example.com"
+    assert (await listed(client, headers, row["id"]))["userProfile"]["user"]["email"] == "staff_a@example.com"
     user_id = world["staff_a"].user.id
     async with unit_of_work(runtime) as session:  # what a user update does
         await session.execute(update(User).where(User.id == user_id).values(email="new@example.com"))
         invalidate_after_commit(session, tag=("user", user_id))
     body = (await client.get(path, headers=headers)).json()
     assert body["userProfile"]["user"]["email"] == "new@example.com"
+    assert (await listed(client, headers, row["id"]))["userProfile"]["user"]["email"] == "new@example.com"
 
 
 async def test_service_list_uses_the_read_scope(world: World, runtime: Runtime, client: httpx.AsyncClient) -> None:
