@@ -240,7 +240,8 @@ async def test_list_pages_with_link_header(client: httpx.AsyncClient, world: Wor
     # The next page keeps the request's filters (and only the new limit and offset).
     filtered = await client.get(BASE, params={"tag": "shared", "offset": 1, "limit": 1}, headers=headers)
     link = filtered.headers["link"]
-    assert link.startswith("<http://") and link.endswith('>; rel="next"')
+    assert link.startswith("<http://")
+    assert link.endswith('>; rel="next"')
     following = await client.get(link[1 : link.index(">")], headers=headers)
     assert following.status_code == 200
     assert following.request.url.params.multi_items() == [("tag", "shared"), ("limit", "1"), ("offset", "2")]
