@@ -106,7 +106,7 @@ class SingleFlightCache(Generic[K, V]):
             return value
         future = self._inflight.get(key)
         if future is None:
-            future = asyncio.ensure_future(self._load(key, loader))
+            future = asyncio.get_running_loop().create_task(self._load(key, loader))
             # Nobody may be left to read a failure if every waiter was cancelled: mark it retrieved.
             future.add_done_callback(_retrieve_exception)
             self._inflight[key] = future
