@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from app import db
+from app.config import Settings
 from app.main import create_app
 from app.runtime import Runtime
 from app.services import keys
@@ -61,6 +62,20 @@ async def test_healthz_never_touches_the_database(client: httpx.AsyncClient, run
             assert response.status_code == 200
             assert response.json() == {"status": "ok"}
     assert seen == []
+
+
+@pytest.mark.parametrize("telemetry", [False, True])
+async def test_fastapi_telemetry_is_a_setting(
+    database_url: str, telemetry: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Off by default (no per-request look for OpenTelemetry providers); on, FastAPI's own spans and metrics."""
+    if telemetry:
+        monkeypatch.setenv("SMARTER_CORE_TELEMETRY", "true")
+    settings = Settings(database_url=database_url)
+    assert settings.telemetry is telemetry
+    application = create_app(settings)
+    async with support.client_for(application) as http:
+        assert (await http.get("/healthz")).status_code == 200
 
 
 async def test_readyz_reports_the_revision(client: httpx.AsyncClient, runtime: Runtime) -> None:
