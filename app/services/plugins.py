@@ -9,7 +9,7 @@ plugin or its parts invalidates its entry in the same unit of work.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -136,21 +136,22 @@ def snapshot_of(plugin: PluginView) -> PluginSnapshot:
     )
 
 
+def _serialised(snapshot: PluginSnapshot, name: str, build: Callable[[PluginView], dict[str, Any]]) -> bytes:
+    # Concurrent readers may both serialise a body: the same bytes, and a dict store is atomic.
+    body = snapshot.serialised.get(name)
+    if body is None:
+        body = snapshot.serialised[name] = to_json(build(snapshot.view))
+    return body
+
+
 def row_body(snapshot: PluginSnapshot) -> bytes:
     """The plugin's flat row as JSON (an element of a list page)."""
-    # Concurrent readers may both serialise a body: the same bytes, and a dict store is atomic.
-    body = snapshot.serialised.get("row")
-    if body is None:
-        body = snapshot.serialised["row"] = to_json(row_of(snapshot.view))
-    return body
+    return _serialised(snapshot, "row", row_of)
 
 
 def detail_body(snapshot: PluginSnapshot) -> bytes:
     """The plugin's REST detail as JSON."""
-    body = snapshot.serialised.get("detail")
-    if body is None:
-        body = snapshot.serialised["detail"] = to_json(detail_of(snapshot.view))
-    return body
+    return _serialised(snapshot, "detail", detail_of)
 
 
 async def _load_snapshot(engine: AsyncEngine, plugin_id: int) -> PluginSnapshot | None:
@@ -167,8 +168,7 @@ async def readable_snapshot(
     It needs no request session: a hit does no database I/O at all, and a miss loads on a connection of its
     own (shared by concurrent requests for the same plugin).
     """
-    cache = plugin_cache(caches)
-    snapshot = cache.peek(plugin_id) or await cache.get(plugin_id, lambda: _load_snapshot(engine, plugin_id))
+    snapshot = await plugin_cache(caches).get(plugin_id, lambda: _load_snapshot(engine, plugin_id))
     if snapshot is None or not can_read_owned(principal, snapshot.account_id):
         raise NotFound(NOT_FOUND)
     return snapshot
@@ -545,8 +545,7 @@ async def list_plugins(
     )
     ids = [row[0] for row in await read.rows(engine, values)]
     snapshots = await _snapshots(engine, caches, ids[: page.limit])
-    rows = [snapshot.serialised.get("row") or row_body(snapshot) for snapshot in snapshots]  # mostly cached
-    return b"[" + b",".join(rows) + b"]", len(ids) > page.limit
+    return b"[" + b",".join([row_body(snapshot) for snapshot in snapshots]) + b"]", len(ids) > page.limit
 
 
 # --- writes -----------------------------------------------------------------------------------------------

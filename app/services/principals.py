@@ -147,8 +147,7 @@ async def load_principal(engine: AsyncEngine, digest: str) -> Principal | None:
 async def authenticate(
     engine: AsyncEngine, caches: CacheRegistry, digest: str, *, now: datetime | None = None
 ) -> Principal:
-    cache = principal_cache(caches)
-    principal = cache.peek(digest) or await cache.get(digest, lambda: load_principal(engine, digest))
+    principal = await principal_cache(caches).get(digest, lambda: load_principal(engine, digest))
     if principal is None:
         raise Unauthorized("Invalid token.")
     reason = principal.refusal(now or utcnow())
