@@ -342,13 +342,25 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return render(request, AppError("The server could not complete this request."))
 
 
+# Errors the app answers itself, by class. Starlette runs the handler of `Exception` in its outermost
+# middleware, which re-raises after answering: the server then logs a traceback and closes the client's
+# connection. So every error that is an outcome rather than a bug (the database or its driver failing,
+# as SQLAlchemy wraps it or as asyncpg raises it in `app.reads`) is named here, answered and done.
+_ANSWERED_ERRORS: tuple[type[Exception], ...] = (
+    DBAPIError,
+    PoolTimeoutError,
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+
 def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(IntegrityError, _integrity)
-    app.add_exception_handler(DBAPIError, _unexpected)
-    app.add_exception_handler(PoolTimeoutError, _unexpected)
-    app.add_exception_handler(OSError, _unexpected)
-    app.add_exception_handler(TimeoutError, _unexpected)
-    app.add_exception_handler(Exception, _unexpected)
+    for error in _ANSWERED_ERRORS:
+        app.add_exception_handler(error, _unexpected)
+    app.add_exception_handler(Exception, _unexpected)  # a bug: a logged 500

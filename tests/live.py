@@ -36,10 +36,14 @@ class LiveServer:
     admin_key: str
     stderr: IO[bytes]
 
-    def output(self) -> str:
-        """The server's stderr so far (its log), for failure messages."""
+    def log(self) -> str:
+        """The server's stderr so far: its log."""
         self.stderr.seek(0)
-        return self.stderr.read().decode(errors="replace")[-3000:]
+        return self.stderr.read().decode(errors="replace")
+
+    def output(self) -> str:
+        """The end of the server's log, for failure messages."""
+        return self.log()[-3000:]
 
 
 def free_port() -> int:
