@@ -247,8 +247,12 @@ def is_database_unavailable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    if isinstance(exc, asyncpg.InterfaceError | asyncpg.PostgresConnectionError):
-        return True  # the driver's "connection is closed", "connection was closed in the middle of operation"
+    if _driver_refused_argument(exc):
+        return False  # the client's value (`is_refused_value`)
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.PostgresConnectionError | asyncpg.InternalClientError):
+        # The driver's "connection is closed", "connection was closed in the middle of operation", or a
+        # protocol state broken by the server ending the session under it ("cannot switch to state ...").
+        return True
     if _sqlstate(exc)[:2] in _RETRYABLE_CLASSES:
         return True
     return isinstance(exc, OSError | TimeoutError | ConnectionError)
@@ -269,7 +273,13 @@ def is_refused_value(exc: BaseException) -> bool:
 
     asyncpg reports most of these as a generic DBAPIError, so the SQLSTATE decides, not the class.
     """
-    return isinstance(exc, DataError) or _sqlstate(exc).startswith("22")
+    return isinstance(exc, DataError) or _driver_refused_argument(exc) or _sqlstate(exc).startswith("22")
+
+
+def _driver_refused_argument(exc: BaseException) -> bool:
+    """asyncpg could not encode an argument (out of range for its type, say): its client-side DataError,
+    which is both an InterfaceError and a ValueError (`asyncpg.DataError` is the server's class 22)."""
+    return isinstance(exc, asyncpg.InterfaceError) and isinstance(exc, ValueError)
 
 
 # --- handlers -----------------------------------------------------------------------------------------
@@ -353,6 +363,7 @@ _ANSWERED_ERRORS: tuple[type[Exception], ...] = (
     TimeoutError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
 
 

@@ -146,5 +146,9 @@ _SHUTDOWN_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 def _connection_lost(error: BaseException) -> bool:
     if isinstance(error, asyncpg.PostgresConnectionError | OSError):
         return True  # class 08 (connection exception) included
+    if isinstance(error, asyncpg.InternalClientError):
+        # The protocol is in a state no statement of ours left it in: the server's FATAL arrived while the
+        # connection sat in the pool (a terminated backend), and the close that follows is not yet seen.
+        return True
     sqlstate = getattr(error, "sqlstate", None)
     return sqlstate in _SHUTDOWN_SQLSTATES

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
+from app import errors, reads
 from app.identifiers import PLATFORM_ACCOUNT_NUMBER
 from app.models import PluginPrompt, User
 from app.reads import Read
@@ -135,3 +137,24 @@ async def test_connections_lost_under_a_read_are_replaced(
     assert set(statuses) <= {200, 503}
     assert statuses.count(503) <= 2, statuses
     assert statuses[-4:] == [200] * 4, statuses
+
+
+@pytest.mark.parametrize(
+    ("error", "unavailable", "refused"),
+    [
+        (asyncpg.InterfaceError("connection is closed"), True, False),
+        (asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"), True, False),
+        (asyncpg.InternalClientError("cannot switch to state 12; another operation (2) is in progress"), True, False),
+        (asyncpg.AdminShutdownError("terminating connection due to administrator command"), True, False),
+        (asyncpg.exceptions._base.DataError("invalid input for query argument $1"), False, True),
+        (asyncpg.CharacterNotInRepertoireError("invalid byte sequence for encoding"), False, True),
+        (asyncpg.UndefinedTableError("relation does not exist"), False, False),
+    ],
+)
+def test_driver_errors_are_classified_as_the_app_answers_them(
+    error: Exception, unavailable: bool, refused: bool
+) -> None:
+    """asyncpg's own errors (a `Read` raises them unwrapped): 503 when the connection is gone, 422 for a value."""
+    assert errors.is_database_unavailable(error) is unavailable
+    assert errors.is_refused_value(error) is refused
+    assert reads._connection_lost(error) is (unavailable and not isinstance(error, asyncpg.InterfaceError))
