@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app import db
+from app import db, reads
 from app.config import Settings
 from app.errors import ServiceUnavailable
 from app.services.cache import CacheRegistry
@@ -55,6 +55,8 @@ class Runtime:
     def build(cls, settings: Settings) -> Runtime:
         engine = db.create_engine(settings)
         autocommit = db.autocommit_engine(engine)
+        # Half the pool at most, for the reads on every request's path (`app.reads`); the rest for sessions.
+        reads.open_lane(engine, size=settings.db_pool_size // 2, ping_after=settings.db_ping_after_idle)
         caches = CacheRegistry(ttl=settings.cache_ttl, maxsize=settings.cache_maxsize)
         listener = None
         if not settings.is_sqlite:
@@ -82,4 +84,5 @@ class Runtime:
     async def stop(self) -> None:
         if self.listener is not None:
             await self.listener.stop()
+        await reads.close_lane(self.engine)
         await self.engine.dispose()

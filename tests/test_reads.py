@@ -8,12 +8,14 @@ SQLAlchemy's execution, so the comparison holds trivially there and the failure 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import bindparam, delete, event, select, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from app import errors, reads
@@ -158,3 +160,120 @@ def test_driver_errors_are_classified_as_the_app_answers_them(
     assert errors.is_database_unavailable(error) is unavailable
     assert errors.is_refused_value(error) is refused
     assert reads._connection_lost(error) is (unavailable and not isinstance(error, asyncpg.InterfaceError))
+
+
+# --- the read lane (PostgreSQL: other drivers read through their pool) ---------------------------------
+
+
+def principal_read_via(lane: reads.ReadLane, runtime: Runtime, digest: str = "0" * 128) -> Awaitable[Sequence[Any]]:
+    compiled = principals._PRINCIPAL_READ.compiled(runtime.engine.dialect)
+    arguments = compiled.arguments({"digest": digest})
+    return lane.fetch(runtime.autocommit.sync_engine, compiled.sql, arguments)
+
+
+async def terminate_other_backends(runtime: Runtime) -> None:
+    async with runtime.engine.connect() as conn:
+        await conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = 'smarter-core' AND pid <> pg_backend_pid()"
+            )
+        )
+
+
+@contextmanager
+def pool_checkouts(runtime: Runtime) -> Iterator[list[object]]:
+    """The connections checked out of the engine's pool while the block runs."""
+    pool = runtime.engine.sync_engine.pool
+    seen: list[object] = []
+
+    def checked_out(dbapi_connection: object, _record: object, _proxy: object) -> None:
+        seen.append(dbapi_connection)
+
+    event.listen(pool, "checkout", checked_out)
+    try:
+        yield seen
+    finally:
+        event.remove(pool, "checkout", checked_out)
+
+
+@pytest.mark.postgres_only
+async def test_the_app_reads_through_its_lane_without_pool_checkouts(runtime: Runtime, world: World) -> None:
+    lane = reads.lane_of(runtime.engine)
+    assert lane is not None
+    assert lane.size == runtime.settings.db_pool_size // 2
+    digest = keys.digest_of(world["staff_a"].key)
+    await principals._PRINCIPAL_READ.rows(runtime.autocommit, {"digest": digest})  # the lane holds one now
+    with pool_checkouts(runtime) as checkouts:
+        for _ in range(20):
+            assert len(await principals._PRINCIPAL_READ.rows(runtime.autocommit, {"digest": digest})) >= 1
+    assert checkouts == []
+    assert 1 <= lane.held <= lane.size
+
+
+@pytest.mark.postgres_only
+async def test_a_busy_lane_sends_reads_to_the_pool_and_keeps_its_size(runtime: Runtime, world: World) -> None:
+    lane = reads.ReadLane(size=2, ping_after=60.0)
+    digest = keys.digest_of(world["staff_a"].key)
+    expected = len(await principals._PRINCIPAL_READ.rows(runtime.autocommit, {"digest": digest}))
+    with pool_checkouts(runtime) as checkouts:
+        results = await asyncio.gather(*(principal_read_via(lane, runtime, digest) for _ in range(12)))
+    assert [len(rows) for rows in results] == [expected] * 12
+    assert lane.held == 2
+    assert len(checkouts) > 2  # the reads beyond the lane's two took pooled connections
+    pool = runtime.engine.sync_engine.pool
+    before = pool.checkedout()
+    await lane.close()
+    assert (lane.held, pool.checkedout()) == (0, before - 2)
+    assert len(await principal_read_via(lane, runtime, digest)) == expected  # a closed lane: the pool's path
+    assert lane.held == 0
+
+
+@pytest.mark.postgres_only
+async def test_a_lane_connection_killed_while_idle_costs_no_read(runtime: Runtime, world: World) -> None:
+    """Idle past the ping window, a dead connection is found by its ping; the read runs on a fresh one."""
+    lane = reads.ReadLane(size=2, ping_after=0.0)
+    digest = keys.digest_of(world["staff_a"].key)
+    await asyncio.gather(*(principal_read_via(lane, runtime, digest) for _ in range(2)))
+    assert lane.held == 2
+    await terminate_other_backends(runtime)
+    assert len(await principal_read_via(lane, runtime, digest)) >= 1
+    assert len(await principal_read_via(lane, runtime, digest)) >= 1
+    assert 1 <= lane.held <= 2
+    await lane.close()
+
+
+@pytest.mark.postgres_only
+async def test_a_lane_connection_lost_mid_read_is_a_503_then_replaced(runtime: Runtime, world: World) -> None:
+    lane = reads.ReadLane(size=2, ping_after=60.0)
+    digest = keys.digest_of(world["staff_a"].key)
+    await asyncio.gather(*(principal_read_via(lane, runtime, digest) for _ in range(2)))
+    pool = runtime.engine.sync_engine.pool
+    checked_out = pool.checkedout()
+    await terminate_other_backends(runtime)
+    await asyncio.sleep(0.05)  # the terminations reach the idle connections
+    with pytest.raises(Exception) as lost:  # noqa: PT011 - whichever error asyncpg raises for the loss
+        await principal_read_via(lane, runtime, digest)
+    assert errors.is_database_unavailable(lost.value)
+    assert lane.held == 0  # the lost connection and every idle one with it, all back in the pool's count
+    assert pool.checkedout() == checked_out - 2
+    assert len(await principal_read_via(lane, runtime, digest)) >= 1
+    assert lane.held == 1
+    await lane.close()
+
+
+@pytest.mark.postgres_only
+async def test_a_pool_invalidation_reaches_the_lane(runtime: Runtime, world: World) -> None:
+    """A disconnect seen elsewhere (here: another lane's ping) replaces the pool's connections and the lane's."""
+    lane = reads.ReadLane(size=2, ping_after=60.0)
+    prober = reads.ReadLane(size=1, ping_after=0.0)
+    digest = keys.digest_of(world["staff_a"].key)
+    await asyncio.gather(*(principal_read_via(lane, runtime, digest) for _ in range(2)))
+    await principal_read_via(prober, runtime, digest)
+    await terminate_other_backends(runtime)
+    await asyncio.sleep(0.05)
+    assert len(await principal_read_via(prober, runtime, digest)) >= 1  # its ping fails: the pool is invalidated
+    for _ in range(3):
+        assert len(await principal_read_via(lane, runtime, digest)) >= 1  # fresh connections, no failed read
+    await lane.close()
+    await prober.close()
