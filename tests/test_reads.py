@@ -110,6 +110,16 @@ def test_a_parameter_expanded_at_execution_is_refused() -> None:
         expanding.compiled(asyncpg_dialect())
 
 
+async def terminate_other_backends(runtime: Runtime) -> None:
+    async with runtime.engine.connect() as conn:
+        await conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = 'smarter-core' AND pid <> pg_backend_pid()"
+            )
+        )
+
+
 @pytest.mark.postgres_only
 async def test_a_refused_value_is_a_422_and_keeps_the_connection(
     client: httpx.AsyncClient, world: World, runtime: Runtime
@@ -128,13 +138,7 @@ async def test_connections_lost_under_a_read_are_replaced(
     """The server drops every pooled connection (a restart, a failover): at most a 503 or two, then 200s."""
     headers = world["staff_a"].headers
     await asyncio.gather(*(client.get("/api/v1/plugins/", headers=headers) for _ in range(8)))  # a busy pool
-    async with runtime.engine.connect() as conn:
-        await conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND application_name = 'smarter-core' AND pid <> pg_backend_pid()"
-            )
-        )
+    await terminate_other_backends(runtime)
     statuses = [(await client.get("/api/v1/plugins/", headers=headers)).status_code for _ in range(6)]
     assert set(statuses) <= {200, 503}
     assert statuses.count(503) <= 2, statuses
@@ -169,16 +173,6 @@ def principal_read_via(lane: reads.ReadLane, runtime: Runtime, digest: str = "0"
     compiled = principals._PRINCIPAL_READ.compiled(runtime.engine.dialect)
     arguments = compiled.arguments({"digest": digest})
     return lane.fetch(runtime.autocommit.sync_engine, compiled.sql, arguments)
-
-
-async def terminate_other_backends(runtime: Runtime) -> None:
-    async with runtime.engine.connect() as conn:
-        await conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND application_name = 'smarter-core' AND pid <> pg_backend_pid()"
-            )
-        )
 
 
 @contextmanager
