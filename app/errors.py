@@ -249,13 +249,27 @@ def is_database_unavailable(exc: BaseException) -> bool:
         return True
     if _driver_refused_argument(exc):
         return False  # the client's value (`is_refused_value`)
-    if isinstance(exc, asyncpg.InterfaceError | asyncpg.PostgresConnectionError | asyncpg.InternalClientError):
-        # The driver's "connection is closed", "connection was closed in the middle of operation", or a
-        # protocol state broken by the server ending the session under it ("cannot switch to state ...").
-        return True
+    if isinstance(exc, asyncpg.InterfaceError) or is_connection_lost(exc):
+        return True  # the driver's "connection is closed", or the session gone under a statement
     if _sqlstate(exc)[:2] in _RETRYABLE_CLASSES:
         return True
     return isinstance(exc, OSError | TimeoutError | ConnectionError)
+
+
+# The server has closed, or is closing, the session: admin shutdown, crash shutdown, cannot connect now.
+_SHUTDOWN_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """asyncpg's session is gone, and with it, likely, every connection to the same server."""
+    if isinstance(exc, asyncpg.PostgresConnectionError | OSError):
+        return True  # class 08 (connection exception) included: "closed in the middle of operation"
+    if isinstance(exc, asyncpg.InternalClientError):
+        # The protocol is in a state no statement of ours left it in ("cannot switch to state ..."): the
+        # server's FATAL arrived while the connection sat idle (a terminated backend), and the close that
+        # follows is not yet seen.
+        return True
+    return getattr(exc, "sqlstate", None) in _SHUTDOWN_SQLSTATES
 
 
 def _sqlstate(exc: BaseException) -> str:

@@ -40,6 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import Pool, PoolProxiedConnection
 from sqlalchemy.util import await_, greenlet_spawn
 
+from app.errors import is_connection_lost
+
 Row = Sequence[Any]
 # Called with the SQL of each statement a `Read` sends itself (SQLAlchemy's engine events do not see those):
 # the tests count a request's statements with it.
@@ -275,7 +277,7 @@ def _keeps(pooled: PoolProxiedConnection, error: BaseException) -> bool:
 
 
 def _lost(pooled: PoolProxiedConnection, error: BaseException) -> bool:
-    return _driver(pooled).is_closed() or _connection_lost(error)
+    return _driver(pooled).is_closed() or is_connection_lost(error)
 
 
 def _driver(pooled: PoolProxiedConnection) -> asyncpg.Connection:
@@ -300,18 +302,3 @@ def _discard(
 def _close_all(connections: Sequence[PoolProxiedConnection]) -> None:
     for pooled in connections:
         pooled.close()
-
-
-# The server has closed, or is closing, the session: admin shutdown, crash shutdown, cannot connect now.
-_SHUTDOWN_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
-
-
-def _connection_lost(error: BaseException) -> bool:
-    if isinstance(error, asyncpg.PostgresConnectionError | OSError):
-        return True  # class 08 (connection exception) included
-    if isinstance(error, asyncpg.InternalClientError):
-        # The protocol is in a state no statement of ours left it in: the server's FATAL arrived while the
-        # connection sat in the pool (a terminated backend), and the close that follows is not yet seen.
-        return True
-    sqlstate = getattr(error, "sqlstate", None)
-    return sqlstate in _SHUTDOWN_SQLSTATES

@@ -163,7 +163,7 @@ def test_driver_errors_are_classified_as_the_app_answers_them(
     """asyncpg's own errors (a `Read` raises them unwrapped): 503 when the connection is gone, 422 for a value."""
     assert errors.is_database_unavailable(error) is unavailable
     assert errors.is_refused_value(error) is refused
-    assert reads._connection_lost(error) is (unavailable and not isinstance(error, asyncpg.InterfaceError))
+    assert errors.is_connection_lost(error) is (unavailable and not isinstance(error, asyncpg.InterfaceError))
 
 
 # --- the read lane (PostgreSQL: other drivers read through their pool) ---------------------------------
