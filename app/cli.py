@@ -14,7 +14,7 @@ import uvicorn
 from alembic import command
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import db
+from app import db, observe
 from app.config import get_settings
 from app.errors import AppError
 from app.identifiers import PLATFORM_ACCOUNT_NUMBER
@@ -88,6 +88,7 @@ def serve(
 ) -> None:
     """Migrate, bootstrap an empty database, then serve."""
     settings = get_settings()
+    log_config = observe.prepare_serving(settings, workers=workers or settings.workers, access_log=access_log)
     migrate_database()
     admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
     key = run(lambda session: bootstrap(session, admin_password=admin_password))
@@ -101,7 +102,8 @@ def serve(
         port=port or settings.port,
         workers=workers or settings.workers,
         log_level=settings.log_level,
-        access_log=access_log,
+        log_config=log_config,
+        access_log=False,  # ours (`app.observe`) replaces uvicorn's
     )
 
 

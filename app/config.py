@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     port: int = Field(default=9357, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    # text on a terminal, JSON lines otherwise (a container's log collector).
+    log_format: Literal["text", "json"] | None = None
+    # Prometheus metrics at /metrics; false: no /metrics (404) and nothing counted.
+    metrics: bool = True
     environment: str = "local"
 
     # Database pool (PostgreSQL) and the time any database wait may take before a 503.
@@ -65,10 +69,6 @@ class Settings(BaseSettings):
     listen_backoff_max: float = Field(default=10.0, gt=0)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-
-    # FastAPI's own OpenTelemetry spans, metrics and logs, sent to the providers the operator configures
-    # (an OpenTelemetry SDK is not a dependency). Off, requests skip the per-request look for providers.
-    telemetry: bool = False
 
     # Optional password for the bootstrap `admin`; without it, admin logs in with the printed key only.
     admin_password: SecretStr | None = None

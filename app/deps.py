@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import db
 from app.errors import Unauthorized
+from app.observe import PRINCIPAL
 from app.runtime import Runtime
 from app.services import keys, principals
 from app.services.principals import Principal
@@ -94,6 +95,7 @@ async def get_principal(request: Request) -> Principal:
     if not runtime.schema.ready:
         await runtime.schema.ensure(runtime.engine)
     principal = await principals.authenticate(runtime.autocommit, runtime.caches, keys.digest_of(key))
+    request.scope[PRINCIPAL] = principal  # its user and key ids go in the access log
     if runtime.last_used.is_due(principal.key_id):
         await runtime.last_used.record(principal.key_id)
     return principal

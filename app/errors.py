@@ -22,7 +22,9 @@ from sqlalchemy import Index, UniqueConstraint
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from app import metrics
 from app.text import to_camel_case
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,12 @@ class Problem(BaseModel):
     status: int = Field(examples=[404])
     detail: str = Field(examples=["No plugin with this id is visible to you."])
     errors: list[FieldError] | None = Field(default=None, description="The invalid fields (422, 409).")
+    request_id: str | None = Field(
+        default=None,
+        alias="requestId",
+        examples=["4bf92f3577b34da6a3ce929d0e0e4736"],
+        description="The request's id, as in its `X-Request-ID` header and the access log.",
+    )
 
 
 class AppError(Exception):
@@ -104,7 +112,9 @@ class ServiceUnavailable(AppError):
     status, slug = 503, "service-unavailable"
 
 
-def problem_body(status: int, detail: str, *, slug: str, errors: list[FieldError] | None = None) -> dict[str, Any]:
+def problem_body(
+    status: int, detail: str, *, slug: str, errors: list[FieldError] | None = None, request_id: str | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": f"urn:smarter-core:problem:{slug}",
         "title": HTTPStatus(status).phrase,
@@ -113,7 +123,18 @@ def problem_body(status: int, detail: str, *, slug: str, errors: list[FieldError
     }
     if errors:
         body["errors"] = [e.model_dump() for e in errors]
+    if request_id is not None:
+        body["requestId"] = request_id
     return body
+
+
+# Where `app.observe` keeps the request's id in the ASGI scope (it imports this module, not the reverse).
+REQUEST_ID_KEY = "smarter_core.request_id"
+
+
+def request_id_of(request: Request) -> str | None:
+    value = request.scope.get(REQUEST_ID_KEY)
+    return value if isinstance(value, str) else None
 
 
 def journal_context(request: Request) -> tuple[str, str]:
@@ -137,6 +158,7 @@ def journal_error_body(request: Request, error: AppError) -> dict[str, Any]:
             "description": error.detail,
             "status": error.status,
             "errors": [e.model_dump() for e in error.errors] if error.errors else None,
+            "requestId": request_id_of(request),
         },
     }
 
@@ -148,7 +170,9 @@ def is_cli_path(path: str) -> bool:
 def render(request: Request, error: AppError) -> JSONResponse:
     if is_cli_path(request.url.path):
         return JSONResponse(journal_error_body(request, error), status_code=error.status, headers=error.headers)
-    body = problem_body(error.status, error.detail, slug=error.slug, errors=error.errors)
+    body = problem_body(
+        error.status, error.detail, slug=error.slug, errors=error.errors, request_id=request_id_of(request)
+    )
     return JSONResponse(body, status_code=error.status, headers=error.headers, media_type=PROBLEM_JSON)
 
 
@@ -344,7 +368,24 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
         return response
     error = error_type(detail) if error_type is not Unauthorized else Unauthorized(detail)
     error.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route whose path matched; the path may have others.
+        error.headers["Allow"] = allowed_methods(request)
     return render(request, error)
+
+
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method of every route whose path matches this request's (RFC 9110: `Allow` on a 405)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    order = {method: index for index, method in enumerate(_METHOD_ORDER)}
+    return ", ".join(sorted(methods, key=lambda method: (order.get(method, len(order)), method)))
 
 
 async def _integrity(request: Request, exc: Exception) -> JSONResponse:
@@ -354,6 +395,8 @@ async def _integrity(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     if is_database_unavailable(exc):
+        if isinstance(exc, PoolTimeoutError):
+            metrics.count_pool_timeout()
         logger.warning("Database unavailable: %s", type(exc).__name__)
         return render(request, ServiceUnavailable("The database is unavailable; try again shortly."))
     if is_refused_value(exc):
@@ -364,6 +407,15 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         )
     logger.error("Unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
     return render(request, AppError("The server could not complete this request."))
+
+
+async def _server_error(request: Request, exc: Exception) -> JSONResponse:
+    """The handler of `Exception`: Starlette runs it outside every middleware, so it adds the request id
+    header itself (`app.observe` adds it to the responses that pass through it)."""
+    response = await _unexpected(request, exc)
+    if (request_id := request_id_of(request)) is not None:
+        response.headers["X-Request-ID"] = request_id
+    return response
 
 
 # Errors the app answers itself, by class. Starlette runs the handler of `Exception` in its outermost
@@ -388,4 +440,4 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _integrity)
     for error in _ANSWERED_ERRORS:
         app.add_exception_handler(error, _unexpected)
-    app.add_exception_handler(Exception, _unexpected)  # a bug: a logged 500
+    app.add_exception_handler(Exception, _server_error)  # a bug: a logged 500

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
-from app import __version__, openapi
+from app import __version__, metrics, observe, openapi
 from app.config import Settings, get_settings
 from app.deps import KEY_SCHEME, KEY_SCHEME_NAME, get_principal
 from app.errors import install_handlers
@@ -38,6 +39,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     runtime = Runtime.build(app.state.settings)
     app.state.runtime = runtime
     await runtime.start()
+    metrics.watch_pool(runtime.engine)
     try:
         try:
             revision = await runtime.schema.check(runtime.engine)
@@ -53,11 +55,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         gc.unfreeze()  # back to the oldest generation: a process that builds apps again (tests) frees them
         await runtime.stop()
+        metrics.worker_stopped()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(
+    # Swagger UI and ReDoc from the assets fastapi-offline ships, served here: no CDN, docs work offline.
+    app = FastAPIOffline(
         title="smarter-core",
         version=__version__,
         summary="Accounts, users, plugins and API keys of the Smarter LLM platform.",
@@ -69,7 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
         openapi_tags=TAGS,
         generate_unique_id_function=operation_id,
-        telemetry=None if settings.telemetry else {"tracing": False, "metrics": False, "logs": False},
+        # FastAPI's OpenTelemetry hooks off: no per-request look for providers (metrics: /metrics, `app.observe`).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     install_handlers(app)
@@ -80,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # already complete on its router (full path, tags, responses, operation id).
     app.router.routes[:0] = [route for router in ROUTERS for route in router.routes]
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    observe.install(app, settings)  # added last: the outermost middleware
     # Error responses as the handlers send them (problem+json or journal, 422 included), on every operation;
     # 413 on the methods whose bodies the guard limits (its own list, so the two cannot drift apart).
     openapi.install(

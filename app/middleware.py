@@ -34,7 +34,8 @@ class RequestGuard:
             return
         path = canonical_path(scope["path"])
         if path != scope["path"]:
-            scope = {**scope, "path": path, "raw_path": path.encode()}
+            # In place: the outer middleware (`app.observe`) reads the route the router records in this scope.
+            scope["path"], scope["raw_path"] = path, path.encode()
         if path.startswith("/api/") and (refusal := _parse_token(scope)) is not None:
             await self._refuse(scope, receive, send, refusal)
             return

@@ -14,7 +14,24 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from app.errors import PROBLEM_JSON, Problem, is_cli_path
+from app.errors import (
+    JOURNAL_API,
+    PROBLEM_JSON,
+    AppError,
+    BadRequest,
+    Conflict,
+    FieldError,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Problem,
+    ServiceUnavailable,
+    Unauthorized,
+    Unprocessable,
+    is_cli_path,
+    problem_body,
+)
 from app.schemas.journal import JournalErrorResponse
 
 # Every route that authenticates can answer these; every route that touches the database, 503.
@@ -33,6 +50,48 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in sorted(set(statuses))
     }
+
+
+# Each error status's own example, as the handlers of `app.errors` render it.
+_EXAMPLE_ERRORS: dict[int, AppError] = {
+    error.status: error
+    for error in (
+        BadRequest("The request body is not valid JSON."),
+        Unauthorized("Invalid token."),
+        Forbidden("You do not have permission to perform this action."),
+        NotFound("Nothing with this id is visible to you."),
+        MethodNotAllowed("Method Not Allowed"),
+        Conflict(
+            "A plugin with this name already exists in this account.",
+            errors=[FieldError(loc=["body", "name"], msg="A plugin with this name already exists.", type="unique")],
+        ),
+        PayloadTooLarge("Request bodies are limited to 1024 KiB."),
+        Unprocessable(
+            "Invalid request: name.", errors=[FieldError(loc=["body", "name"], msg="Field required", type="missing")]
+        ),
+        ServiceUnavailable("The database is unavailable; try again shortly."),
+        AppError("The server could not complete this request."),
+    )
+}
+_EXAMPLE_REQUEST_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def error_example(status: int, *, journal: bool) -> dict[str, Any]:
+    error = _EXAMPLE_ERRORS.get(status) or AppError(HTTPStatus(status).phrase)
+    errors = [e.model_dump() for e in error.errors] if error.errors else None
+    if journal:
+        return {
+            "api": JOURNAL_API,
+            "metadata": {"command": "apply", "thing": "Plugin"},
+            "error": {
+                "errorClass": type(error).__name__,
+                "description": error.detail,
+                "status": status,
+                "errors": errors,
+                "requestId": _EXAMPLE_REQUEST_ID,
+            },
+        }
+    return problem_body(status, error.detail, slug=error.slug, errors=error.errors, request_id=_EXAMPLE_REQUEST_ID)
 
 
 # The description FastAPI gives the 422 it adds itself.
@@ -86,6 +145,8 @@ def complete_error_responses(document: dict[str, Any], *, guarded_methods: Itera
                     if response.get("description") in (None, "", FASTAPI_422_DESCRIPTION):
                         response["description"] = HTTPStatus(int(status)).phrase
                     response["content"] = copy.deepcopy(error_content)
+                    for media in response["content"].values():
+                        media["example"] = error_example(int(status), journal=is_cli_path(path))
             operation["responses"] = dict(sorted(responses.items()))
     # FastAPI's validation error schemas, now referenced by no operation.
     schemas = document.get("components", {}).get("schemas", {})

@@ -48,6 +48,7 @@ class JournalError(CamelModel):
     description: str = Field(examples=["No plugin named 'x' is visible to you."])
     status: int = Field(examples=[404], description="The HTTP status, repeated.")
     errors: list[FieldError] | None = Field(default=None, description="The invalid fields (422).")
+    request_id: str | None = Field(default=None, description="The request's id (its `X-Request-ID` header).")
 
 
 class JournalErrorResponse(JournalEnvelope):

@@ -24,6 +24,8 @@ from typing import Any, Generic, TypeVar
 from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import metrics
+
 logger = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
@@ -74,6 +76,10 @@ class SingleFlightCache(Generic[K, V]):
         self._min_links_budget = maxsize
         self._links_budget = maxsize
         self.loads = 0  # how many times a loader ran (tests and the benchmark read it)
+        # Prometheus children bound once: a hit costs one `inc`, not a label look-up.
+        self._count_hit = metrics.CACHE_HITS.labels(name).inc
+        self._count_miss = metrics.CACHE_MISSES.labels(name).inc
+        self._count_load = metrics.CACHE_LOADS.labels(name).inc
         # Counts invalidations: a load that started before one may have read what it dropped (`put_all`).
         self.generation = 0
 
@@ -82,9 +88,12 @@ class SingleFlightCache(Generic[K, V]):
             return None
         # Indexing, not `.get()`: a TTLCache's `get` checks the entry's expiry twice (`in`, then `[]`).
         try:
-            return self._entries[key]
+            value = self._entries[key]
         except KeyError:
+            self._count_miss()
             return None
+        self._count_hit()
+        return value
 
     def peek_many(self, keys: Iterable[K]) -> dict[K, V]:
         """The cached values of `keys` that are cached (a page's rows), read against one clock reading."""
@@ -92,12 +101,18 @@ class SingleFlightCache(Generic[K, V]):
         found: dict[K, V] = {}
         if entries is None:
             return found
+        asked = 0
         with entries.timer:  # TTLCache reads its clock once for the whole block
             for key in keys:
+                asked += 1
                 try:
                     found[key] = entries[key]
                 except KeyError:
                     pass
+        if found:
+            self._count_hit(len(found))
+        if asked > len(found):
+            self._count_miss(asked - len(found))
         return found
 
     async def get(self, key: K, loader: Callable[[], Awaitable[V | None]]) -> V | None:
@@ -115,6 +130,7 @@ class SingleFlightCache(Generic[K, V]):
     async def _load(self, key: K, loader: Callable[[], Awaitable[V | None]]) -> V | None:
         me = asyncio.current_task()
         self.loads += 1
+        self._count_load()
         try:
             value = await loader()
         finally:

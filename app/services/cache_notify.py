@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import metrics
 from app.services.cache import CacheRegistry, Invalidation
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class CacheListener:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        metrics.listener_state(False)
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
@@ -111,6 +113,7 @@ class CacheListener:
                 # Anything published while we were not listening is lost: start from empty caches.
                 self._caches.clear()
                 self.connected.set()
+                metrics.listener_state(True)
                 if attempt:
                     logger.info("Cache listener reconnected.")
                 attempt = 0
@@ -129,6 +132,7 @@ class CacheListener:
                 raise
             except Exception as exc:
                 self.connected.clear()
+                metrics.listener_state(False, lost=True)
                 delay = min(self._backoff_max, 0.2 * 2**attempt) * (0.5 + random.random() / 2)  # noqa: S311
                 attempt += 1
                 logger.warning("Cache listener lost its connection (%s); retrying in %.1fs.", type(exc).__name__, delay)
