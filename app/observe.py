@@ -52,11 +52,18 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
 
 
 def route_template(scope: Scope) -> str:
-    """The matched route's template (`/api/v1/plugins/{plugin_id}/`), or `unmatched` (404s, and refusals
-    decided before routing): never the raw path, which would give every id its own series."""
-    route = scope.get("route")
-    template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return template if isinstance(template, str) else metrics.UNMATCHED
+    """The matched route's template (`/api/v1/plugins/{id}/`), or `unmatched` (404s, and refusals decided
+    before routing): never a path with an id in it, which would give every id its own series."""
+    route = scope.get("route")  # FastAPI's routes
+    template = getattr(route, "path_format", None)
+    if isinstance(template, str):
+        return template
+    if "endpoint" in scope:  # Starlette's (the document, the docs' assets): no parameters but a mount's path
+        if "app_root_path" in scope:
+            return f"{scope['root_path']}/{{path}}"
+        if not scope.get("path_params"):
+            return str(scope["path"])
+    return metrics.UNMATCHED
 
 
 class Observe:

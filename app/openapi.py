@@ -148,12 +148,25 @@ def complete_error_responses(document: dict[str, Any], *, guarded_methods: Itera
                     for media in response["content"].values():
                         media["example"] = error_example(int(status), journal=is_cli_path(path))
             operation["responses"] = dict(sorted(responses.items()))
+            _request_example(document, operation)
     # FastAPI's validation error schemas, now referenced by no operation.
     schemas = document.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         if f"#/components/schemas/{name}" not in json.dumps(document):
             schemas.pop(name, None)
     return document
+
+
+def _request_example(document: dict[str, Any], operation: dict[str, Any]) -> None:
+    """The body's model's first example as the JSON body's `example`: what Swagger UI puts in the editor
+    (rather than a sample it would make up from the fields, `"string"` for every text)."""
+    media = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    if media is None or "example" in media:
+        return
+    reference = media.get("schema", {}).get("$ref", "")
+    schema = document.get("components", {}).get("schemas", {}).get(reference.rsplit("/", 1)[-1], {})
+    if schema.get("examples"):
+        media["example"] = schema["examples"][0]
 
 
 def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:

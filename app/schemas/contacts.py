@@ -49,7 +49,7 @@ class ContactCreate(InputModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"firstName": "Jane", "lastName": "Doe", "email": "jane@example.com", "isPrimary": False}]
+            "examples": [{"firstName": "Sam", "lastName": "Billing", "email": "billing@example.com", "isPrimary": False}]
         }
     )
 
@@ -67,4 +67,6 @@ class ContactUpdate(PatchModel):
     is_test: bool | None = None
     welcomed: bool | None = None
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"isPrimary": True}, {"phone": None}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"phone": "617-555-1212"}, {"isPrimary": True}, {"phone": None}]}
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, AliasChoices, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, AliasChoices, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from app import text
 from app.models.plugin import (
@@ -129,6 +129,25 @@ class _NoNulls(InputModel):
 
 # --- parts: inputs --------------------------------------------------------------------------------------
 
+# Request examples, each one what Swagger UI sends when the admin executes it as is (tests/docs).
+_PROMPT_EXAMPLE: dict[str, Any] = {
+    "provider": DEFAULT_PROVIDER,
+    "systemRole": "You answer questions about the weather.",
+    "model": DEFAULT_MODEL,
+    "temperature": 0.5,
+    "maxCompletionTokens": 512,
+}
+_SELECTOR_EXAMPLE: dict[str, Any] = {"directive": "search_terms", "searchTerms": ["weather", "forecast"]}
+_DATA_EXAMPLE: dict[str, Any] = {
+    "description": "Today's weather in a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string", "description": "The city."}},
+        "required": ["city"],
+    },
+    "staticData": {"city": "Lisbon", "conditions": "sunny"},
+}
+
 
 class PromptPut(InputModel):
     """The LLM prompt settings, replaced as a whole (missing fields take their defaults)."""
@@ -139,6 +158,8 @@ class PromptPut(InputModel):
     temperature: Temperature = DEFAULT_TEMPERATURE
     max_completion_tokens: MaxTokens = Field(DEFAULT_MAX_COMPLETION_TOKENS, validation_alias=MAX_TOKENS_ALIASES)
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_PROMPT_EXAMPLE]})
+
 
 class PromptPatch(_NoNulls):
     """Some of the LLM prompt settings; the others keep their values (`maxTokens` is an alias)."""
@@ -148,6 +169,8 @@ class PromptPatch(_NoNulls):
     model: ModelName | None = None
     temperature: Temperature | None = None
     max_completion_tokens: MaxTokens | None = Field(None, validation_alias=MAX_TOKENS_ALIASES)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"temperature": 0.2}]})
 
 
 def search_terms_rule(value: list[str] | None, info: ValidationInfo) -> list[str] | None:
@@ -166,6 +189,8 @@ class SelectorPut(InputModel):
 
     _search_terms_rule = field_validator("search_terms")(search_terms_rule)
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_SELECTOR_EXAMPLE]})
+
 
 class DataPut(InputModel):
     """A static plugin's data: the function description and parameters the LLM sees, and what it returns."""
@@ -173,6 +198,8 @@ class DataPut(InputModel):
     description: Description = ""
     parameters: Parameters | None = None
     static_data: StaticData = Field(default_factory=dict)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_DATA_EXAMPLE]})
 
 
 # --- plugins: inputs ------------------------------------------------------------------------------------
@@ -189,9 +216,30 @@ class PluginCreate(MetadataCreate):
     selector: SelectorPut | None = None
     data: DataPut | None = Field(None, description="Static plugins only.")
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "weather_helper",
+                    "description": "Answers questions about the weather.",
+                    "version": "1.0.0",
+                    "tags": ["weather"],
+                    "pluginClass": "static",
+                    "prompt": _PROMPT_EXAMPLE,
+                    "selector": _SELECTOR_EXAMPLE,
+                    "data": _DATA_EXAMPLE,
+                }
+            ]
+        }
+    )
+
 
 class PluginUpdate(MetadataUpdate, _NoNulls):
     """Metadata changes; parts have their own routes (`prompt/`, `selector/`, `data/`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"description": "Answers questions about the weather in Lisbon."}]}
+    )
 
 
 class PluginClone(InputModel):
@@ -199,6 +247,8 @@ class PluginClone(InputModel):
 
     name: Name
     account_number: str | None = None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "weather_helper_copy"}]})
 
 
 # --- outputs ---------------------------------------------------------------------------------------------
