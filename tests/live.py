@@ -63,14 +63,17 @@ def _read_admin_key(stdout: Any, found: list[str], done: threading.Event) -> Non
 
 
 @contextmanager
-def live_server(database_url: str, **settings: str) -> Iterator[LiveServer]:
+def live_server(database_url: str, *, access_log: bool = False, **settings: str) -> Iterator[LiveServer]:
     """A server on an empty database `database_url`; `settings` are extra environment variables."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "SMARTER_CORE_LOG_LEVEL": "warning", **settings}
     env.pop("SMARTER_CORE_ADMIN_PASSWORD", None)
     stderr = tempfile.TemporaryFile()
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+        [
+            *(sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)),
+            "--access-log" if access_log else "--no-access-log",
+        ],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -49,7 +49,9 @@ class ContactCreate(InputModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"firstName": "Sam", "lastName": "Billing", "email": "billing@example.com", "isPrimary": False}]
+            "examples": [
+                {"firstName": "Sam", "lastName": "Billing", "email": "billing@example.com", "isPrimary": False}
+            ]
         }
     )
 
