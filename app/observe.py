@@ -12,8 +12,8 @@ import logging.config
 import os
 import re
 import sys
-import uuid
 from datetime import UTC, datetime
+from random import getrandbits
 from time import perf_counter
 from typing import Any, Literal
 
@@ -48,7 +48,9 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
             if _VALID_REQUEST_ID.fullmatch(value):
                 return value.decode("ascii")
             break
-    return uuid.uuid4().hex
+    # 128 random bits from the process's generator (seeded from the OS in each worker): unique enough to
+    # find a request by, and a tenth of uuid4's cost (which reads the OS's entropy on every call).
+    return f"{getrandbits(128):032x}"
 
 
 def route_template(scope: Scope) -> str:
