@@ -18,6 +18,7 @@ from time import perf_counter
 from typing import Any, Literal
 
 from fastapi import FastAPI
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -127,7 +128,7 @@ def _log_access(scope: Scope, route: str, status: int, seconds: float, request_i
 # --- /metrics -----------------------------------------------------------------------------------------------
 
 
-async def metrics_endpoint() -> Response:
+async def metrics_endpoint(_: Request) -> Response:
     content, media_type = metrics.exposition()
     return Response(content, media_type=media_type)
 
@@ -136,7 +137,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     """The middleware (outermost) and, unless `SMARTER_CORE_METRICS=false`, `GET /metrics`."""
     if settings.metrics:
         # Unauthenticated, like a health probe: it names routes and counts, never a tenant, user or key.
-        app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+        app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.add_middleware(Observe, with_metrics=settings.metrics)
 
 

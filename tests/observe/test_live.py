@@ -122,3 +122,24 @@ def test_swagger_ui_works_offline_authorizes_and_executes(empty_database: str) -
             assert elsewhere == [], "the docs loaded something from another host"
         finally:
             browser.close()
+
+
+@pytest.mark.postgres_only
+def test_metrics_add_up_every_worker(empty_database: str) -> None:
+    """Two workers: whichever answers /metrics reports the requests both served (prometheus-client's
+    multiprocess mode, set up by `serve`)."""
+    with live_server(empty_database, SMARTER_CORE_WORKERS="2") as server:
+        headers = {"Authorization": f"Token {server.admin_key}"}
+        route = 'route="/api/v1/cli/whoami/"'
+        with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as http:
+            for _ in range(40):  # new connections: the kernel spreads them over both workers
+                with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as single:
+                    assert single.get("/api/v1/cli/whoami/").status_code == 200
+            for _ in range(4):
+                text = http.get("/metrics").text
+                [line] = [
+                    line
+                    for line in text.splitlines()
+                    if line.startswith("smarter_core_http_requests_total{") and route in line and 'status="200"' in line
+                ]
+                assert float(line.rsplit(" ", 1)[1]) == 40.0

@@ -196,6 +196,10 @@ TABLE: dict[tuple[str, str], Row] = {
     # health: open to everyone, credentials or not
     ("GET", "/healthz"): Row(fixed("/healthz"), expect(*EVERYONE, public=200)),
     ("GET", "/readyz"): Row(fixed("/readyz"), expect(*EVERYONE, public=200)),
+    # Swagger UI and ReDoc (fastapi-offline declares them as API routes): pages for everyone.
+    ("GET", "/docs"): Row(fixed("/docs"), expect(*EVERYONE, public=200)),
+    ("GET", "/docs/oauth2-redirect"): Row(fixed("/docs/oauth2-redirect"), expect(*EVERYONE, public=200)),
+    ("GET", "/redoc"): Row(fixed("/redoc"), expect(*EVERYONE, public=200)),
     # auth: login takes Basic credentials only, so a Token header (good or bad) is a failed login
     ("POST", "/api/v1/auth/login/"): Row(fixed("/api/v1/auth/login/"), expect(401, 401, 401, 401, 401)),
     ("POST", "/api/v1/auth/logout/"): Row(fixed("/api/v1/auth/logout/"), expect(204, 204, 204, 204, 204)),
