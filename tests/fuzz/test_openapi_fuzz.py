@@ -219,6 +219,11 @@ JOURNAL_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas
 GUARDED_METHODS = ("post", "put", "patch", "delete")
 
 
+def schemas_of(content: dict[str, Any]) -> dict[str, Any]:
+    """A response's media types and their schemas (each also has its status's example: tests/docs)."""
+    return {media: {"schema": value["schema"]} for media, value in content.items()}
+
+
 def test_every_error_response_is_documented_as_it_is_sent() -> None:
     """FastAPI documented a 422 `HTTPValidationError` on 9 operations (those with parameters and no declared 422),
     a shape this service never sends, and every problem response as `application/json` too."""
@@ -227,13 +232,12 @@ def test_every_error_response_is_documented_as_it_is_sent() -> None:
             for status, response in operation["responses"].items():
                 if int(status) >= 400:
                     expected = JOURNAL_CONTENT if path.startswith("/api/v1/cli/") else PROBLEM_CONTENT
-                    assert response["content"] == expected, (method, path, status)
+                    assert schemas_of(response["content"]) == expected, (method, path, status)
     assert "HTTPValidationError" not in DOCUMENT["components"]["schemas"]
     assert "ValidationError" not in DOCUMENT["components"]["schemas"]
-    assert DOCUMENT["paths"]["/api/v1/accounts/users/{id}/"]["get"]["responses"]["422"] == {
-        "description": "Unprocessable Entity",
-        "content": PROBLEM_CONTENT,
-    }
+    unprocessable = DOCUMENT["paths"]["/api/v1/accounts/users/{id}/"]["get"]["responses"]["422"]
+    assert unprocessable["description"] == "Unprocessable Entity"
+    assert schemas_of(unprocessable["content"]) == PROBLEM_CONTENT
 
 
 def test_every_method_the_body_guard_limits_declares_413() -> None:
