@@ -104,6 +104,9 @@ def serve(
         log_level=settings.log_level,
         log_config=log_config,
         access_log=False,  # ours (`app.observe`) replaces uvicorn's
+        # A worker answers uvicorn's health check only once it has imported the CLI (spawned workers re-import
+        # `__main__`); on a busy host that takes longer than uvicorn's 5 s, and it killed them in a loop.
+        timeout_worker_healthcheck=60,
     )
 
 
