@@ -93,7 +93,7 @@ async def get_principal(request: Request) -> Principal:
     runtime = runtime_of(request)
     if not runtime.schema.ready:
         await runtime.schema.ensure(runtime.engine)
-    principal = await principals.authenticate(runtime.autocommit, runtime.caches, keys.digest_of(key))
+    principal = await principals.authenticate(runtime.reader, runtime.caches, keys.digest_of(key))
     if runtime.last_used.is_due(principal.key_id):
         await runtime.last_used.record(principal.key_id)
     return principal
