@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.compiler import ExpandedState, SQLCompiler
 
+from app.config import Settings
+from app.db import SERVER_SETTINGS
 from app.errors import is_connection_lost
 
 Row = Sequence[Any]
@@ -149,22 +152,26 @@ class _Template:
         return arguments
 
 
-class Reader:
+class Reader(ABC):
     """How the hot reads reach the database; owned by the runtime. `observers` see every statement sent."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.observers: list[StatementObserver] = []
 
-    async def rows(self, read: Read, values: Mapping[str, Any]) -> Sequence[Row]:
-        raise NotImplementedError
+    @abstractmethod
+    async def rows(self, read: Read, values: Mapping[str, Any]) -> Sequence[Row]: ...
 
+    @abstractmethod
     async def close(self) -> None:
         """Close the reader's own connections, if it has any."""
 
 
 class EngineReader(Reader):
     """SQLAlchemy executes the statement (SQLite); its engine events report the statements."""
+
+    async def close(self) -> None:
+        """Its connections are the engine's, disposed with it."""
 
     async def rows(self, read: Read, values: Mapping[str, Any]) -> Sequence[Row]:
         async with self.engine.connect() as connection:
@@ -180,28 +187,18 @@ class DriverReader(Reader):
     waits at most `acquire_timeout` seconds for a free one when all are lent.
     """
 
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        *,
-        size: int,
-        ping_after: float,
-        acquire_timeout: float,
-        connect_timeout: float,
-        command_timeout: float,
-        server_settings: Mapping[str, str],
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, settings: Settings, *, size: int) -> None:
         super().__init__(engine)
         self.size = size
-        self.ping_after = ping_after
-        self.acquire_timeout = acquire_timeout
+        self.ping_after = settings.db_ping_after_idle
+        self.acquire_timeout = settings.db_pool_timeout  # as long as a session waits for SQLAlchemy's pool
         url = engine.url
         self._connect: dict[str, Any] = {
             **url.translate_connect_args(username="user"),
             **url.query,  # ssl and the like, as asyncpg names them
-            "timeout": connect_timeout,
-            "command_timeout": command_timeout,
-            "server_settings": dict(server_settings),
+            "timeout": settings.db_connect_timeout,
+            "command_timeout": settings.db_command_timeout,
+            "server_settings": dict(SERVER_SETTINGS),
         }
         self._slots = asyncio.Semaphore(size)  # connections lent or being opened
         self._idle: list[tuple[asyncpg.Connection, float]] = []  # a stack: the warmest on top
@@ -329,25 +326,8 @@ async def _json_codecs(connection: asyncpg.Connection) -> None:
     )
 
 
-def open_reader(
-    engine: AsyncEngine,
-    *,
-    size: int,
-    ping_after: float,
-    acquire_timeout: float,
-    connect_timeout: float,
-    command_timeout: float,
-    server_settings: Mapping[str, str],
-) -> Reader:
+def open_reader(engine: AsyncEngine, settings: Settings, *, size: int) -> Reader:
     """The reader for `engine`: up to `size` asyncpg connections of its own on PostgreSQL, the engine elsewhere."""
     if engine.dialect.driver != "asyncpg":
         return EngineReader(engine)
-    return DriverReader(
-        engine,
-        size=size,
-        ping_after=ping_after,
-        acquire_timeout=acquire_timeout,
-        connect_timeout=connect_timeout,
-        command_timeout=command_timeout,
-        server_settings=server_settings,
-    )
+    return DriverReader(engine, settings, size=size)

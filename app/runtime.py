@@ -58,15 +58,7 @@ class Runtime:
         engine = db.create_engine(settings)
         autocommit = db.autocommit_engine(engine)
         # The reads on every request's path (`app.reads`): on PostgreSQL, their share of the pool size.
-        reader = reads.open_reader(
-            autocommit,
-            size=db.read_pool_size(settings),
-            ping_after=settings.db_ping_after_idle,
-            acquire_timeout=settings.db_pool_timeout,
-            connect_timeout=settings.db_connect_timeout,
-            command_timeout=settings.db_command_timeout,
-            server_settings=db.SERVER_SETTINGS,
-        )
+        reader = reads.open_reader(autocommit, settings, size=db.read_pool_size(settings))
         caches = CacheRegistry(ttl=settings.cache_ttl, maxsize=settings.cache_maxsize)
         listener = None
         if not settings.is_sqlite:

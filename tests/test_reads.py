@@ -185,25 +185,9 @@ def sleeping(seconds: float) -> Read:
     return Read(select(func.pg_backend_pid()).where(func.pg_sleep(seconds).is_not(None)))
 
 
-def own_reader(
-    runtime: Runtime,
-    *,
-    size: int = 2,
-    ping_after: float = 60.0,
-    acquire_timeout: float = 5.0,
-    command_timeout: float = 15.0,
-) -> reads.DriverReader:
-    reader = reads.open_reader(
-        runtime.autocommit,
-        size=size,
-        ping_after=ping_after,
-        acquire_timeout=acquire_timeout,
-        connect_timeout=5.0,
-        command_timeout=command_timeout,
-        server_settings=db.SERVER_SETTINGS,
-    )
-    assert isinstance(reader, reads.DriverReader)
-    return reader
+def own_reader(runtime: Runtime, *, size: int = 2, **settings: float) -> reads.DriverReader:
+    """A reader of `size` connections, the runtime's settings overridden by `settings` (`db_ping_after_idle`...)."""
+    return reads.DriverReader(runtime.autocommit, runtime.settings.model_copy(update=settings), size=size)
 
 
 async def backends_of(reader: reads.Reader, reads_at_once: int, read: Read = BACKEND) -> set[int]:
@@ -271,7 +255,7 @@ async def test_the_app_reads_on_its_share_of_the_pool_size(runtime: Runtime, wor
 
 @pytest.mark.postgres_only
 async def test_a_busy_reader_waits_its_turn_and_no_longer_than_its_timeout(runtime: Runtime) -> None:
-    reader = own_reader(runtime, size=2, acquire_timeout=0.3)
+    reader = own_reader(runtime, size=2, db_pool_timeout=0.3)
     assert len(await backends_of(reader, 12, sleeping(0.02))) <= 2  # twelve reads, two connections
     assert (reader.connections, reader.idle) == (2, 2)
     slow = [asyncio.ensure_future(sleeping(1.0).rows(reader, {})) for _ in range(2)]
@@ -287,7 +271,7 @@ async def test_a_busy_reader_waits_its_turn_and_no_longer_than_its_timeout(runti
 @pytest.mark.postgres_only
 async def test_connections_killed_while_idle_cost_no_read(runtime: Runtime) -> None:
     """Idle past the ping window, a dead connection is found by its ping; the read runs on a fresh one."""
-    reader = own_reader(runtime, ping_after=0.0)
+    reader = own_reader(runtime, db_ping_after_idle=0.0)
     before = await backends_of(reader, 2, sleeping(0.05))
     await terminate_other_backends(runtime)
     assert await gone(runtime, before)
@@ -300,7 +284,7 @@ async def test_connections_killed_while_idle_cost_no_read(runtime: Runtime) -> N
 @pytest.mark.postgres_only
 async def test_a_connection_lost_mid_read_is_a_503_and_all_are_replaced(runtime: Runtime) -> None:
     """Within the ping window a killed connection fails its read; the reader then replaces every connection."""
-    reader = own_reader(runtime, ping_after=60.0)
+    reader = own_reader(runtime, db_ping_after_idle=60.0)
     before = await backends_of(reader, 2, sleeping(0.05))
     await terminate_other_backends(runtime)
     assert await gone(runtime, before)
@@ -318,7 +302,7 @@ async def test_a_connection_lost_mid_read_is_a_503_and_all_are_replaced(runtime:
 @pytest.mark.postgres_only
 async def test_a_cancelled_or_timed_out_read_leaves_nothing_open(runtime: Runtime) -> None:
     """A statement abandoned midway leaves its connection in an unknown state: it is closed, not reused."""
-    reader = own_reader(runtime, command_timeout=0.3)
+    reader = own_reader(runtime, db_command_timeout=0.3)
     pending = asyncio.ensure_future(sleeping(5.0).rows(reader, {}))
     await asyncio.sleep(0.2)
     pending.cancel()
