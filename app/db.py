@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.util import await_
 
 from app.config import PROJECT_ROOT, Settings
 from app.services import cache_notify
@@ -49,6 +48,10 @@ def ensure_sqlite_directory(database_url: str) -> None:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+# Every connection the service opens says who it is (`pg_stat_activity`), the hot reads' too (`app.reads`).
+SERVER_SETTINGS = {"application_name": "smarter-core"}
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     for name in _VALUE_DUMPING_LOGGERS:
         logging.getLogger(name).addFilter(_drop_debug)  # idempotent: a filter is added once
@@ -66,7 +69,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return engine
     engine = create_async_engine(
         url,
-        pool_size=settings.db_pool_size,
+        pool_size=session_pool_size(settings),
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=False,  # replaced by _ping_idle_connections
@@ -76,25 +79,39 @@ def create_engine(settings: Settings) -> AsyncEngine:
         connect_args={
             "timeout": settings.db_connect_timeout,
             "command_timeout": settings.db_command_timeout,
-            "server_settings": {"application_name": "smarter-core"},
+            "server_settings": SERVER_SETTINGS,
         },
     )
     _ping_idle_connections(engine, settings.db_ping_after_idle)
     return engine
 
 
+def read_pool_size(settings: Settings) -> int:
+    """The hot reads' share of `db_pool_size` on PostgreSQL, in an asyncpg pool of their own (`app.reads`).
+
+    Half, at least one; the sessions' pool keeps the rest (at least one) and the whole overflow, so the
+    service opens no more than `db_pool_size + db_max_overflow` connections (two when the size is one).
+    """
+    return max(1, settings.db_pool_size // 2)
+
+
+def session_pool_size(settings: Settings) -> int:
+    return max(1, settings.db_pool_size - read_pool_size(settings))
+
+
 def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
     """The pool's pre-ping, for connections idle longer than `idle_seconds` (HikariCP's bypass window).
 
-    A round trip to PostgreSQL costs about what a whole cheap request costs, and SQLAlchemy's own asyncpg
-    pre-ping takes three (BEGIN, `;`, ROLLBACK, for PgBouncer's transaction mode, which this service does
-    not support) on every checkout: more than the work of a cached lookup's miss. A connection returned a
-    moment ago is alive as far as a ping could tell; one that sat idle (a restarted or failed-over
-    server, a firewall's idle timeout) is pinged with one `;`, and a failed ping refreshes the whole
-    pool, as `pool_pre_ping` does. A connection that dies within the window fails its statement: a 503,
-    and SQLAlchemy's disconnect handling refreshes the pool then.
+    `pool_pre_ping` pings on every checkout, and SQLAlchemy's asyncpg ping takes three round trips
+    (BEGIN, `;`, ROLLBACK): more than the work of a small write. A connection returned a moment ago is
+    alive as far as a ping could tell; one that sat idle (a restarted or failed-over server, a firewall's
+    idle timeout) is pinged with the dialect's own `do_ping`, in the pool's documented `checkout` event,
+    and a failed ping refreshes the whole pool (`InvalidatePoolError`), as `pool_pre_ping` does. A
+    connection that dies within the window fails its statement: a 503, and SQLAlchemy's disconnect
+    handling refreshes the pool then.
     """
     pool = engine.sync_engine.pool
+    dialect = engine.dialect
 
     def returned(_dbapi_connection: Any, record: Any) -> None:
         record.info[_RETURNED_AT] = time.monotonic()
@@ -105,9 +122,11 @@ def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
         if returned_at is None or time.monotonic() - returned_at < idle_seconds:
             return
         try:
-            await_(dbapi_connection.driver_connection.fetchrow(";"))
+            alive = dialect.do_ping(dbapi_connection)
         except Exception as error:
             raise exc.InvalidatePoolError() from error
+        if not alive:
+            raise exc.InvalidatePoolError()
 
     event.listen(pool, "checkin", returned)
     event.listen(pool, "checkout", checked_out)

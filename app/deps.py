@@ -94,7 +94,7 @@ async def get_principal(request: Request) -> Principal:
     runtime = runtime_of(request)
     if not runtime.schema.ready:
         await runtime.schema.ensure(runtime.engine)
-    principal = await principals.authenticate(runtime.autocommit, runtime.caches, keys.digest_of(key))
+    principal = await principals.authenticate(runtime.reader, runtime.caches, keys.digest_of(key))
     request.scope[PRINCIPAL] = principal  # its user and key ids go in the access log
     if runtime.last_used.is_due(principal.key_id):
         await runtime.last_used.record(principal.key_id)

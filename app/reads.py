@@ -1,304 +1,333 @@
-"""The reads on every request's path: a Core SELECT built once, run by asyncpg itself on PostgreSQL.
+"""The reads on every request's path: a Core SELECT, run by asyncpg itself on PostgreSQL, on connections of its own.
 
 A few statements run on nearly every request or cache miss: the principal behind a key, a plugin's
 snapshot, a page of plugin ids. SQLAlchemy's execution layer (execution context, events, a greenlet hop
-per call, result wrapping) costs more CPU than asyncpg spends on such a small indexed SELECT (about
-110 µs against 70 µs, `bench/`), and a pooled `AsyncConnection` another 20 µs over a bare pool checkout.
-So a `Read` keeps its statement as SQLAlchemy Core, compiles it once with the engine's dialect, and on
-PostgreSQL hands the SQL to the driver's `fetch` on a connection checked out of the engine's own pool.
+per call, result wrapping) and a pool's checkout and return cost more CPU than asyncpg spends on such a
+small indexed SELECT. So a `Read` keeps its statement as SQLAlchemy Core, compiled once with the engine's
+dialect, and the runtime's `Reader` runs it.
 
-The rows are the driver's values. For these statements they are what SQLAlchemy returns: the asyncpg
-dialect installs its JSON codecs on every pooled connection and our timestamps need no processing there
-(`tests/test_reads.py` runs every `Read` both ways and compares). Parameters get the type conversions
-SQLAlchemy would apply; a statement whose parameters SQLAlchemy would expand at execution time (an
-expanding `IN`) is refused when it is compiled. On any other database (SQLite) a `Read` is executed by
-SQLAlchemy as usual.
-
-The connection comes from the engine's `ReadLane` when the runtime opened one (`open_lane`): a few
-connections kept out of the pool between statements and lent without a pool checkout, which runs the
-pool's synchronous code in a greenlet for about as much CPU as the statement itself. Otherwise, or when
-every lane connection is lent, it is checked out of the pool for the one statement.
+On PostgreSQL the `DriverReader` renders the statement with SQLAlchemy's documented
+`SQLCompiler.construct_expanded_state` (the SQL with `$n` placeholders and, in order, its parameters and
+the bind processors of their types), once per set of parameter names, and hands the SQL and the values to
+asyncpg's `fetch` on a connection it keeps (`asyncpg.connect`, at most its share of the configured pool
+size). The rows are the driver's values; its connections decode JSON with the codecs SQLAlchemy's dialect
+installs, so they are what SQLAlchemy returns (`tests/test_reads.py` runs every `Read` both ways and
+compares). On any other database (SQLite) the `EngineReader` executes the statement with SQLAlchemy.
 
 Failures stay what the app expects of the database: asyncpg's errors are classified by `app.errors`
-(connection loss and timeouts 503, refused values 422). A connection that failed for any reason but a plain
-SQL error is invalidated, not reused, and a lost one invalidates the whole pool and lane, as SQLAlchemy
-does on a disconnect.
+(connection loss and timeouts 503, refused values 422). A connection in an unknown state (lost, timed out,
+cancelled mid-statement) is closed, never reused, and a lost one retires all the others (the server may
+have restarted, taking them with it): each read after opens a fresh one. A connection idle longer than
+`ping_after` seconds is pinged before it is used, as SQLAlchemy's pool does (`app.db`); one that fails
+its ping retires the others and the read runs on a new one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from pydantic_core import from_json
 from sqlalchemy import Select
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import Pool, PoolProxiedConnection
-from sqlalchemy.util import await_, greenlet_spawn
+from sqlalchemy.sql.compiler import ExpandedState, SQLCompiler
 
+from app.config import Settings
+from app.db import SERVER_SETTINGS
 from app.errors import is_connection_lost
 
 Row = Sequence[Any]
-# Called with the SQL of each statement a `Read` sends itself (SQLAlchemy's engine events do not see those):
-# the tests count a request's statements with it.
-statement_observers: list[Callable[[str], None]] = []
 # Any SELECT, whatever its columns' types.
 AnySelect = Select[*tuple[Any, ...]]
-
-
-@dataclass(frozen=True, slots=True)
-class _Parameter:
-    name: str | None  # a value the caller gives, by name; None for a constant of the statement itself
-    constant: Any  # a literal, a bound constant such as the platform account number (already converted)
-    convert: Callable[[Any], Any] | None  # SQLAlchemy's conversion of the type for this dialect, if any
-
-
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    sql: str
-    parameters: tuple[_Parameter, ...]  # in positional order
-
-    def arguments(self, values: Mapping[str, Any]) -> list[Any]:
-        arguments = []
-        for parameter in self.parameters:
-            if parameter.name is None:
-                arguments.append(parameter.constant)
-            elif parameter.convert is None:
-                arguments.append(values[parameter.name])
-            else:
-                arguments.append(parameter.convert(values[parameter.name]))
-        return arguments
-
-
-def _compile(statement: AnySelect, dialect: Dialect) -> _Compiled:
-    compiled = statement.compile(dialect=dialect)
-    sql = str(compiled)
-    if "POSTCOMPILE" in sql:
-        raise ValueError("A Read cannot expand parameters at execution time; bind a list as one array instead.")
-    parameters = []
-    for name in compiled.positiontup or ():
-        bind = compiled.binds[name]
-        convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
-        # A parameter the statement was built with (`bindparam("x")`) comes from the caller; any other
-        # (`literal(...)`, `column == "constant"`) carries its value.
-        if bind.value is None and bind.callable is None:
-            parameters.append(_Parameter(name, None, convert))
-        else:
-            value = bind.effective_value
-            parameters.append(_Parameter(None, value if convert is None else convert(value), None))
-    return _Compiled(sql=sql, parameters=tuple(parameters))
+# Called with the SQL of a statement a reader sends.
+StatementObserver = Callable[[str], None]
 
 
 class Read:
-    """One SELECT, compiled once per dialect; `rows` and `first` check a connection out of the engine's pool."""
+    """One SELECT, compiled once per dialect; `rows` and `first` run it with a reader."""
 
-    __slots__ = ("_compiled", "statement")
+    __slots__ = ("_compiled", "_templates", "statement")
 
     def __init__(self, statement: AnySelect) -> None:
         self.statement = statement
-        self._compiled: dict[tuple[str, str], _Compiled] = {}
+        self._compiled: dict[tuple[str, str], SQLCompiler] = {}
+        self._templates: dict[tuple[str, str, tuple[str, ...]], _Template | None] = {}
 
-    def compiled(self, dialect: Dialect) -> _Compiled:
+    def render(self, dialect: Dialect, values: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        """The SQL for `dialect` and its positional arguments, converted as SQLAlchemy converts them."""
+        key = (dialect.name, dialect.driver, tuple(values))
+        template = self._templates.get(key, _UNKNOWN)
+        if template is _UNKNOWN:
+            template = self._templates[key] = _Template.of(self._compiler(dialect), values)
+        if template is not None:
+            return template.sql, template.arguments(values)
+        # Parameters rendered at execution time (an expanding IN): the SQL depends on the values.
+        return _expanded(self._compiler(dialect).construct_expanded_state(values))
+
+    def _compiler(self, dialect: Dialect) -> SQLCompiler:
         key = (dialect.name, dialect.driver)
-        found = self._compiled.get(key)
-        if found is None:
-            found = self._compiled[key] = _compile(self.statement, dialect)
-        return found
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = statement_compiler(self.statement, dialect)
+            self._compiled[key] = compiled
+        return compiled
 
-    async def rows(self, engine: AsyncEngine, values: Mapping[str, Any]) -> Sequence[Row]:
-        dialect = engine.dialect
-        if dialect.driver != "asyncpg":
-            async with engine.connect() as connection:
-                return (await connection.execute(self.statement, values)).all()
-        compiled = self.compiled(dialect)
-        arguments = compiled.arguments(values)
-        for observe in statement_observers:
-            observe(compiled.sql)
-        sync_engine = engine.sync_engine
-        lane = _lanes.get(sync_engine.pool)
-        if lane is not None:
-            return await lane.fetch(sync_engine, compiled.sql, arguments)
-        return await greenlet_spawn(_fetch, sync_engine, compiled.sql, arguments)
+    async def rows(self, reader: Reader, values: Mapping[str, Any]) -> Sequence[Row]:
+        return await reader.rows(self, values)
 
-    async def first(self, engine: AsyncEngine, values: Mapping[str, Any]) -> Row | None:
-        rows = await self.rows(engine, values)
+    async def first(self, reader: Reader, values: Mapping[str, Any]) -> Row | None:
+        rows = await reader.rows(self, values)
         return rows[0] if rows else None
 
 
-def _fetch(engine: Engine, sql: str, arguments: list[Any]) -> Sequence[Row]:
-    """Check a connection out of the pool, run `sql` with asyncpg, return the connection.
+def statement_compiler(statement: AnySelect, dialect: Dialect) -> SQLCompiler:
+    compiled = statement.compile(dialect=dialect)
+    if not isinstance(compiled, SQLCompiler):  # a SELECT compiles with the dialect's SQL compiler
+        raise TypeError(f"{type(compiled).__name__} is not a SQL compiler.")
+    return compiled
 
-    In one greenlet for the checkout, the statement and the return: the pool is synchronous code that
-    awaits the driver through SQLAlchemy's bridge (to open a connection, ping it, close it).
+
+def _expanded(state: ExpandedState) -> tuple[str, list[Any]]:
+    parameters, processors = state.parameters, state.processors
+    arguments = []
+    for name in state.positiontup or ():
+        process = processors.get(name)
+        arguments.append(parameters[name] if process is None else process(parameters[name]))
+    return state.statement, arguments
+
+
+class _Slot:
+    """Stands for a caller's value while a template is rendered: where it lands in the positional order."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+_UNKNOWN: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """A statement's SQL and the recipe of its arguments, for one set of parameter names.
+
+    Rendered once by `construct_expanded_state` with a `_Slot` for each caller value, so that each call only
+    places its values (with SQLAlchemy's bind processor of each, if any) among the statement's constants.
     """
-    pooled = engine.raw_connection()
-    try:
-        records: Sequence[Row] = await_(_driver(pooled).fetch(sql, *arguments))
-    except BaseException as error:
-        if not _keeps(pooled, error):
-            _discard(engine, pooled, error)
-        raise
-    finally:
-        pooled.close()
-    return records
+
+    sql: str
+    # In positional order: (the caller's name, its processor) or (None, the constant, already processed).
+    parameters: tuple[tuple[str | None, Any], ...]
+
+    @classmethod
+    def of(cls, compiled: SQLCompiler, values: Mapping[str, Any]) -> _Template | None:
+        if "POSTCOMPILE" in compiled.string:
+            return None  # rendered at execution time, from the values
+        state = compiled.construct_expanded_state({name: _Slot(name) for name in values})
+        parameters: list[tuple[str | None, Any]] = []
+        for name in state.positiontup or ():
+            value, process = state.parameters[name], state.processors.get(name)
+            if isinstance(value, _Slot):
+                parameters.append((value.name, process))
+            else:
+                parameters.append((None, value if process is None else process(value)))
+        return cls(sql=state.statement, parameters=tuple(parameters))
+
+    def arguments(self, values: Mapping[str, Any]) -> list[Any]:
+        arguments = []
+        for name, detail in self.parameters:
+            if name is None:
+                arguments.append(detail)
+            elif detail is None:
+                arguments.append(values[name])
+            else:
+                arguments.append(detail(values[name]))
+        return arguments
 
 
-class ReadLane:
-    """Connections the reads keep out of the engine's pool between statements, lent with a list pop.
+class Reader(ABC):
+    """How the hot reads reach the database; owned by the runtime. `observers` see every statement sent."""
 
-    At most `size` of them (part of the pool's own count, so the service opens no more connections than
-    configured); when all are lent, a read takes the pool's path. As the pool's checkout does
-    (`app.db._ping_idle_connections`), a connection idle longer than `ping_after` seconds is pinged before
-    it is lent; one that fails its ping makes the read take the pool's path, on fresh connections.
-    """
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.observers: list[StatementObserver] = []
 
-    def __init__(self, size: int, ping_after: float) -> None:
-        self.size = size
-        self.ping_after = ping_after
-        self._idle: list[tuple[PoolProxiedConnection, float]] = []  # a stack: the warmest on top
-        self._held = 0  # idle and lent
-        # Bumped when the server was lost or the lane closed: connections lent before then are not kept.
-        self._generation = 0
-        # The pool's last invalidation as the lane last saw it: when the pool replaces its connections
-        # (a disconnect seen by any session), the lane's go back to it to be replaced too.
-        self._pool_invalidated_at = 0.0
+    @abstractmethod
+    async def rows(self, read: Read, values: Mapping[str, Any]) -> Sequence[Row]: ...
 
-    @property
-    def held(self) -> int:
-        return self._held
+    @abstractmethod
+    async def close(self) -> None:
+        """Close the reader's own connections, if it has any."""
 
-    async def fetch(self, engine: Engine, sql: str, arguments: list[Any]) -> Sequence[Row]:
-        pooled = await self._lend(engine)
-        if pooled is None:
-            return await greenlet_spawn(_fetch, engine, sql, arguments)
-        generation = self._generation
-        try:
-            records: Sequence[Row] = await _driver(pooled).fetch(sql, *arguments)
-        except BaseException as error:
-            await self._failed(engine, pooled, error, generation)
-            raise
-        await self._give_back(pooled, generation)
-        return records
 
-    async def _lend(self, engine: Engine) -> PoolProxiedConnection | None:
-        invalidated_at = engine.pool._invalidate_time
-        if invalidated_at != self._pool_invalidated_at:
-            self._pool_invalidated_at = invalidated_at
-            await greenlet_spawn(_close_all, self._retire())
-        if self._idle:
-            pooled, since = self._idle.pop()
-            if time.monotonic() - since < self.ping_after:
-                return pooled
-            generation = self._generation
-            try:
-                await _driver(pooled).fetchrow(";")
-            except BaseException as error:
-                await self._failed(engine, pooled, error, generation)
-                if not isinstance(error, Exception):
-                    raise
-                return None  # the pool's checkout pings, or opens a connection, for this read
-            return pooled
-        if self._held >= self.size:
-            return None
-        self._held += 1
-        try:
-            checked_out: PoolProxiedConnection = await greenlet_spawn(engine.raw_connection)
-        except BaseException:
-            self._held -= 1
-            raise
-        return checked_out
-
-    async def _give_back(self, pooled: PoolProxiedConnection, generation: int) -> None:
-        if generation == self._generation:
-            self._idle.append((pooled, time.monotonic()))
-            return
-        self._held -= 1
-        await greenlet_spawn(pooled.close)  # back to the pool, which replaces it if it was invalidated
-
-    async def _failed(
-        self, engine: Engine, pooled: PoolProxiedConnection, error: BaseException, generation: int
-    ) -> None:
-        if _keeps(pooled, error):
-            await self._give_back(pooled, generation)
-            return
-        self._held -= 1
-        # The server went away: every connection the lane holds went with it.
-        stale = self._retire() if _lost(pooled, error) else []
-        await greenlet_spawn(_discard, engine, pooled, error, stale)
+class EngineReader(Reader):
+    """SQLAlchemy executes the statement (SQLite); its engine events report the statements."""
 
     async def close(self) -> None:
-        """Return the idle connections to the pool; lent ones go back when their statement ends."""
-        self.size = 0
-        await greenlet_spawn(_close_all, self._retire())
+        """Its connections are the engine's, disposed with it."""
 
-    def _retire(self) -> list[PoolProxiedConnection]:
-        """Keep none of the connections held now: the idle ones are handed over, the lent ones go back to
-        the pool when their statement ends."""
-        self._generation += 1
-        idle = [pooled for pooled, _since in self._idle]
-        self._idle.clear()
-        self._held -= len(idle)
-        return idle
+    async def rows(self, read: Read, values: Mapping[str, Any]) -> Sequence[Row]:
+        async with self.engine.connect() as connection:
+            return (await connection.execute(read.statement, values)).all()
 
 
-# The lane of each pool (the engine and its autocommit variant share one pool).
-_lanes: weakref.WeakKeyDictionary[Pool, ReadLane] = weakref.WeakKeyDictionary()
+class DriverReader(Reader):
+    """asyncpg runs the statement on a connection of the reader's own, at most `size` of them.
 
-
-def open_lane(engine: AsyncEngine, *, size: int, ping_after: float) -> ReadLane | None:
-    """Give the reads on `engine` a lane of `size` connections (asyncpg only; others use their pool)."""
-    if engine.dialect.driver != "asyncpg" or size < 1:
-        return None
-    lane = _lanes[engine.sync_engine.pool] = ReadLane(size, ping_after)
-    return lane
-
-
-def lane_of(engine: AsyncEngine) -> ReadLane | None:
-    return _lanes.get(engine.sync_engine.pool)
-
-
-async def close_lane(engine: AsyncEngine) -> None:
-    """Before the engine is disposed: its lane's connections go back to its pool."""
-    lane = _lanes.pop(engine.sync_engine.pool, None)
-    if lane is not None:
-        await lane.close()
-
-
-def _keeps(pooled: PoolProxiedConnection, error: BaseException) -> bool:
-    """A plain SQL error (a refused value, say) leaves the connection as good as it was.
-
-    Anything else (lost, timed out or cancelled mid-statement) leaves its state unknown.
+    A connection is lent for one statement and kept between statements: a list pop, where a pool's
+    checkout and return (SQLAlchemy's or asyncpg's) cost about as much CPU as the statement itself. None is
+    opened before a read needs it, so a server that is down does not stop the service from starting; a read
+    waits at most `acquire_timeout` seconds for a free one when all are lent.
     """
-    return isinstance(error, asyncpg.PostgresError) and not _lost(pooled, error)
+
+    def __init__(self, engine: AsyncEngine, settings: Settings, *, size: int) -> None:
+        super().__init__(engine)
+        self.size = size
+        self.ping_after = settings.db_ping_after_idle
+        self.acquire_timeout = settings.db_pool_timeout  # as long as a session waits for SQLAlchemy's pool
+        url = engine.url
+        self._connect: dict[str, Any] = {
+            **url.translate_connect_args(username="user"),
+            **url.query,  # ssl and the like, as asyncpg names them
+            "timeout": settings.db_connect_timeout,
+            "command_timeout": settings.db_command_timeout,
+            "server_settings": dict(SERVER_SETTINGS),
+        }
+        self._slots = asyncio.Semaphore(size)  # connections lent or being opened
+        self._idle: list[tuple[asyncpg.Connection, float]] = []  # a stack: the warmest on top
+        # Bumped when the server was lost or the reader closed: connections lent before then are not kept.
+        self._generation = 0
+        self._connections = 0
+        self._closed = False
+
+    @property
+    def connections(self) -> int:
+        """The connections open now, idle or lent (at most `size`)."""
+        return self._connections
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    async def rows(self, read: Read, values: Mapping[str, Any]) -> Sequence[Row]:
+        sql, arguments = read.render(self.engine.dialect, values)
+        for observe in self.observers:
+            observe(sql)
+        await self._take_slot()
+        try:
+            connection = await self._lend()
+            generation = self._generation
+            try:
+                records: Sequence[Row] = await connection.fetch(sql, *arguments)
+            except BaseException as error:
+                if isinstance(error, asyncpg.PostgresError) and not _lost(connection, error):
+                    self._give_back(connection, generation)  # a plain SQL error: the connection is fine
+                else:
+                    self._discard(connection, error)
+                raise
+            self._give_back(connection, generation)
+            return records
+        finally:
+            self._slots.release()
+
+    async def _take_slot(self) -> None:
+        if self._closed:
+            raise asyncpg.InterfaceError("The reader is closed.")
+        if self._slots.locked():
+            async with asyncio.timeout(self.acquire_timeout):  # a TimeoutError: a 503, as the pool's
+                await self._slots.acquire()
+        else:
+            await self._slots.acquire()
+
+    async def _lend(self) -> asyncpg.Connection:
+        while self._idle:
+            connection, since = self._idle.pop()
+            if time.monotonic() - since < self.ping_after:
+                return connection  # used a moment ago
+            try:
+                await connection.execute(";")
+            except BaseException as error:
+                self._discard(connection, error)
+                if not isinstance(error, Exception):
+                    raise
+                break  # dead while idle, as its siblings likely are (`_discard`): a new connection
+            return connection
+        return await self._open()
+
+    async def _open(self) -> asyncpg.Connection:
+        connection = await asyncpg.connect(**self._connect)
+        self._connections += 1
+        try:
+            await _json_codecs(connection)
+        except BaseException:
+            self._terminate(connection)
+            raise
+        return connection
+
+    def _terminate(self, connection: asyncpg.Connection) -> None:
+        self._connections -= 1
+        connection.terminate()
+
+    def _give_back(self, connection: asyncpg.Connection, generation: int) -> None:
+        if generation == self._generation and not connection.is_closed():
+            self._idle.append((connection, time.monotonic()))
+        else:
+            self._terminate(connection)
+
+    def _discard(self, connection: asyncpg.Connection, error: BaseException) -> None:
+        """Drop a connection in an unknown state (lost, timed out or cancelled mid-statement).
+
+        A lost one retires every other too: the server may have restarted, taking them all with it.
+        """
+        if _lost(connection, error):
+            self._retire()
+        self._terminate(connection)
+
+    def _retire(self) -> None:
+        """Keep none of the connections open now: the idle ones are closed, the lent ones when given back."""
+        self._generation += 1
+        idle, self._idle = self._idle, []
+        for connection, _since in idle:
+            self._terminate(connection)
+
+    async def close(self) -> None:
+        """Close the idle connections; lent ones close when their statement ends. No read runs after."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        self._generation += 1
+        for connection, _since in idle:
+            self._connections -= 1
+            try:
+                await connection.close(timeout=2.0)
+            except Exception:
+                connection.terminate()
 
 
-def _lost(pooled: PoolProxiedConnection, error: BaseException) -> bool:
-    return _driver(pooled).is_closed() or is_connection_lost(error)
+def _lost(connection: asyncpg.Connection, error: BaseException) -> bool:
+    return connection.is_closed() or is_connection_lost(error)
 
 
-def _driver(pooled: PoolProxiedConnection) -> asyncpg.Connection:
-    driver: asyncpg.Connection = pooled.driver_connection  # set for as long as the connection is valid
-    return driver
+async def _json_codecs(connection: asyncpg.Connection) -> None:
+    """JSON and JSONB as SQLAlchemy's asyncpg dialect installs them (with the engine's deserializer, `app.db`)."""
+    await connection.set_type_codec("json", encoder=str.encode, decoder=from_json, schema="pg_catalog", format="binary")
+    await connection.set_type_codec(
+        "jsonb",
+        encoder=lambda value: b"\x01" + value.encode(),  # JSONB's binary format: a version byte, then the text
+        decoder=lambda data: from_json(data[1:]),
+        schema="pg_catalog",
+        format="binary",
+    )
 
 
-def _discard(
-    engine: Engine, pooled: PoolProxiedConnection, error: BaseException, stale: Sequence[PoolProxiedConnection] = ()
-) -> None:
-    """Invalidate a connection in an unknown state (in a greenlet); if it was lost, the whole pool too."""
-    lost = _lost(pooled, error)
-    reason = error if isinstance(error, Exception) else None
-    pooled.invalidate(reason)
-    if lost:
-        # What SQLAlchemy does on a disconnect: the server may have restarted, taking every pooled
-        # connection with it, so all of them are replaced as they are next checked out.
-        engine.pool._invalidate(pooled, reason, _checkin=False)
-    _close_all(stale)  # returned after the pool's invalidation: replaced at their next checkout
-
-
-def _close_all(connections: Sequence[PoolProxiedConnection]) -> None:
-    for pooled in connections:
-        pooled.close()
+def open_reader(engine: AsyncEngine, settings: Settings, *, size: int) -> Reader:
+    """The reader for `engine`: up to `size` asyncpg connections of its own on PostgreSQL, the engine elsewhere."""
+    if engine.dialect.driver != "asyncpg":
+        return EngineReader(engine)
+    return DriverReader(engine, settings, size=size)

@@ -45,6 +45,8 @@ class Runtime:
     engine: AsyncEngine
     # The same pool without BEGIN/COMMIT round trips, for single-statement work (db.autocommit_engine).
     autocommit: AsyncEngine
+    # The reads on every request's path: `reader.observers` see the statements it sends itself.
+    reader: reads.Reader
     sessionmaker: async_sessionmaker[AsyncSession]
     caches: CacheRegistry
     last_used: LastUsedRecorder
@@ -55,8 +57,8 @@ class Runtime:
     def build(cls, settings: Settings) -> Runtime:
         engine = db.create_engine(settings)
         autocommit = db.autocommit_engine(engine)
-        # Half the pool at most, for the reads on every request's path (`app.reads`); the rest for sessions.
-        reads.open_lane(engine, size=settings.db_pool_size // 2, ping_after=settings.db_ping_after_idle)
+        # The reads on every request's path (`app.reads`): on PostgreSQL, their share of the pool size.
+        reader = reads.open_reader(autocommit, settings, size=db.read_pool_size(settings))
         caches = CacheRegistry(ttl=settings.cache_ttl, maxsize=settings.cache_maxsize)
         listener = None
         if not settings.is_sqlite:
@@ -70,6 +72,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             autocommit=autocommit,
+            reader=reader,
             sessionmaker=db.create_sessionmaker(engine, caches),
             caches=caches,
             last_used=LastUsedRecorder(autocommit, settings.last_used_interval),
@@ -84,5 +87,5 @@ class Runtime:
     async def stop(self) -> None:
         if self.listener is not None:
             await self.listener.stop()
-        await reads.close_lane(self.engine)
+        await self.reader.close()
         await self.engine.dispose()

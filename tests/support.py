@@ -15,9 +15,9 @@ import httpx
 from alembic import command
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import db, reads
+from app import db
 from app.config import Settings, normalise_database_url
 from app.models import Account, ApiKey, Base, User, UserProfile
 from app.runtime import Runtime
@@ -198,20 +198,21 @@ async def seed_world(runtime: Runtime) -> World:
 
 
 @contextmanager
-def observe_statements(engine: AsyncEngine, observe: Callable[[str], None]) -> Iterator[None]:
-    """Call `observe` with the SQL of every statement sent while active: SQLAlchemy's on `engine`, and the
-    driver reads of `app.reads` (on PostgreSQL asyncpg runs those itself, unseen by SQLAlchemy's events)."""
+def observe_statements(runtime: Runtime, observe: Callable[[str], None]) -> Iterator[None]:
+    """Call `observe` with the SQL of every statement the runtime sends while active: SQLAlchemy's on its
+    engine, and its reader's (on PostgreSQL asyncpg runs those itself, unseen by SQLAlchemy's events)."""
 
     def on_cursor(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         observe(statement)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", on_cursor)
-    reads.statement_observers.append(observe)
+    engine = runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", on_cursor)
+    runtime.reader.observers.append(observe)
     try:
         yield
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", on_cursor)
-        reads.statement_observers.remove(observe)
+        event.remove(engine, "before_cursor_execute", on_cursor)
+        runtime.reader.observers.remove(observe)
 
 
 @contextmanager
@@ -223,5 +224,5 @@ def statements(runtime: Runtime) -> Iterator[list[str]]:
         if statement not in TRANSACTION_CONTROL:
             seen.append(statement)
 
-    with observe_statements(runtime.engine, record):
+    with observe_statements(runtime, record):
         yield seen

@@ -1,31 +1,33 @@
 """`app.reads`: a driver read returns exactly what SQLAlchemy returns, and fails as the app expects.
 
-On PostgreSQL a `Read` runs its SQL with asyncpg itself; these tests run every `Read` of the app both ways
-on the same rows (parts missing, JSON, floats, timestamps, tags, NULLs) and compare. On SQLite a `Read` is
+On PostgreSQL the runtime's reader runs a `Read`'s SQL with asyncpg on connections of its own; these tests
+run every `Read` of the app both ways on the same rows (parts missing, JSON, floats, timestamps, tags,
+NULLs) and compare, then take the server away under the reader (killed idle connections, killed busy
+ones, a cancelled statement) and check what a request sees and what is left open. On SQLite a `Read` is
 SQLAlchemy's execution, so the comparison holds trivially there and the failure tests are PostgreSQL-only.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import bindparam, delete, event, select, text
+from sqlalchemy import bindparam, delete, event, func, select, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
-from app import errors, reads
+from app import db, errors, reads
 from app.identifiers import PLATFORM_ACCOUNT_NUMBER
 from app.models import PluginPrompt, User
 from app.reads import Read
 from app.runtime import Runtime
 from app.schemas.plugins import PluginCreate
 from app.services import keys, plugins, principals
-from tests.support import World, unit_of_work
+from tests.support import World, statements, unit_of_work
 
 
 async def via_sqlalchemy(runtime: Runtime, read: Read, values: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -34,14 +36,14 @@ async def via_sqlalchemy(runtime: Runtime, read: Read, values: dict[str, Any]) -
 
 
 async def assert_same_rows(runtime: Runtime, read: Read, values: dict[str, Any]) -> int:
-    driver = [tuple(row) for row in await read.rows(runtime.autocommit, values)]
+    driver = [tuple(row) for row in await read.rows(runtime.reader, values)]
     assert driver == await via_sqlalchemy(runtime, read, values)
     return len(driver)
 
 
 async def varied_plugins(runtime: Runtime, world: World) -> list[int]:
     """Plugins whose rows exercise every column type: tags, JSON, a missing part, a non-static class."""
-    principal = await principals.authenticate(runtime.engine, runtime.caches, keys.digest_of(world["staff_a"].key))
+    principal = await principals.authenticate(runtime.reader, runtime.caches, keys.digest_of(world["staff_a"].key))
     async with unit_of_work(runtime) as session:
         rich = await plugins.create_plugin(
             session,
@@ -99,15 +101,23 @@ async def test_every_read_returns_what_sqlalchemy_returns(runtime: Runtime, worl
 
 
 def test_statement_constants_travel_with_the_sql() -> None:
-    compiled = principals._PRINCIPAL_READ.compiled(asyncpg_dialect())
-    assert "$2" in compiled.sql
-    assert sorted(map(str, compiled.arguments({"digest": "d"}))) == sorted([PLATFORM_ACCOUNT_NUMBER, "d"])
+    sql, arguments = principals._PRINCIPAL_READ.render(asyncpg_dialect(), {"digest": "d"})
+    assert "$2" in sql
+    assert sorted(map(str, arguments)) == sorted([PLATFORM_ACCOUNT_NUMBER, "d"])
+    assert principals._PRINCIPAL_READ.render(asyncpg_dialect(), {"digest": "e"}) == (
+        sql,
+        [PLATFORM_ACCOUNT_NUMBER, "e"],
+    )
 
 
-def test_a_parameter_expanded_at_execution_is_refused() -> None:
-    expanding = Read(select(User.id).where(User.id.in_(bindparam("ids", expanding=True))))
-    with pytest.raises(ValueError, match="array"):
-        expanding.compiled(asyncpg_dialect())
+async def test_a_parameter_expanded_at_execution_is_rendered_per_call(runtime: Runtime, world: World) -> None:
+    """An expanding IN has no fixed SQL: each call renders its own, with as many placeholders as values."""
+    expanding = Read(select(User.username).where(User.id.in_(bindparam("ids", expanding=True))).order_by(User.id))
+    staff, regular = world["staff_a"].user, world["regular_b"].user
+    assert [row[0] for row in await expanding.rows(runtime.reader, {"ids": [staff.id]})] == ["staff_a"]
+    both = await expanding.rows(runtime.reader, {"ids": [regular.id, staff.id, 10**9]})
+    assert sorted(row[0] for row in both) == ["regular_b", "staff_a"]
+    assert await expanding.rows(runtime.reader, {"ids": []}) == []
 
 
 async def terminate_other_backends(runtime: Runtime) -> None:
@@ -166,18 +176,44 @@ def test_driver_errors_are_classified_as_the_app_answers_them(
     assert errors.is_connection_lost(error) is (unavailable and not isinstance(error, asyncpg.InterfaceError))
 
 
-# --- the read lane (PostgreSQL: other drivers read through their pool) ---------------------------------
+# --- the reader's own connections (PostgreSQL: other databases read through SQLAlchemy) ---------------
+
+BACKEND = Read(select(func.pg_backend_pid()))
 
 
-def principal_read_via(lane: reads.ReadLane, runtime: Runtime, digest: str = "0" * 128) -> Awaitable[Sequence[Any]]:
-    compiled = principals._PRINCIPAL_READ.compiled(runtime.engine.dialect)
-    arguments = compiled.arguments({"digest": digest})
-    return lane.fetch(runtime.autocommit.sync_engine, compiled.sql, arguments)
+def sleeping(seconds: float) -> Read:
+    return Read(select(func.pg_backend_pid()).where(func.pg_sleep(seconds).is_not(None)))
+
+
+def own_reader(runtime: Runtime, *, size: int = 2, **settings: float) -> reads.DriverReader:
+    """A reader of `size` connections, the runtime's settings overridden by `settings` (`db_ping_after_idle`...)."""
+    return reads.DriverReader(runtime.autocommit, runtime.settings.model_copy(update=settings), size=size)
+
+
+async def backends_of(reader: reads.Reader, reads_at_once: int, read: Read = BACKEND) -> set[int]:
+    """The server processes that served `reads_at_once` concurrent reads."""
+    results = await asyncio.gather(*(read.rows(reader, {}) for _ in range(reads_at_once)))
+    return {rows[0][0] for rows in results}
+
+
+async def live_backends(runtime: Runtime) -> set[int]:
+    async with runtime.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))
+        return {row[0] for row in rows}
+
+
+async def gone(runtime: Runtime, pids: set[int]) -> bool:
+    """Whether none of `pids` is connected any more (a closed connection's backend exits a moment later)."""
+    for _ in range(50):
+        if not pids & await live_backends(runtime):
+            return True
+        await asyncio.sleep(0.05)
+    return False
 
 
 @contextmanager
 def pool_checkouts(runtime: Runtime) -> Iterator[list[object]]:
-    """The connections checked out of the engine's pool while the block runs."""
+    """The connections checked out of SQLAlchemy's pool while the block runs."""
     pool = runtime.engine.sync_engine.pool
     seen: list[object] = []
 
@@ -191,83 +227,124 @@ def pool_checkouts(runtime: Runtime) -> Iterator[list[object]]:
         event.remove(pool, "checkout", checked_out)
 
 
+async def test_the_runtime_hook_sees_every_read(runtime: Runtime, world: World) -> None:
+    """A request's statements can be counted on both databases: the reader's included."""
+    with statements(runtime) as seen:  # `observe_statements`, transaction control left out
+        await principals._PRINCIPAL_READ.rows(runtime.reader, {"digest": keys.digest_of(world["staff_a"].key)})
+    assert len(seen) == 1
+    assert "api_key" in seen[0]
+
+
 @pytest.mark.postgres_only
-async def test_the_app_reads_through_its_lane_without_pool_checkouts(runtime: Runtime, world: World) -> None:
-    lane = reads.lane_of(runtime.engine)
-    assert lane is not None
-    assert lane.size == runtime.settings.db_pool_size // 2
+async def test_the_app_reads_on_its_share_of_the_pool_size(runtime: Runtime, world: World) -> None:
+    """The reads never touch SQLAlchemy's pool; the two together hold no more than the configured size."""
+    settings = runtime.settings
+    reader = runtime.reader
+    assert isinstance(reader, reads.DriverReader)
+    assert reader.size + runtime.engine.sync_engine.pool.size() == settings.db_pool_size  # type: ignore[attr-defined]
     digest = keys.digest_of(world["staff_a"].key)
-    await principals._PRINCIPAL_READ.rows(runtime.autocommit, {"digest": digest})  # the lane holds one now
     with pool_checkouts(runtime) as checkouts:
-        for _ in range(20):
-            assert len(await principals._PRINCIPAL_READ.rows(runtime.autocommit, {"digest": digest})) >= 1
+        for _ in range(5):
+            assert len(await principals._PRINCIPAL_READ.rows(reader, {"digest": digest})) >= 1
+        served_by = await backends_of(reader, 3 * reader.size, sleeping(0.02))
     assert checkouts == []
-    assert 1 <= lane.held <= lane.size
+    assert len(served_by) <= reader.size
+    assert 1 <= reader.connections <= reader.size
+    assert reader.idle == reader.connections  # every one given back
 
 
 @pytest.mark.postgres_only
-async def test_a_busy_lane_sends_reads_to_the_pool_and_keeps_its_size(runtime: Runtime, world: World) -> None:
-    lane = reads.ReadLane(size=2, ping_after=60.0)
-    digest = keys.digest_of(world["staff_a"].key)
-    expected = len(await principals._PRINCIPAL_READ.rows(runtime.autocommit, {"digest": digest}))
-    with pool_checkouts(runtime) as checkouts:
-        results = await asyncio.gather(*(principal_read_via(lane, runtime, digest) for _ in range(12)))
-    assert [len(rows) for rows in results] == [expected] * 12
-    assert lane.held == 2
-    assert len(checkouts) > 2  # the reads beyond the lane's two took pooled connections
-    pool = runtime.engine.sync_engine.pool
-    before = pool.checkedout()
-    await lane.close()
-    assert (lane.held, pool.checkedout()) == (0, before - 2)
-    assert len(await principal_read_via(lane, runtime, digest)) == expected  # a closed lane: the pool's path
-    assert lane.held == 0
+async def test_a_busy_reader_waits_its_turn_and_no_longer_than_its_timeout(runtime: Runtime) -> None:
+    reader = own_reader(runtime, size=2, db_pool_timeout=0.3)
+    assert len(await backends_of(reader, 12, sleeping(0.02))) <= 2  # twelve reads, two connections
+    assert (reader.connections, reader.idle) == (2, 2)
+    slow = [asyncio.ensure_future(sleeping(1.0).rows(reader, {})) for _ in range(2)]
+    await asyncio.sleep(0.1)
+    with pytest.raises(TimeoutError) as waited:
+        await BACKEND.rows(reader, {})
+    assert errors.is_database_unavailable(waited.value)  # a 503, as SQLAlchemy's pool timeout
+    await asyncio.gather(*slow)
+    assert (reader.connections, reader.idle) == (2, 2)
+    await reader.close()
 
 
 @pytest.mark.postgres_only
-async def test_a_lane_connection_killed_while_idle_costs_no_read(runtime: Runtime, world: World) -> None:
+async def test_connections_killed_while_idle_cost_no_read(runtime: Runtime) -> None:
     """Idle past the ping window, a dead connection is found by its ping; the read runs on a fresh one."""
-    lane = reads.ReadLane(size=2, ping_after=0.0)
-    digest = keys.digest_of(world["staff_a"].key)
-    await asyncio.gather(*(principal_read_via(lane, runtime, digest) for _ in range(2)))
-    assert lane.held == 2
+    reader = own_reader(runtime, db_ping_after_idle=0.0)
+    before = await backends_of(reader, 2, sleeping(0.05))
     await terminate_other_backends(runtime)
-    assert len(await principal_read_via(lane, runtime, digest)) >= 1
-    assert len(await principal_read_via(lane, runtime, digest)) >= 1
-    assert 1 <= lane.held <= 2
-    await lane.close()
-
-
-@pytest.mark.postgres_only
-async def test_a_lane_connection_lost_mid_read_is_a_503_then_replaced(runtime: Runtime, world: World) -> None:
-    lane = reads.ReadLane(size=2, ping_after=60.0)
-    digest = keys.digest_of(world["staff_a"].key)
-    await asyncio.gather(*(principal_read_via(lane, runtime, digest) for _ in range(2)))
-    pool = runtime.engine.sync_engine.pool
-    checked_out = pool.checkedout()
-    await terminate_other_backends(runtime)
-    await asyncio.sleep(0.05)  # the terminations reach the idle connections
-    with pytest.raises(Exception) as lost:  # noqa: PT011 - whichever error asyncpg raises for the loss
-        await principal_read_via(lane, runtime, digest)
-    assert errors.is_database_unavailable(lost.value)
-    assert lane.held == 0  # the lost connection and every idle one with it, all back in the pool's count
-    assert pool.checkedout() == checked_out - 2
-    assert len(await principal_read_via(lane, runtime, digest)) >= 1
-    assert lane.held == 1
-    await lane.close()
-
-
-@pytest.mark.postgres_only
-async def test_a_pool_invalidation_reaches_the_lane(runtime: Runtime, world: World) -> None:
-    """A disconnect seen elsewhere (here: another lane's ping) replaces the pool's connections and the lane's."""
-    lane = reads.ReadLane(size=2, ping_after=60.0)
-    prober = reads.ReadLane(size=1, ping_after=0.0)
-    digest = keys.digest_of(world["staff_a"].key)
-    await asyncio.gather(*(principal_read_via(lane, runtime, digest) for _ in range(2)))
-    await principal_read_via(prober, runtime, digest)
-    await terminate_other_backends(runtime)
-    await asyncio.sleep(0.05)
-    assert len(await principal_read_via(prober, runtime, digest)) >= 1  # its ping fails: the pool is invalidated
+    assert await gone(runtime, before)
     for _ in range(3):
-        assert len(await principal_read_via(lane, runtime, digest)) >= 1  # fresh connections, no failed read
-    await lane.close()
-    await prober.close()
+        assert not await backends_of(reader, 1) & before
+    assert 1 <= reader.connections <= 2
+    await reader.close()
+
+
+@pytest.mark.postgres_only
+async def test_a_connection_lost_mid_read_is_a_503_and_all_are_replaced(runtime: Runtime) -> None:
+    """Within the ping window a killed connection fails its read; the reader then replaces every connection."""
+    reader = own_reader(runtime, db_ping_after_idle=60.0)
+    before = await backends_of(reader, 2, sleeping(0.05))
+    await terminate_other_backends(runtime)
+    assert await gone(runtime, before)
+    with pytest.raises(Exception) as lost:  # noqa: PT011 - whichever error asyncpg raises for the loss
+        await BACKEND.rows(reader, {})
+    assert errors.is_database_unavailable(lost.value)
+    assert reader.connections == 0  # the lost connection closed, and its idle sibling with it
+    after = await backends_of(reader, 2, sleeping(0.05))
+    assert after
+    assert not after & before
+    assert reader.connections <= 2
+    await reader.close()
+
+
+@pytest.mark.postgres_only
+async def test_a_cancelled_or_timed_out_read_leaves_nothing_open(runtime: Runtime) -> None:
+    """A statement abandoned midway leaves its connection in an unknown state: it is closed, not reused."""
+    reader = own_reader(runtime, db_command_timeout=0.3)
+    pending = asyncio.ensure_future(sleeping(5.0).rows(reader, {}))
+    await asyncio.sleep(0.2)
+    pending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pending
+    assert reader.connections == 0
+    with pytest.raises(TimeoutError) as timed_out:  # the command timeout
+        await sleeping(5.0).rows(reader, {})
+    assert errors.is_database_unavailable(timed_out.value)
+    assert reader.connections == 0
+    used = await backends_of(reader, 1)
+    assert (reader.connections, reader.idle) == (1, 1)
+    await reader.close()
+    assert reader.connections == 0
+    assert await gone(runtime, used)
+
+
+@pytest.mark.postgres_only
+async def test_a_closed_reader_closes_its_connections_and_refuses_reads(runtime: Runtime) -> None:
+    reader = own_reader(runtime)
+    used = await backends_of(reader, 2, sleeping(0.05))
+    late = asyncio.ensure_future(sleeping(0.3).rows(reader, {}))  # lent while the reader closes
+    await asyncio.sleep(0.1)
+    await reader.close()
+    assert len(await late) == 1
+    assert reader.connections == 0
+    assert await gone(runtime, used)
+    with pytest.raises(asyncpg.InterfaceError) as refused:
+        await BACKEND.rows(reader, {})
+    assert errors.is_database_unavailable(refused.value)
+
+
+@pytest.mark.postgres_only
+async def test_the_sessions_pool_pings_its_idle_connections(runtime: Runtime) -> None:
+    """SQLAlchemy's pool (sessions, writes) finds a connection killed while idle before using it."""
+    engine = db.create_engine(runtime.settings.model_copy(update={"db_ping_after_idle": 0.0}))
+    try:
+        async with engine.connect() as conn:
+            pid = (await conn.execute(select(func.pg_backend_pid()))).scalar_one()
+        await terminate_other_backends(runtime)
+        assert await gone(runtime, {pid})
+        async with engine.connect() as conn:
+            assert (await conn.execute(select(func.pg_backend_pid()))).scalar_one() != pid
+    finally:
+        await engine.dispose()

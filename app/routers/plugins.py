@@ -60,7 +60,7 @@ def _id(value: str) -> int:
 )
 async def get_plugin(request: Request, id_: PluginId, principal: PrincipalDep) -> Response:
     runtime = runtime_of(request)  # not RuntimeDep: the hottest route, and a dependency is not free
-    snapshot = await plugins.readable_snapshot(runtime.autocommit, runtime.caches, principal, _id(id_))
+    snapshot = await plugins.readable_snapshot(runtime.reader, runtime.caches, principal, _id(id_))
     return Response(plugins.detail_body(snapshot), media_type=JSON)
 
 
@@ -81,7 +81,7 @@ async def list_plugins(
     runtime = runtime_of(request)  # not RuntimeDep, as for the detail: the busiest list
     page = Page(limit=query.limit, offset=query.offset)
     body, has_more = await plugins.list_plugins(
-        runtime.autocommit,
+        runtime.reader,
         runtime.caches,
         principal,
         page,
@@ -169,7 +169,7 @@ async def clone_plugin(
     responses=READ_STATUSES,
 )
 async def get_plugin_prompt(id_: PluginId, principal: PrincipalDep, runtime: RuntimeDep) -> Response:
-    snapshot = await plugins.readable_snapshot(runtime.autocommit, runtime.caches, principal, _id(id_))
+    snapshot = await plugins.readable_snapshot(runtime.reader, runtime.caches, principal, _id(id_))
     return Response(plugins.cached_part(snapshot, "prompt"), media_type=JSON)
 
 
@@ -209,7 +209,7 @@ async def update_plugin_prompt(
     responses=READ_STATUSES,
 )
 async def get_plugin_selector(id_: PluginId, principal: PrincipalDep, runtime: RuntimeDep) -> Response:
-    snapshot = await plugins.readable_snapshot(runtime.autocommit, runtime.caches, principal, _id(id_))
+    snapshot = await plugins.readable_snapshot(runtime.reader, runtime.caches, principal, _id(id_))
     return Response(plugins.cached_part(snapshot, "selector"), media_type=JSON)
 
 
@@ -236,7 +236,7 @@ async def replace_plugin_selector(
     responses=problems(401, 404, 409, 422, 503),
 )
 async def get_plugin_data(id_: PluginId, principal: PrincipalDep, runtime: RuntimeDep) -> Response:
-    snapshot = await plugins.readable_snapshot(runtime.autocommit, runtime.caches, principal, _id(id_))
+    snapshot = await plugins.readable_snapshot(runtime.reader, runtime.caches, principal, _id(id_))
     return Response(plugins.cached_part(snapshot, "data"), media_type=JSON)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic_core import to_json
 from sqlalchemy import Integer, Select, String, bindparam, delete, literal, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.interfaces import ORMOption
@@ -35,7 +35,7 @@ from app.models.plugin import (
     DEFAULT_TEMPERATURE,
     PLUGIN_KINDS,
 )
-from app.reads import Read
+from app.reads import Read, Reader
 from app.schemas.manifests.plugin import PluginManifest
 from app.schemas.plugins import (
     API_VERSION,
@@ -154,27 +154,27 @@ def detail_body(snapshot: PluginSnapshot) -> bytes:
     return _serialised(snapshot, "detail", detail_of)
 
 
-async def _load_snapshot(engine: AsyncEngine, plugin_id: int) -> PluginSnapshot | None:
+async def _load_snapshot(reader: Reader, plugin_id: int) -> PluginSnapshot | None:
     # A connection of its own: the load is shared by concurrent requests and must outlive any one of them.
-    row = await _VIEW_READ.first(engine, {"plugin_id": plugin_id})
+    row = await _VIEW_READ.first(reader, {"plugin_id": plugin_id})
     return None if row is None else snapshot_of(_view_of(row))
 
 
 async def readable_snapshot(
-    engine: AsyncEngine, caches: CacheRegistry, principal: Principal, plugin_id: int
+    reader: Reader, caches: CacheRegistry, principal: Principal, plugin_id: int
 ) -> PluginSnapshot:
     """The plugin's cached snapshot, when `principal` may read it (404 otherwise, existence not revealed).
 
     It needs no request session: a hit does no database I/O at all, and a miss loads on a connection of its
     own (shared by concurrent requests for the same plugin).
     """
-    snapshot = await plugin_cache(caches).get(plugin_id, lambda: _load_snapshot(engine, plugin_id))
+    snapshot = await plugin_cache(caches).get(plugin_id, lambda: _load_snapshot(reader, plugin_id))
     if snapshot is None or not can_read_owned(principal, snapshot.account_id):
         raise NotFound(NOT_FOUND)
     return snapshot
 
 
-async def _snapshots(engine: AsyncEngine, caches: CacheRegistry, plugin_ids: Sequence[int]) -> list[PluginSnapshot]:
+async def _snapshots(reader: Reader, caches: CacheRegistry, plugin_ids: Sequence[int]) -> list[PluginSnapshot]:
     """The snapshots of a page's plugins, in the page's order: cached ones as they are, the rest in one query.
 
     The loaded ones are cached unless an invalidation overtook the load (`SingleFlightCache.put_all`). A
@@ -185,7 +185,7 @@ async def _snapshots(engine: AsyncEngine, caches: CacheRegistry, plugin_ids: Seq
     missing = [plugin_id for plugin_id in plugin_ids if plugin_id not in found]
     if missing:
         generation = cache.generation
-        rows = await _views_read(engine.dialect.name).rows(engine, {"plugin_ids": missing})
+        rows = await _views_read(reader.engine.dialect.name).rows(reader, {"plugin_ids": missing})
         loaded = {snapshot.plugin_id: snapshot for snapshot in (snapshot_of(_view_of(row)) for row in rows)}
         cache.put_all(loaded, generation=generation)
         found.update(loaded)
@@ -508,7 +508,7 @@ def _page_read(
 
 
 async def list_plugins(
-    engine: AsyncEngine,
+    reader: Reader,
     caches: CacheRegistry,
     principal: Principal,
     page: Page,
@@ -536,15 +536,15 @@ async def list_plugins(
     if account_number is not None:
         values["account_number"] = account_number
     read = _page_read(
-        engine.dialect.name,
+        reader.engine.dialect.name,
         scope_column,
         name=name is not None,
         tag=tag is not None,
         plugin_class=plugin_class is not None,
         account_number=account_number is not None,
     )
-    ids = [row[0] for row in await read.rows(engine, values)]
-    snapshots = await _snapshots(engine, caches, ids[: page.limit])
+    ids = [row[0] for row in await read.rows(reader, values)]
+    snapshots = await _snapshots(reader, caches, ids[: page.limit])
     return b"[" + b",".join([row_body(snapshot) for snapshot in snapshots]) + b"]", len(ids) > page.limit
 
 

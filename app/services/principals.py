@@ -21,7 +21,7 @@ from app.errors import Unauthorized
 from app.identifiers import PLATFORM_ACCOUNT_NUMBER
 from app.models import KIND_API_KEY, Account, ApiKey, User, UserProfile
 from app.models.base import utcnow
-from app.reads import Read
+from app.reads import Read, Reader
 from app.services.cache import CacheRegistry, SingleFlightCache, Tag
 
 logger = logging.getLogger(__name__)
@@ -123,9 +123,9 @@ _PRINCIPAL_READ = Read(
 )
 
 
-async def load_principal(engine: AsyncEngine, digest: str) -> Principal | None:
+async def load_principal(reader: Reader, digest: str) -> Principal | None:
     """One indexed query on a connection of its own (the cache shares this load between requests)."""
-    rows = await _PRINCIPAL_READ.rows(engine, {"digest": digest})
+    rows = await _PRINCIPAL_READ.rows(reader, {"digest": digest})
     if not rows or not hmac.compare_digest(rows[0][1], digest):
         return None
     key_id, _, kind, key_active, expires_at, user_id, username, active, staff, superuser, platform, *_ = rows[0]
@@ -144,10 +144,8 @@ async def load_principal(engine: AsyncEngine, digest: str) -> Principal | None:
     )
 
 
-async def authenticate(
-    engine: AsyncEngine, caches: CacheRegistry, digest: str, *, now: datetime | None = None
-) -> Principal:
-    principal = await principal_cache(caches).get(digest, lambda: load_principal(engine, digest))
+async def authenticate(reader: Reader, caches: CacheRegistry, digest: str, *, now: datetime | None = None) -> Principal:
+    principal = await principal_cache(caches).get(digest, lambda: load_principal(reader, digest))
     if principal is None:
         raise Unauthorized("Invalid token.")
     reason = principal.refusal(now or utcnow())

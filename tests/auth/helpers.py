@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from datetime import datetime
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.models import Account, ApiKey, User, UserProfile
 from app.runtime import Runtime
@@ -74,9 +73,9 @@ class Statements:
 
 
 @contextmanager
-def capture_statements(engine: AsyncEngine) -> Iterator[Statements]:
+def capture_statements(runtime: Runtime) -> Iterator[Statements]:
     captured = Statements()
-    with observe_statements(engine, captured._record):
+    with observe_statements(runtime, captured._record):
         yield captured
 
 
@@ -157,4 +156,4 @@ async def make_login_token(runtime: Runtime, user: User, ttl_seconds: int = 3600
 
 
 async def principal_for(runtime: Runtime, key: str) -> Principal:
-    return await principals.authenticate(runtime.engine, runtime.caches, keys.digest_of(key))
+    return await principals.authenticate(runtime.reader, runtime.caches, keys.digest_of(key))

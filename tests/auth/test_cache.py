@@ -254,7 +254,7 @@ async def test_100_concurrent_requests_with_a_cold_key_load_the_principal_once(
     cache = principal_cache(runtime)
     loads = cache.loads
     headers = {"Authorization": f"Token {key}"}
-    with capture_statements(runtime.engine) as statements:
+    with capture_statements(runtime) as statements:
         responses = await asyncio.gather(*(client.get(LIGHT_PROBE, headers=headers) for _ in range(100)))
     assert [r.status_code for r in responses] == [200] * 100
     assert cache.loads - loads == 1

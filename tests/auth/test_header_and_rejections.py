@@ -70,7 +70,7 @@ async def test_malformed_keys_never_reach_the_database_or_the_cache(
     await client.get(LIGHT_PROBE, headers=world["staff_a"].headers)  # one entry, so "unchanged" means something
     loads, size = cache.loads, len(cache)
     assert size == 1
-    with capture_statements(runtime.engine) as statements:
+    with capture_statements(runtime) as statements:
         for header, _ in MALFORMED.values():
             for path in (PROBE, LIGHT_PROBE):
                 response = await client.get(path, headers={"Authorization": header.encode()})

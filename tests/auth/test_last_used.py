@@ -27,7 +27,7 @@ async def test_two_requests_write_last_used_once_and_keep_updated_at(
     row, key = await make_key(runtime, actor.user, actor.profile, "usage_key")
     assert row.last_used_at is None
     headers = {"Authorization": f"Token {key}"}
-    with capture_statements(runtime.engine) as statements:
+    with capture_statements(runtime) as statements:
         for _ in range(2):
             assert (await client.get(PROBE, headers=headers)).status_code == 200
     [statement] = statements.api_key_updates
@@ -71,7 +71,7 @@ async def test_a_concurrent_deactivation_is_never_undone(
     # records its use (interval 0 forces the write). A full-row save would put is_active back.
     async with unit_of_work(runtime) as session:
         await session.execute(update(ApiKey).where(ApiKey.id == actor.key_row.id).values(is_active=False))
-    with capture_statements(runtime.engine) as statements:
+    with capture_statements(runtime) as statements:
         await LastUsedRecorder(runtime.engine, 0).record(actor.key_row.id)
     assert len(statements.api_key_updates) == 1
     row = await key_row(runtime, actor.key_row.id)

@@ -98,7 +98,7 @@ async def test_user_without_a_profile_acts_nowhere(runtime: Runtime, world: Worl
 
 
 async def test_unknown_digest_loads_nothing(runtime: Runtime, world: World) -> None:
-    assert await principals.load_principal(runtime.engine, "0" * 128) is None
+    assert await principals.load_principal(runtime.reader, "0" * 128) is None
 
 
 async def test_whoami_reports_the_acting_account(client: httpx.AsyncClient, world: World) -> None:

@@ -274,7 +274,7 @@ async def _get_scoped_outcome(scene: Scene, actor: str, plugin: str) -> Any:
     statement = select(PluginMeta).where(PluginMeta.id == plugin_id, permissions.read_scope(principal, PluginMeta))
     owned: ColumnElement[bool] = permissions.ownership_scope(principal, PluginMeta)
     async with scene.runtime.sessionmaker() as session:
-        with capture_statements(scene.runtime.engine) as statements:
+        with capture_statements(scene.runtime) as statements:
             try:
                 row = await permissions.get_scoped(session, statement, write_scope=owned, not_found="No such plugin.")
             except NotFound:

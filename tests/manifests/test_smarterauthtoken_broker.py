@@ -75,7 +75,7 @@ def adapted_yaml(username: str) -> str:
 @asynccontextmanager
 async def broker_context(runtime: Runtime, world: World, actor: str) -> AsyncIterator[BrokerContext]:
     """A unit of work acting as `actor` (committed at the end, like a request)."""
-    principal = await principals.authenticate(runtime.engine, runtime.caches, keys.digest_of(world[actor].key))
+    principal = await principals.authenticate(runtime.reader, runtime.caches, keys.digest_of(world[actor].key))
     acting = acting_membership(principal) if principal.memberships else None
     async with unit_of_work(runtime) as session:
         yield BrokerContext(session=session, principal=principal, settings=runtime.settings, acting=acting)
@@ -112,7 +112,7 @@ async def status_with(client: httpx.AsyncClient, key: str) -> int:
 
 async def authenticates(runtime: Runtime, key: str) -> bool:
     try:
-        await principals.authenticate(runtime.engine, runtime.caches, keys.digest_of(key))
+        await principals.authenticate(runtime.reader, runtime.caches, keys.digest_of(key))
     except Unauthorized:
         return False
     return True

@@ -51,7 +51,7 @@ async def context(
     runtime: Runtime, world: World, actor: str, account_number: str | None = None
 ) -> AsyncIterator[BrokerContext]:
     """A unit of work acting as `actor` (committed at the end, like a request)."""
-    principal = await principals.authenticate(runtime.engine, runtime.caches, keys.digest_of(world[actor].key))
+    principal = await principals.authenticate(runtime.reader, runtime.caches, keys.digest_of(world[actor].key))
     acting = acting_membership(principal, account_number) if principal.memberships else None
     async with unit_of_work(runtime) as session:
         yield BrokerContext(session=session, principal=principal, settings=runtime.settings, acting=acting)

@@ -575,7 +575,7 @@ async def test_expiry_is_enforced_and_its_change_takes_effect(client: httpx.Asyn
 
 async def test_activation_is_a_targeted_update(client: httpx.AsyncClient, world: World, runtime: Runtime) -> None:
     created = await create(client, world, "staff_a")
-    with capture_statements(runtime.engine) as seen:
+    with capture_statements(runtime) as seen:
         for action in ("deactivate/", "toggle-active/", "activate/"):
             await client.post(f"{BASE}{created['id']}/{action}", headers=world["staff_a"].headers)
     flips = [s for s in seen.api_key_updates if "is_active" in s.split(" where ")[0]]

@@ -94,7 +94,7 @@ def database_activity(runtime: Runtime) -> Iterator[dict[str, list[Any]]]:
     engine = runtime.engine.sync_engine
     event.listen(engine, "checkout", on_checkout)
     try:
-        with observe_statements(runtime.engine, seen["statements"].append):
+        with observe_statements(runtime, seen["statements"].append):
             yield seen
     finally:
         event.remove(engine, "checkout", on_checkout)
@@ -251,7 +251,7 @@ async def test_list_pages_with_link_header(client: httpx.AsyncClient, world: Wor
 async def test_list_statement_count_does_not_grow_with_rows(
     client: httpx.AsyncClient, world: World, runtime: Runtime
 ) -> None:
-    principal = await principals.authenticate(runtime.engine, runtime.caches, _digest(world, "staff_a"))
+    principal = await principals.authenticate(runtime.reader, runtime.caches, _digest(world, "staff_a"))
     async with unit_of_work(runtime) as session:
         for n in range(101):
             await plugin_service.create_plugin(
@@ -797,9 +797,9 @@ async def test_owner_changes_invalidate_through_tags(client: httpx.AsyncClient, 
 
 async def test_service_list_uses_the_read_scope(world: World, runtime: Runtime, client: httpx.AsyncClient) -> None:
     await seed_plugins(client, world)
-    principal = await principals.authenticate(runtime.engine, runtime.caches, _digest(world, "regular_b"))
+    principal = await principals.authenticate(runtime.reader, runtime.caches, _digest(world, "regular_b"))
     assert acting_membership(principal).account_id == world.account_b.id
-    body, more = await plugin_service.list_plugins(runtime.autocommit, runtime.caches, principal, Page(limit=2))
+    body, more = await plugin_service.list_plugins(runtime.reader, runtime.caches, principal, Page(limit=2))
     rows = json.loads(body)
     assert [row["name"] for row in rows] == ["p_regular_b", "p_staff_b"]
     assert more is True
