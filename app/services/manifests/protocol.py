@@ -377,15 +377,22 @@ def _package_versions() -> dict[str, str | None]:
     return versions
 
 
-def version() -> Journaled[PlatformVersion]:
-    data = PlatformVersion(
-        api=ApiVersionInfo(version=__version__, python=_package_versions()), cli=CliVersionInfo(version=None)
-    )
+def sees_platform_details(principal: Principal) -> bool:
+    """Only staff and superusers see the database backend, Python and package versions (they help attackers)."""
+    return principal.is_staff or principal.is_superuser
+
+
+def version(principal: Principal) -> Journaled[PlatformVersion]:
+    packages = _package_versions() if sees_platform_details(principal) else {}
+    data = PlatformVersion(api=ApiVersionInfo(version=__version__, python=packages), cli=CliVersionInfo(version=None))
     return Journaled(metadata=_meta("version", NO_THING), data=data, message=f"smarter-core {__version__}")
 
 
-async def status(runtime: Runtime) -> Journaled[PlatformStatus]:
-    """The database (reachable, schema revision) and the caches; 200 even when the database is down."""
+async def status(runtime: Runtime, principal: Principal) -> Journaled[PlatformStatus]:
+    """The database (reachable, schema revision) and the caches; 200 even when the database is down.
+
+    Regular users see whether the database answers, nothing of what it or the runtime is.
+    """
     backend = "sqlite" if runtime.settings.is_sqlite else "postgresql"
     database: dict[str, Any] = {"backend": backend, "head": runtime.schema.head}
     try:
@@ -408,5 +415,8 @@ async def status(runtime: Runtime) -> Journaled[PlatformStatus]:
         "machine": platform.machine(),
         "workers": runtime.settings.workers,
     }
-    data = PlatformStatus(infrastructures={"database": database, "caches": caches}, compute=compute)
+    if not sees_platform_details(principal):
+        data = PlatformStatus(infrastructures={"database": {"status": database["status"]}}, compute={})
+    else:
+        data = PlatformStatus(infrastructures={"database": database, "caches": caches}, compute=compute)
     return Journaled(metadata=_meta("status", NO_THING), data=data, message=f"Database {database['status']}")
