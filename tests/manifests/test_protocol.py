@@ -7,7 +7,6 @@ registered only for the tests that ask for it; the real kinds are used wherever 
 from __future__ import annotations
 
 import platform
-
 import threading
 import time
 from collections.abc import Iterator
