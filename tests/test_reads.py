@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from app import errors, reads
 from app.identifiers import PLATFORM_ACCOUNT_NUMBER
-from app.models import PluginPrompt, User
+from app.models import KIND_API_KEY, PluginPrompt, User
 from app.reads import Read
 from app.runtime import Runtime
 from app.schemas.plugins import PluginCreate
@@ -101,7 +101,8 @@ async def test_every_read_returns_what_sqlalchemy_returns(runtime: Runtime, worl
 def test_statement_constants_travel_with_the_sql() -> None:
     compiled = principals._PRINCIPAL_READ.compiled(asyncpg_dialect())
     assert "$2" in compiled.sql
-    assert sorted(map(str, compiled.arguments({"digest": "d"}))) == sorted([PLATFORM_ACCOUNT_NUMBER, "d"])
+    expected = [PLATFORM_ACCOUNT_NUMBER, KIND_API_KEY, "d"]
+    assert sorted(map(str, compiled.arguments({"digest": "d"}))) == sorted(expected)
 
 
 def test_a_parameter_expanded_at_execution_is_refused() -> None:
