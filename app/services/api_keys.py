@@ -4,8 +4,9 @@
 Rules:
 - keys are read with the ownership scope (superuser all; staff their accounts' keys; others their own
   profiles'), named keys only: login tokens are never listed or addressable here;
-- a key's user must be staff when the key is created; a staff caller creates keys for staff users of
-  their accounts, a superuser for any staff user; only a superuser creates or changes a superuser's keys;
+- a key's user must be staff when the key is created; a staff caller creates keys for the staff users
+  they may manage (`permissions.user_manage_scope`), a superuser for any staff user; only a superuser
+  creates or changes a superuser's keys; a key acts only in its owner profile's account;
 - every write that can change how a key authenticates drops its cached principal (`forget`), here and,
   through NOTIFY, in every other process, once the unit of work commits.
 """
@@ -41,9 +42,9 @@ from app.services import tags as tag_service
 from app.services.base import Page, flush, path_id
 from app.services.cache import invalidate_after_commit
 from app.services.permissions import (
-    NO_ACCOUNT,
     Acting,
     acting_account,
+    acting_required,
     foreign_profile,
     get_scoped,
     ownership_scope,
@@ -60,7 +61,6 @@ CALLER_NOT_STAFF = "Only staff can create API keys."
 APPLY_NOT_STAFF = "Only account admins can apply auth token manifests."
 SUPERUSER_KEYS = "Only a superuser can create or change the API keys of a superuser."
 EXPIRY_IN_PAST = "expiresAt must be in the future."
-
 
 # What a key response shows besides the key's own columns: its user, its owner profile's account.
 _USER = (User.username, User.email)
@@ -480,11 +480,9 @@ async def apply_manifest(
     changes metadata and `isActive` only, and never shows a key again).
     """
     require(principal.is_staff or principal.is_superuser, APPLY_NOT_STAFF)
-    if acting is None:
-        raise Unprocessable.field("accountNumber", NO_ACCOUNT, where="query")
     meta, config = manifest.metadata, manifest.spec.config
     # A manifest acts in one account (`?accountNumber=` or the default): its owner profile is there.
-    user, profile = await _key_owner(session, principal, config.username, acting, named=True)
+    user, profile = await _key_owner(session, principal, config.username, acting_required(acting), named=True)
     values: dict[str, Any] = {
         "description": meta.description or "",
         "version": meta.version or "1.0.0",

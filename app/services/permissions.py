@@ -6,6 +6,10 @@ Each function returns one predicate on columns the row already has (`account_id`
 Owned resources (plugins, API keys):
 - read scope: superuser -> everything; others -> rows of any of their accounts, or of the platform account;
 - ownership scope: superuser -> everything; staff -> rows of their accounts; regular -> rows of their profiles.
+
+"Their accounts" are the principal's memberships: a named key's owner account only, a login token's every
+active account of its user. Two rules live here once: which account a caller acts in (`acting_account`)
+and whether a caller may manage a user (`user_manage_scope`).
 """
 
 from __future__ import annotations
@@ -226,6 +230,13 @@ FOREIGN_ACCOUNTS = (
 def foreign_profile(principal: Principal) -> ColumnElement[bool]:
     """The user (a `User` row) has a profile in an account the caller does not belong to."""
     return exists().where(UserProfile.user_id == User.id, UserProfile.account_id.not_in(principal.account_ids))
+
+
+def acting_required(acting: Acting | None) -> Acting:
+    """A broker context's acting account where a write needs one (None: the caller has no account)."""
+    if acting is None:
+        raise NoActingAccount.field("accountNumber", NO_ACCOUNT, where="query")
+    return acting
 
 
 def user_manage_scope(principal: Principal) -> ColumnElement[bool]:

@@ -57,9 +57,9 @@ from app.services.base import Page, flush
 from app.services.cache import CacheRegistry, SingleFlightCache, invalidate_after_commit
 from app.services.cache import Tag as CacheTag
 from app.services.permissions import (
-    NO_ACCOUNT,
     Acting,
     acting_account,
+    acting_required,
     can_read_owned,
     get_scoped,
     in_bound_ids,
@@ -624,8 +624,7 @@ async def _insert_plugin(
 
 def owner_in(acting: Acting | None) -> Membership:
     """The caller's profile in the acting account: a plugin is owned by a profile (422 without one there)."""
-    if acting is None:
-        raise Unprocessable.field("accountNumber", NO_ACCOUNT, where="query")
+    acting = acting_required(acting)
     if acting.membership is None:
         raise Unprocessable.field("accountNumber", f"You have no profile in account {acting.account_number}.")
     return acting.membership

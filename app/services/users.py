@@ -2,10 +2,12 @@
 
 Who may change a user:
 - a user may change their own names, email and password (self-service);
-- staff manage the users of their accounts (flags included), but never a superuser;
+- staff manage (flags included) the users every one of whose accounts they administer, never a superuser
+  (`permissions.user_manage_scope`: a user shared with another tenant is a superuser's to change);
 - only a superuser grants or revokes `isSuperuser`.
-Every change of a user invalidates `("user", id)`: their principals (flags, memberships) and any cached
-snapshot showing their name or email are reloaded on the very next request.
+A new password ends all of the user's login tokens (`set_password`). Every change of a user invalidates
+`("user", id)`: their principals (flags, memberships) and any cached snapshot showing their name or email
+are reloaded on the very next request.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy import ColumnElement, and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.errors import Conflict, NotFound, Unprocessable
+from app.errors import Conflict, NotFound
 from app.models import Account, User, UserProfile
 from app.schemas.manifests.user import (
     UserConfigRead,
@@ -31,10 +33,10 @@ from app.services import api_keys, passwords, profiles
 from app.services.base import Page, fetch_page, flush
 from app.services.cache import invalidate_after_commit
 from app.services.permissions import (
-    NO_ACCOUNT,
     STAFF_ONLY,
     SUPERUSER_TARGET,
     Acting,
+    acting_required,
     foreign_profile,
     is_account_admin,
     require,
@@ -222,9 +224,8 @@ async def delete_user(session: AsyncSession, principal: Principal, user_id: int)
 
 
 def _acting(acting: Acting | None) -> tuple[int, str]:
-    if acting is None:
-        raise Unprocessable.field("accountNumber", NO_ACCOUNT, where="query")
-    return acting.account_id, acting.account_number
+    required = acting_required(acting)
+    return required.account_id, required.account_number
 
 
 def _not_found_by_name(username: str) -> str:

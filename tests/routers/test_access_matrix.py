@@ -292,7 +292,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", f"{CLI}/apply/"): Row(named(plugin_manifest, f"{CLI}/apply/"), expect(*EVERYONE)),
     ("POST", f"{CLI}/validate/"): Row(named(plugin_manifest, f"{CLI}/validate/"), expect(*EVERYONE)),
     # Manifest names resolve in the acting account, then the platform account; the superuser acts in the platform
-    # account (and may only name accounts it belongs to), so A's plugin is not found by name for it.
+    # account unless it names another with accountNumber, so A's plugin is not found by name for it.
     ("POST", f"{CLI}/delete/{{kind}}/"): Row(cli_on_plugin_a("delete"), expect(404, 200, 403, 404, 404)),
     ("POST", f"{CLI}/deploy/{{kind}}/"): Row(cli_on_key_of_staff_a("deploy"), expect(200, 200, 404, 404, 404)),
     ("POST", f"{CLI}/undeploy/{{kind}}/"): Row(cli_on_key_of_staff_a("undeploy"), expect(200, 200, 404, 404, 404)),
