@@ -73,7 +73,7 @@ AccountNumber = Annotated[
     Query(
         alias="accountNumber",
         max_length=14,
-        description="Act in this account (one you belong to) instead of your first profile's.",
+        description="Act in this account (one you belong to; a superuser, any) instead of your first profile's.",
         examples=["3141-5926-5359"],
     ),
 ]
