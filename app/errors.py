@@ -108,6 +108,13 @@ class Unprocessable(AppError):
         return cls(message, errors=[FieldError(loc=[where, field], msg=message, type=kind)])
 
 
+class TooManyRequests(AppError):
+    status, slug = 429, "too-many-requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
 class ServiceUnavailable(AppError):
     status, slug = 503, "service-unavailable"
 

@@ -24,6 +24,8 @@ _HASHED_ID = re.compile(r"r([A-Za-z0-9_-]+)x")
 _DECIMAL = re.compile(r"[0-9]+")
 ACCOUNT_NUMBER_PATTERN = re.compile(r"[0-9]{4}-[0-9]{4}-[0-9]{4}")
 PLATFORM_ACCOUNT_NUMBER = "3141-5926-5359"
+# Given on create, "generate a number for me" (the original's default); never stored.
+ACCOUNT_NUMBER_SENTINEL = "9999-9999-9999"
 
 
 def hashed_id(id_: int) -> str:

@@ -12,6 +12,7 @@ from app.config import Settings
 from app.errors import ServiceUnavailable
 from app.services.cache import CacheRegistry
 from app.services.cache_notify import CacheListener
+from app.services.login_throttle import LoginThrottle
 from app.services.principals import LastUsedRecorder
 
 
@@ -52,6 +53,7 @@ class Runtime:
     last_used: LastUsedRecorder
     schema: SchemaGate
     listener: CacheListener | None = None
+    login_throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(None))
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -78,6 +80,8 @@ class Runtime:
             last_used=LastUsedRecorder(autocommit, settings.last_used_interval),
             schema=SchemaGate(head=db.migration_head()),
             listener=listener,
+            # One process on SQLite: counted in memory; PostgreSQL serves many: counted in the database.
+            login_throttle=LoginThrottle(None if settings.is_sqlite else engine),
         )
 
     async def start(self) -> None:

@@ -105,6 +105,7 @@ async def truncate_all(runtime: Runtime) -> None:
             for schema, sequence in used.all():
                 await conn.execute(text(f'ALTER SEQUENCE "{schema}"."{sequence}" RESTART'))
     runtime.caches.clear()
+    runtime.login_throttle.clear()
     runtime.last_used = type(runtime.last_used)(runtime.autocommit, runtime.settings.last_used_interval)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from app import db, errors, reads
 from app.identifiers import PLATFORM_ACCOUNT_NUMBER
-from app.models import PluginPrompt, User
+from app.models import KIND_API_KEY, PluginPrompt, User
 from app.reads import Read
 from app.runtime import Runtime
 from app.schemas.plugins import PluginCreate
@@ -103,11 +103,10 @@ async def test_every_read_returns_what_sqlalchemy_returns(runtime: Runtime, worl
 def test_statement_constants_travel_with_the_sql() -> None:
     sql, arguments = principals._PRINCIPAL_READ.render(asyncpg_dialect(), {"digest": "d"})
     assert "$2" in sql
-    assert sorted(map(str, arguments)) == sorted([PLATFORM_ACCOUNT_NUMBER, "d"])
-    assert principals._PRINCIPAL_READ.render(asyncpg_dialect(), {"digest": "e"}) == (
-        sql,
-        [PLATFORM_ACCOUNT_NUMBER, "e"],
-    )
+    assert sorted(map(str, arguments)) == sorted([PLATFORM_ACCOUNT_NUMBER, KIND_API_KEY, "d"])
+    again = principals._PRINCIPAL_READ.render(asyncpg_dialect(), {"digest": "e"})
+    assert again[0] == sql
+    assert sorted(map(str, again[1])) == sorted([PLATFORM_ACCOUNT_NUMBER, KIND_API_KEY, "e"])
 
 
 async def test_a_parameter_expanded_at_execution_is_rendered_per_call(runtime: Runtime, world: World) -> None:

@@ -3,6 +3,7 @@
 from app.models.account import Account, AccountContact
 from app.models.api_key import KIND_API_KEY, KIND_LOGIN, ApiKey
 from app.models.base import Base, ImmutableFieldError
+from app.models.login_failure import LoginFailure
 from app.models.plugin import PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector
 from app.models.profile import UserProfile
 from app.models.tag import Tag
@@ -16,6 +17,7 @@ __all__ = [
     "ApiKey",
     "Base",
     "ImmutableFieldError",
+    "LoginFailure",
     "PluginDataStatic",
     "PluginMeta",
     "PluginPrompt",

@@ -50,9 +50,10 @@ basic = Utf8Basic(scheme_name="HTTPBasic", realm="smarter", auto_error=False, de
     description=(
         "Exchange HTTP Basic credentials for a login token that expires after `SMARTER_CORE_LOGIN_TOKEN_TTL` "
         "seconds (10 h by default). Any active user may log in. A wrong username and a wrong password give "
-        "the same 401."
+        "the same 401. After 10 failed logins for one username within 15 minutes, its further attempts get "
+        "429 (with `Retry-After`) until the window has passed."
     ),
-    responses=problems(401, 503),
+    responses=problems(401, 429, 503),
 )
 async def login(
     session: SessionDep,
@@ -64,7 +65,7 @@ async def login(
             "Send your username and password with HTTP Basic authentication.", scheme=auth.BASIC_CHALLENGE
         )
     token, plaintext, user = await auth.login(
-        session, credentials.username, credentials.password, runtime.settings.login_token_ttl
+        session, credentials.username, credentials.password, runtime.settings.login_token_ttl, runtime.login_throttle
     )
     assert token.expires_at is not None
     return LoginResponse(token=plaintext, expires_at=token.expires_at, user=UserRead.model_validate(user))

@@ -73,7 +73,7 @@ AccountNumber = Annotated[
     Query(
         alias="accountNumber",
         max_length=14,
-        description="Act in this account (one you belong to) instead of your first profile's.",
+        description="Act in this account (one you belong to; a superuser, any) instead of your first profile's.",
         examples=["3141-5926-5359"],
     ),
 ]
@@ -82,7 +82,7 @@ AccountNumber = Annotated[
 async def broker_context(
     session: SessionDep, principal: PrincipalDep, runtime: RuntimeDep, account_number: AccountNumber = None
 ) -> BrokerContext:
-    return protocol.broker_context(session, principal, runtime.settings, account_number=account_number)
+    return await protocol.broker_context(session, principal, runtime.settings, account_number=account_number)
 
 
 KindDep = Annotated[Broker[Any], Depends(kind_broker)]
@@ -325,22 +325,25 @@ async def whoami(
     "/version/",
     "version",
     summary="Platform version",
-    description="The service's version and its main packages' (authenticated: versions help attackers).",
+    description="The service's version, and for staff and superusers its Python and main packages' versions.",
     statuses=_BASE,
 )
-async def version(_: PrincipalDep) -> Journaled[PlatformVersion]:
-    return protocol.version()
+async def version(principal: PrincipalDep) -> Journaled[PlatformVersion]:
+    return protocol.version(principal)
 
 
 @read_route(
     "/status/",
     "status",
     summary="Platform status",
-    description="The database (reachable, schema revision), the caches and the runtime.",
+    description=(
+        "Whether the database answers; for staff and superusers also its backend and schema revision, the "
+        "caches and the runtime."
+    ),
     statuses=_BASE,
 )
-async def status(_: PrincipalDep, runtime: RuntimeDep) -> Journaled[PlatformStatus]:
-    return await protocol.status(runtime)
+async def status(principal: PrincipalDep, runtime: RuntimeDep) -> Journaled[PlatformStatus]:
+    return await protocol.status(runtime, principal)
 
 
 @read_route(

@@ -25,7 +25,7 @@ from sqlalchemy.orm import selectinload
 
 from app import identifiers, text
 from app.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable, classify_integrity_error
-from app.identifiers import random_account_number
+from app.identifiers import ACCOUNT_NUMBER_SENTINEL, random_account_number
 from app.models import KIND_LOGIN, Account, ApiKey, User, UserProfile
 from app.models.base import utcnow
 from app.schemas.accounts import STAFF_FIELDS, AccountCreate, AccountRead, AccountUpdate
@@ -73,7 +73,12 @@ async def create_account(
     tags: list[str] | None = None,
     **fields: Any,
 ) -> Account:
-    """Insert an account; a generated number that collides is drawn again (the unique index decides)."""
+    """Insert an account; a generated number that collides is drawn again (the unique index decides).
+
+    No number, or the sentinel `9999-9999-9999`, means "generate one".
+    """
+    if account_number == ACCOUNT_NUMBER_SENTINEL:
+        account_number = None
     tag_rows = await tag_service.resolve(session, tags or [])
     attempts = 1 if account_number is not None else NUMBER_ATTEMPTS
     for attempt in range(attempts):
@@ -368,7 +373,8 @@ async def apply_manifest(
     if account is None:
         account = await create_account(session, name=meta.name, account_number=meta.account_number, **values)
     else:
-        if meta.account_number is not None and meta.account_number != account.account_number:
+        given = meta.account_number
+        if given is not None and given not in (account.account_number, ACCOUNT_NUMBER_SENTINEL):
             location: list[str | int] = ["body", "metadata", "accountNumber"]
             raise Unprocessable(
                 NUMBER_READ_ONLY, errors=[FieldError(loc=location, msg=NUMBER_READ_ONLY, type="read_only")]

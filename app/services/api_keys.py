@@ -4,8 +4,9 @@
 Rules:
 - keys are read with the ownership scope (superuser all; staff their accounts' keys; others their own
   profiles'), named keys only: login tokens are never listed or addressable here;
-- a key's user must be staff when the key is created; a staff caller creates keys for staff users of
-  their accounts, a superuser for any staff user; only a superuser creates or changes a superuser's keys;
+- a key's user must be staff when the key is created; a staff caller creates keys for the staff users
+  they may manage (`permissions.user_manage_scope`), a superuser for any staff user; only a superuser
+  creates or changes a superuser's keys; a key acts only in its owner profile's account;
 - every write that can change how a key authenticates drops its cached principal (`forget`), here and,
   through NOTIFY, in every other process, once the unit of work commits.
 """
@@ -40,8 +41,19 @@ from app.services import keys, profiles
 from app.services import tags as tag_service
 from app.services.base import Page, flush, path_id
 from app.services.cache import invalidate_after_commit
-from app.services.permissions import get_scoped, ownership_scope, require, user_scope
-from app.services.principals import PRINCIPAL_CACHE, Membership, Principal
+from app.services.permissions import (
+    Acting,
+    acting_account,
+    acting_required,
+    foreign_profile,
+    get_scoped,
+    ownership_scope,
+    require,
+    require_manageable,
+    user_manage_scope,
+    user_scope,
+)
+from app.services.principals import PRINCIPAL_CACHE, Principal
 
 STAFF_ONLY = "API keys can only be created for staff users."
 NOT_FOUND = "No API key with this id is visible to you."
@@ -205,30 +217,41 @@ def _ref_statement(principal: Principal, ref: str) -> Select[ApiKey]:
 
 
 async def _key_owner(
-    session: AsyncSession, principal: Principal, username: str, account_id: int, account_number: str
+    session: AsyncSession, principal: Principal, username: str, acting: Acting, *, named: bool
 ) -> tuple[User, UserProfile]:
-    """The user a new (or re-applied) key is for, and their profile in the owner account.
+    """The user a new (or re-applied) key is for, and the profile that owns it.
 
-    404 when the caller cannot see the user (unknown, or only in other tenants); 403 for a superuser
-    unless the caller is one; 422 for a non-staff user or one without a profile in the account.
+    The owner profile is the user's in the acting account; for a superuser who named no account, else the
+    user's only profile (several and none in the acting account: 422 asking for `accountNumber`).
+    404 when the caller cannot see the user; 403 unless the caller may manage them
+    (`permissions.user_manage_scope`) or they are the caller; 422 for a non-staff user.
     """
     # FOR SHARE: a concurrent demotion waits for this unit of work, so the key's user is staff when it is made.
-    statement = select(User).where(User.username == username, user_scope(principal)).with_for_update(read=True)
-    user = (await session.execute(statement)).scalar_one_or_none()
-    if user is None:
+    statement = (
+        select(User, user_manage_scope(principal), foreign_profile(principal))
+        .where(User.username == username, user_scope(principal))
+        .with_for_update(read=True, of=User)
+    )
+    found = (await session.execute(statement)).one_or_none()
+    if found is None:
         raise NotFound(f"No user named {username!r} is visible to you.")
-    require(principal.is_superuser or not user.is_superuser, SUPERUSER_KEYS)
+    user = found[0]
+    if user.id != principal.user_id:
+        require(principal.is_superuser or not user.is_superuser, SUPERUSER_KEYS)
+        require_manageable(principal, user.is_superuser, bool(found[1]), bool(found[2]))
     if not user.is_staff:
         raise Unprocessable.field("username", STAFF_ONLY)
-    profile = (
-        await session.execute(
-            select(UserProfile).where(UserProfile.user_id == user.id, UserProfile.account_id == account_id)
-        )
-    ).scalar_one_or_none()
+    owned = (await session.execute(select(UserProfile).where(UserProfile.user_id == user.id))).scalars().all()
+    profile = next((p for p in owned if p.account_id == acting.account_id), None)
+    if profile is None and principal.is_superuser and not named and len(owned) == 1:
+        profile = owned[0]
     if profile is None:
-        raise Unprocessable.field(
-            "username", f"{username} has no profile in account {account_number}; add them to the account first."
-        )
+        message = f"{username} has no profile in account {acting.account_number}; "
+        if principal.is_superuser and not named and owned:
+            message += "they belong to several accounts: name one with accountNumber."
+        else:
+            message += "add them to the account first."
+        raise Unprocessable.field("username", message)
     return user, profile
 
 
@@ -369,9 +392,9 @@ async def get_key(session: AsyncSession, principal: Principal, ref: str) -> ApiK
 async def create_key(session: AsyncSession, principal: Principal, data: ApiKeyCreate) -> tuple[ApiKey, str]:
     """A key for `data.username` (default: the caller), owned by their profile in the owner account."""
     require(principal.is_staff or principal.is_superuser, CALLER_NOT_STAFF)
-    account = await profiles.account_for(session, principal, data.account_number)
+    acting = await acting_account(session, principal, data.account_number, where="body")
     user, profile = await _key_owner(
-        session, principal, data.username or principal.username, account.id, account.account_number
+        session, principal, data.username or principal.username, acting, named=data.account_number is not None
     )
     row, plaintext = await issue_key(
         session,
@@ -437,7 +460,7 @@ def _not_found_by_name(name: str) -> str:
     return f"No SmarterAuthToken named {name!r} is visible to you."
 
 
-def _by_name(principal: Principal, name: str, acting: Membership | None) -> Select[ApiKey]:
+def _by_name(principal: Principal, name: str, acting: Acting | None) -> Select[ApiKey]:
     """The caller's key called `name` (names are unique per owner profile, not per account): the caller's
     own first, then one in the acting account, then the oldest.
     """
@@ -449,7 +472,7 @@ def _by_name(principal: Principal, name: str, acting: Membership | None) -> Sele
 
 
 async def apply_manifest(
-    session: AsyncSession, principal: Principal, manifest: SmarterAuthTokenManifest, *, acting: Membership | None
+    session: AsyncSession, principal: Principal, manifest: SmarterAuthTokenManifest, *, acting: Acting | None
 ) -> tuple[SmarterAuthTokenManifestRead, str | None]:
     """Create the key `metadata.name` of the named staff user of the acting account, or update it.
 
@@ -457,10 +480,9 @@ async def apply_manifest(
     changes metadata and `isActive` only, and never shows a key again).
     """
     require(principal.is_staff or principal.is_superuser, APPLY_NOT_STAFF)
-    account_id = profiles.acting_account_id(principal, acting)
-    account_number = profiles.acting_account_number(principal, acting)
     meta, config = manifest.metadata, manifest.spec.config
-    user, profile = await _key_owner(session, principal, config.username, account_id, account_number)
+    # A manifest acts in one account (`?accountNumber=` or the default): its owner profile is there.
+    user, profile = await _key_owner(session, principal, config.username, acting_required(acting), named=True)
     values: dict[str, Any] = {
         "description": meta.description or "",
         "version": meta.version or "1.0.0",
@@ -484,7 +506,7 @@ async def apply_manifest(
 
 
 async def describe_by_name(
-    session: AsyncSession, principal: Principal, *, name: str, acting: Membership | None
+    session: AsyncSession, principal: Principal, *, name: str, acting: Acting | None
 ) -> SmarterAuthTokenManifestRead:
     statement = _by_name(principal, name, acting).options(*READ_OPTIONS)
     return manifest_of(await get_scoped(session, statement, not_found=_not_found_by_name(name)))
@@ -521,13 +543,13 @@ async def manifest_rows(session: AsyncSession, principal: Principal, *, name: st
     ]
 
 
-async def delete_by_name(session: AsyncSession, principal: Principal, *, name: str, acting: Membership | None) -> None:
+async def delete_by_name(session: AsyncSession, principal: Principal, *, name: str, acting: Acting | None) -> None:
     key = await _writable_key(session, principal, _by_name(principal, name, acting), _not_found_by_name(name))
     await _delete(session, key)
 
 
 async def deploy_by_name(
-    session: AsyncSession, principal: Principal, *, name: str, acting: Membership | None, active: bool
+    session: AsyncSession, principal: Principal, *, name: str, acting: Acting | None, active: bool
 ) -> ApiKey:
     """deploy (active=True) / undeploy (False): activate or deactivate the named key."""
     key = await _writable_key(session, principal, _by_name(principal, name, acting), _not_found_by_name(name))

@@ -6,17 +6,23 @@ Each function returns one predicate on columns the row already has (`account_id`
 Owned resources (plugins, API keys):
 - read scope: superuser -> everything; others -> rows of any of their accounts, or of the platform account;
 - ownership scope: superuser -> everything; staff -> rows of their accounts; regular -> rows of their profiles.
+
+"Their accounts" are the principal's memberships: a named key's owner account only, a login token's every
+active account of its user. Two rules live here once: which account a caller acts in (`acting_account`)
+and whether a caller may manage a user (`user_manage_scope`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Select, any_, bindparam, false, select, true
+from sqlalchemy import ColumnElement, Select, and_, any_, bindparam, exists, false, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Forbidden, NotFound, Unprocessable
+from app.identifiers import PLATFORM_ACCOUNT_NUMBER
 from app.models import Account, AccountContact, User, UserProfile
 from app.services.principals import Membership, Principal
 
@@ -162,15 +168,93 @@ async def get_scoped(
     return row[0]  # type: ignore[no-any-return]
 
 
-def acting_membership(principal: Principal, account_number: str | None = None) -> Membership:
-    """The account a caller acts in: the one they name (and belong to), else their first profile's."""
+@dataclass(frozen=True, slots=True)
+class Acting:
+    """The account a caller acts in, and their profile there (None: a superuser acting outside their own)."""
+
+    account_id: int
+    account_number: str
+    membership: Membership | None
+
+    @classmethod
+    def of(cls, membership: Membership) -> Acting:
+        return cls(membership.account_id, membership.account_number, membership)
+
+
+NO_ACCOUNT = "You do not belong to any active account."
+
+
+class NoActingAccount(Unprocessable):
+    """The caller named no account and belongs to none (reads of what they can see still work)."""
+
+
+NOT_A_MEMBER = "You do not belong to an active account with this number."
+
+
+async def acting_account(
+    session: AsyncSession, principal: Principal, account_number: str | None = None, *, where: str = "query"
+) -> Acting:
+    """Which account this caller acts in: the one rule for REST writes, manifests of every kind and whoami.
+
+    The account named by `accountNumber` when the caller belongs to it (422 otherwise; a superuser may name
+    any account), else the caller's first profile's by lowest id, else (a superuser) the platform account.
+    A named key's principal has one membership, its owner profile's: the key acts only there. Inactive
+    accounts are not memberships of anyone but a superuser (`app.services.principals`).
+    """
     if account_number is not None:
         membership = principal.membership_by_number(account_number)
-        if membership is None:
-            raise Unprocessable.field(
-                "accountNumber", "You do not belong to an account with this number.", where="query"
-            )
-        return membership
-    if not principal.memberships:
-        raise Forbidden("You do not belong to any account.")
-    return principal.memberships[0]
+        if membership is not None:
+            return Acting.of(membership)
+        if not principal.is_superuser:
+            raise Unprocessable.field("accountNumber", NOT_A_MEMBER, where=where)
+        statement = select(Account.id).where(Account.account_number == account_number)
+        account_id = (await session.execute(statement)).scalar_one_or_none()
+        if account_id is None:
+            raise Unprocessable.field("accountNumber", "No account has this number.", where=where)
+        return Acting(account_id, account_number, None)
+    if principal.memberships:
+        return Acting.of(principal.memberships[0])
+    if principal.is_superuser and principal.platform_account_id is not None:
+        return Acting(principal.platform_account_id, PLATFORM_ACCOUNT_NUMBER, None)
+    raise NoActingAccount.field("accountNumber", NO_ACCOUNT, where=where)
+
+
+STAFF_ONLY = "Only staff can create, change or delete other users."
+SUPERUSER_TARGET = "Only a superuser can change or delete a superuser."
+FOREIGN_ACCOUNTS = (
+    "This user also belongs to accounts you do not administer: only a superuser can change or delete them, "
+    "or create API keys for them (you can remove their profile in your account)."
+)
+
+
+def foreign_profile(principal: Principal) -> ColumnElement[bool]:
+    """The user (a `User` row) has a profile in an account the caller does not belong to."""
+    return exists().where(UserProfile.user_id == User.id, UserProfile.account_id.not_in(principal.account_ids))
+
+
+def acting_required(acting: Acting | None) -> Acting:
+    """A broker context's acting account where a write needs one (None: the caller has no account)."""
+    if acting is None:
+        raise NoActingAccount.field("accountNumber", NO_ACCOUNT, where="query")
+    return acting
+
+
+def user_manage_scope(principal: Principal) -> ColumnElement[bool]:
+    """May this caller manage this user (their password, email, names, flags, a `User` manifest, a new key)?
+
+    The one rule, as a predicate on `User`: a superuser any user; staff a user who is no superuser and
+    every one of whose accounts the caller administers (a user who is also in another tenant's account is
+    that tenant's too: 403); nobody else. Acting on oneself is self-service, decided by the caller.
+    """
+    if principal.is_superuser:
+        return true()
+    if not principal.is_staff:
+        return false()
+    return and_(User.id.in_(_members_of(principal.account_ids)), ~User.is_superuser, ~foreign_profile(principal))
+
+
+def require_manageable(principal: Principal, target_is_superuser: bool, manageable: bool, foreign: bool) -> None:
+    """The 403 of `user_manage_scope` (evaluated in the query that found the user), with its reason."""
+    if target_is_superuser:
+        require(manageable, SUPERUSER_TARGET)
+    require(manageable, FOREIGN_ACCOUNTS if foreign and principal.is_staff else STAFF_ONLY)

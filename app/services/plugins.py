@@ -24,7 +24,7 @@ from sqlalchemy.orm.interfaces import ORMOption
 from sqlalchemy.sql.functions import FunctionElement
 
 from app import text
-from app.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.errors import Conflict, NotFound, Unprocessable
 from app.identifiers import hashed_id, record_locator
 from app.models import Account, Base, PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector, Tag, User, UserProfile
 from app.models.plugin import (
@@ -57,7 +57,9 @@ from app.services.base import Page, flush
 from app.services.cache import CacheRegistry, SingleFlightCache, invalidate_after_commit
 from app.services.cache import Tag as CacheTag
 from app.services.permissions import (
-    acting_membership,
+    Acting,
+    acting_account,
+    acting_required,
     can_read_owned,
     get_scoped,
     in_bound_ids,
@@ -620,6 +622,21 @@ async def _insert_plugin(
     return plugin
 
 
+def owner_in(acting: Acting | None) -> Membership:
+    """The caller's profile in the acting account: a plugin is owned by a profile (422 without one there)."""
+    acting = acting_required(acting)
+    if acting.membership is None:
+        raise Unprocessable.field("accountNumber", f"You have no profile in account {acting.account_number}.")
+    return acting.membership
+
+
+async def _owner(
+    session: AsyncSession, principal: Principal, body_number: str | None, query_number: str | None
+) -> Membership:
+    where = "body" if body_number is not None else "query"
+    return owner_in(await acting_account(session, principal, body_number or query_number, where=where))
+
+
 async def create_plugin(
     session: AsyncSession, principal: Principal, data: PluginCreate, *, account_number: str | None = None
 ) -> PluginDetail:
@@ -629,7 +646,7 @@ async def create_plugin(
     """
     if data.data is not None and data.plugin_class != "static":
         raise Unprocessable.field("data", STATIC_ONLY.format(plugin_class=data.plugin_class))
-    owner = acting_membership(principal, data.account_number or account_number)
+    owner = await _owner(session, principal, data.account_number, account_number)
     plugin = await _insert_plugin(
         session,
         owner,
@@ -679,7 +696,7 @@ async def clone_plugin(
 ) -> PluginDetail:
     """Copy a readable plugin (metadata, tags, parts) into a new one owned by the caller."""
     source = await _readable_view(session, principal, plugin_id)
-    owner = acting_membership(principal, data.account_number or account_number)
+    owner = await _owner(session, principal, data.account_number, account_number)
     selector = source.selector
     static = source.data
     clone = await _insert_plugin(
@@ -770,7 +787,7 @@ async def write_data(session: AsyncSession, principal: Principal, plugin_id: int
 # --- manifests (the `Plugin` kind: static plugins) ---------------------------------------------------------
 
 
-def _by_name_in(principal: Principal, name: str, acting: Membership | None) -> Select[PluginMeta]:
+def _by_name_in(principal: Principal, name: str, acting: Acting | None) -> Select[PluginMeta]:
     """Static plugins called `name` in the acting account, else the platform account (read scope)."""
     accounts = [m.account_id for m in (acting,) if m is not None]
     platform = principal.platform_account_id
@@ -796,7 +813,7 @@ def _not_found_by_name(name: str) -> str:
 
 
 async def describe_by_name(
-    session: AsyncSession, principal: Principal, *, name: str, acting: Membership | None
+    session: AsyncSession, principal: Principal, *, name: str, acting: Acting | None
 ) -> PluginManifestRead:
     statement = _by_name_in(principal, _normalised(name, where="query"), acting)
     plugin = await get_scoped(session, statement, not_found=_not_found_by_name(name))
@@ -805,7 +822,7 @@ async def describe_by_name(
     return manifest_of(view)
 
 
-async def delete_by_name(session: AsyncSession, principal: Principal, *, name: str, acting: Membership | None) -> None:
+async def delete_by_name(session: AsyncSession, principal: Principal, *, name: str, acting: Acting | None) -> None:
     statement = _by_name_in(principal, _normalised(name, where="query"), acting)
     plugin = await get_scoped(
         session,
@@ -862,14 +879,13 @@ async def manifest_rows(session: AsyncSession, principal: Principal, *, name: st
 
 
 async def apply_manifest(
-    session: AsyncSession, principal: Principal, manifest: PluginManifest, *, acting: Membership | None
+    session: AsyncSession, principal: Principal, manifest: PluginManifest, *, acting: Acting | None
 ) -> tuple[PluginManifestRead, bool]:
     """Create or update the static plugin `metadata.name` of the acting account; (manifest, created).
 
     Idempotent: applying the same manifest again writes nothing. Updating needs the ownership scope.
     """
-    if acting is None:
-        raise Forbidden("You do not belong to any account.")
+    owner = owner_in(acting)
     meta, spec = manifest.metadata, manifest.spec
     values: dict[str, Any] = {
         "description": meta.description or "",
@@ -888,7 +904,7 @@ async def apply_manifest(
 
     statement = (
         select(PluginMeta)
-        .where(PluginMeta.account_id == acting.account_id, PluginMeta.name == meta.name)
+        .where(PluginMeta.account_id == owner.account_id, PluginMeta.name == meta.name)
         .options(
             selectinload(PluginMeta.tag_links),
             joinedload(PluginMeta.prompt),
@@ -901,7 +917,7 @@ async def apply_manifest(
     if found is None:
         plugin = await _insert_plugin(
             session,
-            acting,
+            owner,
             name=meta.name,
             tags=meta.tags or [],
             plugin_class="static",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cachetools import TTLCache
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.errors import Unauthorized
@@ -47,8 +47,15 @@ class Principal:
     key_kind: str
     key_active: bool
     expires_at: datetime | None
-    memberships: tuple[Membership, ...]  # ordered by profile id: the first is the default acting account
+    # Ordered by profile id: the first is the default acting account. A named key has one, its owner
+    # profile's; a login token every profile of its user. Inactive accounts are left out (not for a superuser).
+    memberships: tuple[Membership, ...]
     platform_account_id: int | None
+    # Every account the credential's memberships were read from, inactive ones included: a change of any of
+    # their flags must reload the principal (`principal_tags`).
+    seen_account_ids: tuple[int, ...] = ()
+    # A named key owned in an inactive account may not be used (superusers' keys excepted).
+    owner_account_active: bool = True
     # Derived from `memberships` once: every request's scope check reads them, and a cached principal
     # serves many requests.
     profile_ids: tuple[int, ...] = field(init=False, repr=False, compare=False)
@@ -82,13 +89,15 @@ class Principal:
             return "User inactive or deleted."
         if self.key_kind == KIND_API_KEY and not self.is_staff:
             return "API keys can only be used by staff users."
+        if not self.owner_account_active:
+            return "The key's account is inactive."
         return None
 
 
 def principal_tags(principal: Principal) -> Iterable[Tag]:
     yield ("user", principal.user_id)
-    for membership in principal.memberships:
-        yield ("account", membership.account_id)
+    for account_id in {*principal.seen_account_ids, *principal.account_ids}:
+        yield ("account", account_id)
 
 
 def principal_cache(caches: CacheRegistry) -> SingleFlightCache[str, Principal]:
@@ -97,7 +106,8 @@ def principal_cache(caches: CacheRegistry) -> SingleFlightCache[str, Principal]:
 
 _platform_id = select(Account.id).where(Account.account_number == PLATFORM_ACCOUNT_NUMBER).scalar_subquery()
 # One round trip: the key and its user, repeated on a row per membership (one row, with NULLs, for none).
-# Every uncached request runs it: a driver read (`app.reads`).
+# A named key's only membership is its owner profile's (a key acts in one account); a login token's are all
+# of its user's. Every uncached request runs it: a driver read (`app.reads`).
 _PRINCIPAL_READ = Read(
     select(
         ApiKey.id,
@@ -114,9 +124,16 @@ _PRINCIPAL_READ = Read(
         UserProfile.id,
         UserProfile.account_id,
         Account.account_number,
+        Account.is_active,
     )
     .join(User, User.id == ApiKey.user_id)
-    .outerjoin(UserProfile, UserProfile.user_id == User.id)
+    .outerjoin(
+        UserProfile,
+        and_(
+            UserProfile.user_id == User.id,
+            or_(ApiKey.kind != KIND_API_KEY, UserProfile.id == ApiKey.user_profile_id),
+        ),
+    )
     .outerjoin(Account, Account.id == UserProfile.account_id)
     .where(ApiKey.digest == bindparam("digest"))
     .order_by(UserProfile.id)
@@ -129,6 +146,9 @@ async def load_principal(reader: Reader, digest: str) -> Principal | None:
     if not rows or not hmac.compare_digest(rows[0][1], digest):
         return None
     key_id, _, kind, key_active, expires_at, user_id, username, active, staff, superuser, platform, *_ = rows[0]
+    found = [row for row in rows if row[11] is not None]
+    # Inactive accounts are not the members' to act in; superusers are not limited by them.
+    memberships = tuple(Membership(row[11], row[12], row[13]) for row in found if row[14] or superuser)
     return Principal(
         user_id=user_id,
         username=username,
@@ -139,8 +159,10 @@ async def load_principal(reader: Reader, digest: str) -> Principal | None:
         key_kind=kind,
         key_active=key_active,
         expires_at=expires_at,
-        memberships=tuple(Membership(row[11], row[12], row[13]) for row in rows if row[11] is not None),
+        memberships=memberships,
         platform_account_id=platform,
+        seen_account_ids=tuple(row[12] for row in found),
+        owner_account_active=kind != KIND_API_KEY or superuser or all(row[14] for row in found),
     )
 
 

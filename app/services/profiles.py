@@ -14,8 +14,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.interfaces import ORMOption
 
 from app import text
-from app.errors import Conflict, Forbidden, Unprocessable
-from app.identifiers import PLATFORM_ACCOUNT_NUMBER
+from app.errors import Conflict, Unprocessable
 from app.models import KIND_LOGIN, Account, AccountContact, ApiKey, User, UserProfile
 from app.schemas.profiles import ProfileCreate, ProfileUpdate
 from app.services import accounts
@@ -24,12 +23,12 @@ from app.services.base import Page, fetch_page, flush, insert_ignore
 from app.services.cache import invalidate_after_commit
 from app.services.permissions import (
     account_admin_scope,
-    acting_membership,
+    acting_account,
     get_scoped,
     profile_scope,
     require,
 )
-from app.services.principals import Membership, Principal
+from app.services.principals import Principal
 
 NOT_FOUND = "No user profile with this id is visible to you."
 ADMIN_ONLY = "Only staff of this profile's account (or a superuser) can remove it."
@@ -109,38 +108,12 @@ async def profiles_of(session: AsyncSession, user_id: int) -> list[UserProfile]:
 # --- which account ----------------------------------------------------------------------------------------
 
 
-def acting_account_id(principal: Principal, acting: Membership | None) -> int:
-    """The account a caller acts in; a superuser without profiles acts in the platform account."""
-    if acting is not None:
-        return acting.account_id
-    if principal.is_superuser and principal.platform_account_id is not None:
-        return principal.platform_account_id
-    raise Forbidden("You do not belong to any account.")
-
-
-def acting_account_number(principal: Principal, acting: Membership | None) -> str:
-    if acting is not None:
-        return acting.account_number
-    acting_account_id(principal, acting)  # raises for anyone but a superuser
-    return PLATFORM_ACCOUNT_NUMBER
-
-
 async def account_for(
     session: AsyncSession, principal: Principal, account_number: str | None, *, where: str = "body"
 ) -> Account:
-    """The account a write targets: the one named (a superuser may name any, others one of theirs),
-    else the caller's acting account.
-    """
-    if principal.is_superuser and account_number is not None:
-        account = await accounts.get_by_number(session, account_number)
-        if account is None:
-            raise Unprocessable.field("accountNumber", "No account has this number.", where=where)
-        return account
-    if principal.is_superuser and not principal.memberships:
-        account_id = acting_account_id(principal, None)
-    else:
-        account_id = acting_membership(principal, account_number).account_id
-    account = await session.get(Account, account_id)
+    """The account a write targets (`permissions.acting_account`), as a row."""
+    acting = await acting_account(session, principal, account_number, where=where)
+    account = await session.get(Account, acting.account_id)
     if account is None:  # deleted since the credential was checked
         raise Conflict("Your account no longer exists.")
     return account

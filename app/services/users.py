@@ -2,21 +2,23 @@
 
 Who may change a user:
 - a user may change their own names, email and password (self-service);
-- staff manage the users of their accounts (flags included), but never a superuser;
+- staff manage (flags included) the users every one of whose accounts they administer, never a superuser
+  (`permissions.user_manage_scope`: a user shared with another tenant is a superuser's to change);
 - only a superuser grants or revokes `isSuperuser`.
-Every change of a user invalidates `("user", id)`: their principals (flags, memberships) and any cached
-snapshot showing their name or email are reloaded on the very next request.
+A new password ends all of the user's login tokens (`set_password`). Every change of a user invalidates
+`("user", id)`: their principals (flags, memberships) and any cached snapshot showing their name or email
+are reloaded on the very next request.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, false, select, true
+from sqlalchemy import ColumnElement, and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.errors import Conflict, Forbidden, NotFound
+from app.errors import Conflict, NotFound
 from app.models import Account, User, UserProfile
 from app.schemas.manifests.user import (
     UserConfigRead,
@@ -27,21 +29,27 @@ from app.schemas.manifests.user import (
     UserStatusRead,
 )
 from app.schemas.users import UserCreate, UserUpdate
-from app.services import passwords, profiles
+from app.services import api_keys, passwords, profiles
 from app.services.base import Page, fetch_page, flush
 from app.services.cache import invalidate_after_commit
-from app.services.permissions import require, user_scope
-from app.services.principals import Membership, Principal
+from app.services.permissions import (
+    STAFF_ONLY,
+    SUPERUSER_TARGET,
+    Acting,
+    acting_required,
+    foreign_profile,
+    is_account_admin,
+    require,
+    require_manageable,
+    user_manage_scope,
+    user_scope,
+)
+from app.services.principals import Principal
 
 NOT_FOUND = "No user with this id is visible to you."
-STAFF_ONLY = "Only staff can create, change or delete other users."
-SUPERUSER_TARGET = "Only a superuser can change or delete a superuser."
 SUPERUSER_FLAG = "Only a superuser can grant or revoke isSuperuser."
 FLAGS_NEED_STAFF = "Only staff can change isStaff or isActive."
 NOT_YOURSELF = "You cannot delete your own user."
-FOREIGN_ACCOUNTS = (
-    "This user also belongs to accounts you do not administer; remove their profile in your account instead."
-)
 TAKEN_ELSEWHERE = "A user with this username already exists in another account."
 
 
@@ -77,21 +85,16 @@ async def get_by_username(session: AsyncSession, username: str) -> User | None:
     return (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
 
 
+async def set_password(session: AsyncSession, user: User, password: str) -> None:
+    """Hash and store a new password; every login token of the user ends (named API keys do not), in every
+    process once this unit of work commits."""
+    user.password = await passwords.hash_password(password)
+    await flush(session)
+    await api_keys.revoke_login_tokens(session, user.id)
+    invalidate_after_commit(session, tag=("user", user.id))
+
+
 # --- scopes -------------------------------------------------------------------------------------------------
-
-
-def manage_scope(principal: Principal) -> ColumnElement[bool]:
-    """Users the caller may change beyond self-service: superuser all; staff the non-superusers they can read."""
-    if principal.is_superuser:
-        return true()
-    if principal.is_staff:
-        return and_(user_scope(principal), ~User.is_superuser)
-    return false()
-
-
-def foreign_profile(principal: Principal) -> ColumnElement[bool]:
-    """The user has a profile in an account the caller does not belong to."""
-    return exists().where(UserProfile.user_id == User.id, UserProfile.account_id.not_in(principal.account_ids))
 
 
 async def _visible(
@@ -99,7 +102,7 @@ async def _visible(
 ) -> tuple[User, bool, bool]:
     """(user, manageable, has profiles outside the caller's accounts), in one query; 404 outside read scope."""
     statement = select(
-        User, manage_scope(principal).label("manageable"), foreign_profile(principal).label("foreign")
+        User, user_manage_scope(principal).label("manageable"), foreign_profile(principal).label("foreign")
     ).where(condition, user_scope(principal))
     row = (await session.execute(statement)).one_or_none()
     if row is None:
@@ -173,7 +176,7 @@ async def _write_user(session: AsyncSession, user: User, values: dict[str, Any])
     password = values.pop("password", None)
     changed = profiles.assign(user, values)
     if password is not None:
-        user.password = await passwords.hash_password(password)
+        await set_password(session, user, password)
         changed = True
     if changed:
         await flush(session)
@@ -182,9 +185,9 @@ async def _write_user(session: AsyncSession, user: User, values: dict[str, Any])
 
 
 async def update_user(session: AsyncSession, principal: Principal, user_id: int, data: UserUpdate) -> User:
-    user, manageable, _ = await _visible(session, principal, User.id == user_id, NOT_FOUND)
+    user, manageable, foreign = await _visible(session, principal, User.id == user_id, NOT_FOUND)
     if user.id != principal.user_id:
-        require(manageable, SUPERUSER_TARGET if user.is_superuser else STAFF_ONLY)
+        require_manageable(principal, user.is_superuser, manageable, foreign)
     values = data.model_dump(exclude_unset=True, by_alias=False)
     # A value equal to the current one is not a change: clients may send back what they read.
     changed = {key for key, value in values.items() if key == "password" or getattr(user, key) != value}
@@ -193,16 +196,17 @@ async def update_user(session: AsyncSession, principal: Principal, user_id: int,
     return user
 
 
-def _check_removal(principal: Principal, user: User, manageable: bool) -> None:
+def _check_removal(principal: Principal, user: User) -> None:
     require(principal.is_staff or principal.is_superuser, "Only staff can delete users.")
     if user.id == principal.user_id:
         raise Conflict(NOT_YOURSELF)
-    require(manageable, SUPERUSER_TARGET if user.is_superuser else STAFF_ONLY)
 
 
-async def _delete_user(session: AsyncSession, principal: Principal, user: User, foreign: bool) -> None:
+async def _delete_user(
+    session: AsyncSession, principal: Principal, user: User, manageable: bool, foreign: bool
+) -> None:
     # Staff may not erase a user other tenants still have: that would be a write outside their accounts.
-    require(principal.is_superuser or not foreign, FOREIGN_ACCOUNTS)
+    require_manageable(principal, user.is_superuser, manageable, foreign)
     # The database cascades to profiles, keys and owned plugins; account contacts are the accounts' records.
     await session.execute(delete(User).where(User.id == user.id))
     session.expunge(user)
@@ -212,11 +216,16 @@ async def _delete_user(session: AsyncSession, principal: Principal, user: User, 
 async def delete_user(session: AsyncSession, principal: Principal, user_id: int) -> None:
     """Staff of every account the user belongs to, or a superuser; never a superuser (unless one), never yourself."""
     user, manageable, foreign = await _visible(session, principal, User.id == user_id, NOT_FOUND)
-    _check_removal(principal, user, manageable)
-    await _delete_user(session, principal, user, foreign)
+    _check_removal(principal, user)
+    await _delete_user(session, principal, user, manageable, foreign)
 
 
 # --- the `User` manifest ------------------------------------------------------------------------------------
+
+
+def _acting(acting: Acting | None) -> tuple[int, str]:
+    required = acting_required(acting)
+    return required.account_id, required.account_number
 
 
 def _not_found_by_name(username: str) -> str:
@@ -264,7 +273,7 @@ def manifest_of(user: User, profile: UserProfile | None, account_number: str) ->
 
 
 async def apply_manifest(
-    session: AsyncSession, principal: Principal, manifest: UserManifest, *, acting: Membership | None
+    session: AsyncSession, principal: Principal, manifest: UserManifest, *, acting: Acting | None
 ) -> tuple[UserManifestRead, bool]:
     """Create the user with a profile in the acting account, or update a user of the acting account.
 
@@ -274,8 +283,7 @@ async def apply_manifest(
     nothing the second time.
     """
     require(principal.is_staff or principal.is_superuser, "Only staff can apply User manifests.")
-    account_id = profiles.acting_account_id(principal, acting)
-    account_number = profiles.acting_account_number(principal, acting)
+    account_id, account_number = _acting(acting)
     meta, config = manifest.metadata, manifest.spec.config
     user_values: dict[str, Any] = {
         "email": config.email,
@@ -292,17 +300,22 @@ async def apply_manifest(
         "tags": meta.tags or [],
     }
 
-    user = await get_by_username(session, meta.username)
-    created = user is None
-    if user is None:
+    found = (
+        await session.execute(
+            select(User, user_manage_scope(principal), foreign_profile(principal)).where(User.username == meta.username)
+        )
+    ).one_or_none()
+    created = found is None
+    if found is None:
         user = await create_user(session, username=meta.username, **user_values)
         profile = None
     else:
+        user = found[0]
         profile = await _profile_in(session, user.id, account_id)
         if profile is None and not principal.is_superuser:
             raise Conflict(TAKEN_ELSEWHERE)
-        if user.is_superuser and not principal.is_superuser:
-            raise Forbidden(SUPERUSER_TARGET)
+        if user.id != principal.user_id:
+            require_manageable(principal, user.is_superuser, bool(found[1]), bool(found[2]))
         changed = {key for key, value in user_values.items() if getattr(user, key) != value}
         _check_privileges(principal, changed)
         await _write_user(session, user, user_values)
@@ -317,20 +330,20 @@ async def apply_manifest(
 
 
 async def describe_by_username(
-    session: AsyncSession, principal: Principal, *, username: str, acting: Membership | None
+    session: AsyncSession, principal: Principal, *, username: str, acting: Acting | None
 ) -> UserManifestRead:
     """Any user the caller can read; the metadata is their profile's in the acting account."""
-    account_number = profiles.acting_account_number(principal, acting)
+    account_id, account_number = _acting(acting)
     user, _, _ = await _visible(session, principal, User.username == username, _not_found_by_name(username))
-    profile = await _profile_in(session, user.id, profiles.acting_account_id(principal, acting))
+    profile = await _profile_in(session, user.id, account_id)
     return manifest_of(user, profile, account_number)
 
 
 async def manifest_rows(
-    session: AsyncSession, principal: Principal, *, username: str | None, acting: Membership | None
+    session: AsyncSession, principal: Principal, *, username: str | None, acting: Acting | None
 ) -> list[dict[str, Any]]:
     """The `get` table: the users the caller can read (as the REST list), newest first."""
-    account_id = profiles.acting_account_id(principal, acting) if acting or principal.is_superuser else None
+    account_id = acting.account_id if acting else None
     here = and_(UserProfile.user_id == User.id, UserProfile.account_id == account_id)
     statement = (
         select(
@@ -369,17 +382,23 @@ async def manifest_rows(
 
 
 async def delete_by_username(
-    session: AsyncSession, principal: Principal, *, username: str, acting: Membership | None
+    session: AsyncSession, principal: Principal, *, username: str, acting: Acting | None
 ) -> None:
-    """Remove the user from the acting account; the user itself goes when that was their only account."""
+    """Remove the user from the acting account; the user itself goes when that was their only account.
+
+    Removing a profile from an account the caller administers is theirs to do (as `DELETE /profiles/{id}`);
+    deleting the user is `permissions.user_manage_scope`'s.
+    """
     user, manageable, foreign = await _visible(
         session, principal, User.username == username, _not_found_by_name(username)
     )
-    _check_removal(principal, user, manageable)
-    account_id = profiles.acting_account_id(principal, acting)
+    _check_removal(principal, user)
+    account_id, _ = _acting(acting)
     memberships = (await session.execute(select(UserProfile).where(UserProfile.user_id == user.id))).scalars().all()
     here = next((p for p in memberships if p.account_id == account_id), None)
     if here is not None and len(memberships) > 1:
+        require(is_account_admin(principal, account_id), STAFF_ONLY)
+        require(principal.is_superuser or not user.is_superuser, SUPERUSER_TARGET)
         await profiles.remove_profile(session, here)
         return
-    await _delete_user(session, principal, user, foreign)
+    await _delete_user(session, principal, user, manageable, foreign)

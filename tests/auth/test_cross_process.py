@@ -27,6 +27,7 @@ from app.runtime import Runtime
 from app.services import api_keys
 from app.services.cache import invalidate_after_commit
 from app.services.cache_notify import LISTENER_APPLICATION_NAME, CacheListener
+from app.services.login_throttle import MAX_FAILURES
 from tests.auth.helpers import LIGHT_PROBE, free_port, make_key, make_login_token, make_user
 from tests.support import World, unit_of_work
 
@@ -194,6 +195,67 @@ async def test_user_deactivation_reaches_process_b_within_a_second(
     for key in (actor.key, second):
         assert await refused_within(process_b, key, started) < BUDGET
     await warm_in_b(process_b, world["regular_b"].key)  # other users are untouched
+
+
+async def answers_within(b: ProcessB, url: str, key: str, status: int, started: float) -> float:
+    """Poll B until `url` answers `status` to `key`; the seconds since `started` (the commit)."""
+    headers = {"Authorization": f"Token {key}"}
+    while True:
+        response = await b.http.get(url, headers=headers)
+        elapsed = time.monotonic() - started
+        if response.status_code == status:
+            return elapsed
+        assert elapsed < BUDGET, f"process B still answers {response.status_code} after {elapsed:.2f}s\n{b.output()}"
+        await asyncio.sleep(0.01)
+
+
+async def test_password_change_ends_login_tokens_in_process_b(
+    client: httpx.AsyncClient, runtime: Runtime, world: World, process_b: ProcessB
+) -> None:
+    actor, staff = world["regular_a"], world["staff_a"]
+    await drain(process_b, runtime)
+    for key in (actor.key, staff.key):
+        await warm_in_b(process_b, key)
+    response = await client.patch(
+        f"/api/v1/accounts/users/{actor.user.id}/", json={"password": "changed in process a"}, headers=staff.headers
+    )
+    started = time.monotonic()  # the response is sent after the commit
+    assert response.status_code == 200, response.text
+    assert await refused_within(process_b, actor.key, started) < BUDGET
+    await warm_in_b(process_b, staff.key)  # a named key is not a login token
+
+
+async def test_inactive_account_reaches_process_b_within_a_second(
+    client: httpx.AsyncClient, runtime: Runtime, world: World, process_b: ProcessB
+) -> None:
+    staff, multi, superuser = world["staff_a"], world["multi"], world["superuser"]
+    url = f"/api/v1/accounts/{world.account_a.id}/"
+    await drain(process_b, runtime)
+    assert await answers_within(process_b, url, staff.key, 200, time.monotonic()) < BUDGET
+    assert await answers_within(process_b, url, multi.key, 200, time.monotonic()) < BUDGET
+    response = await client.patch(url, json={"isActive": False}, headers=superuser.headers)
+    started = time.monotonic()
+    assert response.status_code == 200, response.text
+    assert await answers_within(process_b, url, staff.key, 401, started) < BUDGET
+    assert await answers_within(process_b, url, multi.key, 404, started) < BUDGET
+    response = await client.patch(url, json={"isActive": True}, headers=superuser.headers)
+    started = time.monotonic()
+    assert response.status_code == 200, response.text
+    assert await answers_within(process_b, url, staff.key, 200, started) < BUDGET
+    assert await answers_within(process_b, url, multi.key, 200, started) < BUDGET
+
+
+async def test_login_failures_count_in_every_process(
+    client: httpx.AsyncClient, runtime: Runtime, world: World, process_b: ProcessB
+) -> None:
+    for _ in range(MAX_FAILURES):
+        response = await client.post("/api/v1/auth/login/", auth=("regular_b", "wrong password"))
+        assert response.status_code == 401
+    response = await process_b.http.post("/api/v1/auth/login/", auth=("regular_b", "wrong password"))
+    assert response.status_code == 429, response.text
+    assert int(response.headers["retry-after"]) > 0
+    response = await process_b.http.post("/api/v1/auth/login/", auth=("regular_a", "wrong password"))
+    assert response.status_code == 401
 
 
 async def test_process_b_survives_losing_its_listen_connection(

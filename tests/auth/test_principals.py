@@ -5,15 +5,20 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.errors import Forbidden, Unprocessable
+from app.errors import Unprocessable
 from app.identifiers import PLATFORM_ACCOUNT_NUMBER
 from app.models import KIND_API_KEY, KIND_LOGIN
 from app.runtime import Runtime
 from app.services import principals, profiles
-from app.services.permissions import acting_membership, is_account_admin
-from app.services.principals import Membership
+from app.services.permissions import Acting, NoActingAccount, acting_account, is_account_admin
+from app.services.principals import Membership, Principal
 from tests.auth.helpers import make_login_token, make_user, principal_for
 from tests.support import World, unit_of_work
+
+
+async def acting(runtime: Runtime, principal: Principal, account_number: str | None = None) -> Acting:
+    async with unit_of_work(runtime) as session:
+        return await acting_account(session, principal, account_number)
 
 
 async def test_superuser(runtime: Runtime, world: World) -> None:
@@ -25,7 +30,7 @@ async def test_superuser(runtime: Runtime, world: World) -> None:
     assert principal.expires_at is None
     assert principal.memberships == (Membership(actor.profile.id, world.platform.id, PLATFORM_ACCOUNT_NUMBER),)
     assert principal.platform_account_id == world.platform.id
-    assert acting_membership(principal).account_number == PLATFORM_ACCOUNT_NUMBER
+    assert (await acting(runtime, principal)).account_number == PLATFORM_ACCOUNT_NUMBER
     # A superuser administers every account, members or not.
     assert all(is_account_admin(principal, a.id) for a in (world.platform, world.account_a, world.account_b))
 
@@ -63,12 +68,12 @@ async def test_multi_account_user(runtime: Runtime, world: World) -> None:
     assert principal.memberships[0].profile_id == actor.profile.id
     assert principal.account_ids == (a.id, b.id)
 
-    assert acting_membership(principal) == principal.memberships[0]
-    assert acting_membership(principal, a.account_number).account_id == a.id
-    assert acting_membership(principal, b.account_number).account_id == b.id
+    assert (await acting(runtime, principal)).membership == principal.memberships[0]
+    assert (await acting(runtime, principal, a.account_number)).account_id == a.id
+    assert (await acting(runtime, principal, b.account_number)).account_id == b.id
     for foreign in (PLATFORM_ACCOUNT_NUMBER, "0000-0000-0000", "not a number"):
         with pytest.raises(Unprocessable) as raised:
-            acting_membership(principal, foreign)
+            await acting(runtime, principal, foreign)
         assert raised.value.status == 422
         assert raised.value.errors is not None
         assert raised.value.errors[0].loc == ["query", "accountNumber"]
@@ -85,7 +90,7 @@ async def test_memberships_follow_profile_ids_not_account_ids(runtime: Runtime, 
     _, key = await make_login_token(runtime, user)
     principal = await principal_for(runtime, key)
     assert [m.account_id for m in principal.memberships] == [world.account_b.id, world.account_a.id]
-    assert acting_membership(principal).account_id == world.account_b.id
+    assert (await acting(runtime, principal)).account_id == world.account_b.id
 
 
 async def test_user_without_a_profile_acts_nowhere(runtime: Runtime, world: World) -> None:
@@ -93,8 +98,8 @@ async def test_user_without_a_profile_acts_nowhere(runtime: Runtime, world: Worl
     _, key = await make_login_token(runtime, user)
     principal = await principal_for(runtime, key)
     assert principal.memberships == ()
-    with pytest.raises(Forbidden):
-        acting_membership(principal)
+    with pytest.raises(NoActingAccount):
+        await acting(runtime, principal)
 
 
 async def test_unknown_digest_loads_nothing(runtime: Runtime, world: World) -> None:

@@ -25,7 +25,6 @@ from app.services import keys, principals, profiles, users
 from app.services.manifests import protocol, registry
 from app.services.manifests.account import AccountBroker
 from app.services.manifests.base import ApplyResult, BrokerContext
-from app.services.permissions import acting_membership
 from tests.support import World, unit_of_work
 
 # Verbatim copy of the original's apps/account/manifest/brokers/tests/data/account.yaml.
@@ -77,9 +76,8 @@ async def verbatim(**config: Any) -> dict[str, Any]:
 async def context(runtime: Runtime, world: World, actor: str) -> AsyncIterator[BrokerContext]:
     """A unit of work acting as `actor` (committed at the end, like a request)."""
     principal = await principals.authenticate(runtime.reader, runtime.caches, keys.digest_of(world[actor].key))
-    acting = acting_membership(principal) if principal.memberships else None
     async with unit_of_work(runtime) as session:
-        yield BrokerContext(session=session, principal=principal, settings=runtime.settings, acting=acting)
+        yield await protocol.broker_context(session, principal, runtime.settings, account_number=None)
 
 
 async def apply(runtime: Runtime, world: World, actor: str, document: dict[str, Any]) -> ApplyResult:

@@ -20,10 +20,9 @@ from app.models import PluginDataStatic, PluginMeta, PluginPrompt, PluginSelecto
 from app.runtime import Runtime
 from app.schemas.manifests.plugin import PluginManifest
 from app.services import keys, principals
-from app.services.manifests import registry
+from app.services.manifests import protocol, registry
 from app.services.manifests.base import BrokerContext
 from app.services.manifests.plugin import PluginBroker
-from app.services.permissions import acting_membership
 from tests.support import World, unit_of_work
 
 # Verbatim copy of the original's apps/plugin/manifest/brokers/tests/data/static-plugin.yaml.
@@ -49,9 +48,8 @@ async def broker_context(
 ) -> AsyncIterator[BrokerContext]:
     """A unit of work acting as `actor` (committed at the end, like a request)."""
     principal = await principals.authenticate(runtime.reader, runtime.caches, keys.digest_of(world[actor].key))
-    acting = acting_membership(principal, account_number) if principal.memberships else None
     async with unit_of_work(runtime) as session:
-        yield BrokerContext(session=session, principal=principal, settings=runtime.settings, acting=acting)
+        yield await protocol.broker_context(session, principal, runtime.settings, account_number=account_number)
 
 
 async def apply(runtime: Runtime, world: World, actor: str, document: dict[str, Any]) -> Any:

@@ -6,6 +6,7 @@ registered only for the tests that ask for it; the real kinds are used wherever 
 
 from __future__ import annotations
 
+import platform
 import threading
 import time
 from collections.abc import Iterator
@@ -242,20 +243,48 @@ async def test_whoami_staff_and_multi_account_user(client: httpx.AsyncClient, wo
     assert journal_error(outsider, 422, "whoami")["errors"][0]["loc"] == ["query", "accountNumber"]
 
 
-async def test_version_status_and_resources(client: httpx.AsyncClient, world: World) -> None:
-    headers = world["regular_a"].headers
+@pytest.mark.parametrize("actor", ["staff_a", "superuser"])
+async def test_staff_see_the_platform_details(client: httpx.AsyncClient, world: World, actor: str) -> None:
+    headers = world[actor].headers
     version = journal_ok(await client.post(f"{CLI}/version/", headers=headers), "version")
     parsed = SmarterJournaledResponse[PlatformVersion].model_validate(version).data
     assert parsed is not None
     assert parsed.api.version
     assert parsed.api.python["fastapi"]
+    assert parsed.api.python["python"]
 
     status = journal_ok(await client.post(f"{CLI}/status/", headers=headers), "status")
     data = SmarterJournaledResponse[PlatformStatus].model_validate(status).data
     assert data is not None
     assert data.infrastructures["database"]["status"] == "ok"
+    assert data.infrastructures["database"]["backend"] in ("sqlite", "postgresql")
     assert data.infrastructures["database"]["revision"] == data.infrastructures["database"]["head"]
     assert data.compute["python"]
+
+
+@pytest.mark.parametrize("actor", ["regular_a", "multi"])
+async def test_regular_users_see_no_backend_or_versions(client: httpx.AsyncClient, world: World, actor: str) -> None:
+    """status/ and version/ answer them (the SDK's shapes), without the database backend or any version
+    but the service's own."""
+    headers = world[actor].headers
+    version = journal_ok(await client.post(f"{CLI}/version/", headers=headers), "version")
+    parsed = SmarterJournaledResponse[PlatformVersion].model_validate(version).data
+    assert parsed is not None
+    assert parsed.api.version
+    assert parsed.api.python == {}
+
+    response = await client.post(f"{CLI}/status/", headers=headers)
+    status = journal_ok(response, "status")
+    data = SmarterJournaledResponse[PlatformStatus].model_validate(status).data
+    assert data is not None
+    assert data.infrastructures == {"database": {"status": "ok"}}
+    assert data.compute == {}
+    for secret in ("sqlite", "postgresql", platform.python_version()):
+        assert secret not in response.text
+
+
+async def test_version_status_and_resources(client: httpx.AsyncClient, world: World) -> None:
+    headers = world["regular_a"].headers
 
     kinds = journal_ok(await client.post(f"{CLI}/resources/", headers=headers), "resources")
     infos = SmarterJournaledResponse[list[KindInfo]].model_validate(kinds).data

@@ -23,10 +23,9 @@ from app.runtime import Runtime
 from app.schemas.manifests.smarterauthtoken import SmarterAuthTokenManifest
 from app.services import keys, principals, profiles, users
 from app.services.api_keys import APPLY_NOT_STAFF, STAFF_ONLY, SUPERUSER_KEYS
-from app.services.manifests import registry
+from app.services.manifests import protocol, registry
 from app.services.manifests.base import ApplyResult, BrokerContext
 from app.services.manifests.smarterauthtoken import SmarterAuthTokenBroker
-from app.services.permissions import acting_membership
 from tests.support import World, auth, unit_of_work
 
 # Verbatim copy of the original's lib/drf/manifest/brokers/tests/data/auth-token.yaml.
@@ -76,9 +75,8 @@ def adapted_yaml(username: str) -> str:
 async def broker_context(runtime: Runtime, world: World, actor: str) -> AsyncIterator[BrokerContext]:
     """A unit of work acting as `actor` (committed at the end, like a request)."""
     principal = await principals.authenticate(runtime.reader, runtime.caches, keys.digest_of(world[actor].key))
-    acting = acting_membership(principal) if principal.memberships else None
     async with unit_of_work(runtime) as session:
-        yield BrokerContext(session=session, principal=principal, settings=runtime.settings, acting=acting)
+        yield await protocol.broker_context(session, principal, runtime.settings, account_number=None)
 
 
 async def apply(runtime: Runtime, world: World, actor: str, document: dict[str, Any]) -> ApplyResult:
@@ -344,7 +342,9 @@ async def test_deploy_and_undeploy_flip_authentication(
 async def test_staff_cannot_undeploy_or_delete_a_superusers_key(world: World, runtime: Runtime) -> None:
     await add_admin_to(runtime, world, world.account_a)
     async with broker_context(runtime, world, "superuser") as ctx:
-        ctx = BrokerContext(ctx.session, ctx.principal, ctx.settings, ctx.principal.membership_in(world.account_a.id))
+        ctx = await protocol.broker_context(
+            ctx.session, ctx.principal, ctx.settings, account_number=world.account_a.account_number
+        )
         key = (await BROKER.apply(ctx, SmarterAuthTokenManifest.model_validate(verbatim()))).data["key"]
     assert (await describe(runtime, world, "staff_a"))["spec"]["config"]["username"] == "admin"
     for action in (BROKER.undeploy, BROKER.delete):

@@ -16,7 +16,7 @@ from smarter.models.sam.user import SAMUser
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from app.errors import Conflict, Forbidden, NotFound
+from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.models import AccountContact, User, UserProfile
 from app.runtime import Runtime
 from app.schemas.manifests.user import UserManifest
@@ -24,7 +24,6 @@ from app.services import keys, principals
 from app.services.manifests import protocol, registry
 from app.services.manifests.base import ApplyResult, BrokerContext
 from app.services.manifests.user import UserBroker
-from app.services.permissions import acting_membership
 from tests.support import World, unit_of_work
 
 # Verbatim copy of the original's apps/account/manifest/brokers/tests/data/user.yaml.
@@ -52,9 +51,8 @@ async def context(
 ) -> AsyncIterator[BrokerContext]:
     """A unit of work acting as `actor` (committed at the end, like a request)."""
     principal = await principals.authenticate(runtime.reader, runtime.caches, keys.digest_of(world[actor].key))
-    acting = acting_membership(principal, account_number) if principal.memberships else None
     async with unit_of_work(runtime) as session:
-        yield BrokerContext(session=session, principal=principal, settings=runtime.settings, acting=acting)
+        yield await protocol.broker_context(session, principal, runtime.settings, account_number=account_number)
 
 
 async def apply(
@@ -217,7 +215,10 @@ async def test_apply_in_a_named_account(world: World, runtime: Runtime, client: 
         headers=world["superuser"].headers,
     )
     assert response.status_code == 201
-    result = await apply(runtime, world, "staff_b", await verbatim(), world.account_a.account_number)
+    # staff_b's key acts only in its owner profile's account (B), whatever they belong to.
+    with pytest.raises(Unprocessable):
+        await apply(runtime, world, "staff_b", await verbatim(), world.account_a.account_number)
+    result = await apply(runtime, world, "superuser", await verbatim(), world.account_a.account_number)
     assert result.data["status"]["account_number"] == world.account_a.account_number
     assert [p.account_id for p in await profiles_of(runtime, "example_user")] == [world.account_a.id]
 

@@ -27,7 +27,8 @@ from app.models import AccountContact
 from app.runtime import Runtime
 from tests.support import World
 
-PRINCIPALS = ("anonymous", "bad_key", "superuser", "staff_a", "regular_a", "staff_b", "regular_b")
+# `multi` is the shared user: a regular user with profiles in A and B (A first), on a login token.
+PRINCIPALS = ("anonymous", "bad_key", "superuser", "staff_a", "regular_a", "staff_b", "regular_b", "multi")
 # Well-formed (64 lowercase hex) but unknown, so it reaches the key lookup instead of the format check.
 BAD_KEY_HEADERS = {"Authorization": "Token " + "0" * 64}
 # Methods Starlette may add on its own; they are not routes anyone wrote.
@@ -62,9 +63,20 @@ class Row:
     expected: dict[str, int]
 
 
-def expect(superuser: int, staff_a: int, regular_a: int, staff_b: int, regular_b: int, *, public: int = 401) -> dict:
-    """Statuses by principal; `public` is what anonymous and bad-key callers get (401 unless the route is open)."""
+def expect(
+    superuser: int,
+    staff_a: int,
+    regular_a: int,
+    staff_b: int,
+    regular_b: int,
+    *,
+    public: int = 401,
+    multi: int | None = None,
+) -> dict:
+    """Statuses by principal; `public` is what anonymous and bad-key callers get (401 unless the route is open);
+    the shared user `multi` gets what regular A gets unless given."""
     return {
+        "multi": regular_a if multi is None else multi,
         "anonymous": public,
         "bad_key": public,
         "superuser": superuser,
@@ -218,18 +230,23 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/accounts/users/"): Row(
         named(lambda p: {"username": f"new_{p}"}, "/api/v1/accounts/users/"), expect(*STAFF_CREATE)
     ),
-    ("GET", "/api/v1/accounts/users/{id}/"): Row(user_regular_a(), expect(*READ_A)),
-    ("PATCH", "/api/v1/accounts/users/{id}/"): Row(user_regular_a({"firstName": "Reggie"}), expect(*READ_A)),
-    ("DELETE", "/api/v1/accounts/users/{id}/"): Row(user_regular_a(), expect(*DELETE_OWN_A)),
+    # (`multi`, a regular user, sees only themselves.)
+    ("GET", "/api/v1/accounts/users/{id}/"): Row(user_regular_a(), expect(*READ_A, multi=404)),
+    ("PATCH", "/api/v1/accounts/users/{id}/"): Row(user_regular_a({"firstName": "Reggie"}), expect(*READ_A, multi=404)),
+    ("DELETE", "/api/v1/accounts/users/{id}/"): Row(user_regular_a(), expect(*DELETE_OWN_A, multi=404)),
     # profiles (target: regular A's own; deletes target multi's profile in A, as a last profile is a 409)
     ("GET", "/api/v1/accounts/user-profiles/"): Row(fixed("/api/v1/accounts/user-profiles/"), expect(*EVERYONE)),
     ("POST", "/api/v1/accounts/user-profiles/"): Row(
         add_regular_b_to_a,
         expect(201, 403, 403, 403, 403),
     ),
-    ("GET", "/api/v1/accounts/user-profiles/{id}/"): Row(profile_of("regular_a"), expect(*READ_A)),
-    ("PATCH", "/api/v1/accounts/user-profiles/{id}/"): Row(profile_of("regular_a", {"isTest": True}), expect(*READ_A)),
-    ("DELETE", "/api/v1/accounts/user-profiles/{id}/"): Row(profile_of("multi"), expect(204, 204, 404, 404, 404)),
+    ("GET", "/api/v1/accounts/user-profiles/{id}/"): Row(profile_of("regular_a"), expect(*READ_A, multi=404)),
+    ("PATCH", "/api/v1/accounts/user-profiles/{id}/"): Row(
+        profile_of("regular_a", {"isTest": True}), expect(*READ_A, multi=404)
+    ),
+    ("DELETE", "/api/v1/accounts/user-profiles/{id}/"): Row(
+        profile_of("multi"), expect(204, 204, 404, 404, 404, multi=403)
+    ),
     # contacts (target: regular A's contact; members read, staff write)
     ("GET", "/api/v1/accounts/contacts/"): Row(fixed("/api/v1/accounts/contacts/"), expect(*EVERYONE)),
     ("POST", "/api/v1/accounts/contacts/"): Row(
@@ -279,7 +296,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", f"{CLI}/apply/"): Row(named(plugin_manifest, f"{CLI}/apply/"), expect(*EVERYONE)),
     ("POST", f"{CLI}/validate/"): Row(named(plugin_manifest, f"{CLI}/validate/"), expect(*EVERYONE)),
     # Manifest names resolve in the acting account, then the platform account; the superuser acts in the platform
-    # account (and may only name accounts it belongs to), so A's plugin is not found by name for it.
+    # account unless it names another with accountNumber, so A's plugin is not found by name for it.
     ("POST", f"{CLI}/delete/{{kind}}/"): Row(cli_on_plugin_a("delete"), expect(404, 200, 403, 404, 404)),
     ("POST", f"{CLI}/deploy/{{kind}}/"): Row(cli_on_key_of_staff_a("deploy"), expect(200, 200, 404, 404, 404)),
     ("POST", f"{CLI}/undeploy/{{kind}}/"): Row(cli_on_key_of_staff_a("undeploy"), expect(200, 200, 404, 404, 404)),

@@ -198,8 +198,8 @@ async def test_filters_and_pagination(client: httpx.AsyncClient, world: World) -
     assert await names(tag="gold", isActive="true") == ["tenant_a"]
     field_error(await client.get(BASE, params={"name": "\t"}, headers=headers), "name")
     # Filters never widen the scope.
-    scoped = await client.get(BASE, params={"tag": "gold"}, headers=world["staff_b"].headers)
-    assert [r["name"] for r in scoped.json()] == ["tenant_b"]
+    scoped = await client.get(BASE, params={"tag": "gold"}, headers=world["staff_a"].headers)
+    assert [r["name"] for r in scoped.json()] == ["tenant_a"]
 
     first = await client.get(BASE, params={"limit": 2}, headers=headers)
     assert [r["name"] for r in first.json()] == ["tenant_b", "tenant_a"]
@@ -533,7 +533,10 @@ async def test_flag_changes_refresh_the_members_principals(
     await client.patch(url, json={"isActive": False}, headers=world["superuser"].headers)
     assert all(cache.peek(digest) is None for digest in members)
     assert cache.peek(outsider) is not None
-    assert (await client.get(url, headers=world["staff_a"].headers)).json()["isActive"] is False
+    # An inactive account's keys stop working; its members lose it; a superuser still sees it.
+    assert (await client.get(url, headers=world["staff_a"].headers)).status_code == 401
+    assert (await client.get(url, headers=world["multi"].headers)).status_code == 404
+    assert (await client.get(url, headers=world["superuser"].headers)).json()["isActive"] is False
 
 
 async def test_writes_outside_the_api_need_the_cache_to_be_told(world: World, runtime: Runtime) -> None:

@@ -23,7 +23,7 @@ from app.services import plugins as plugin_service
 from app.services import principals
 from app.services.base import Page
 from app.services.cache import invalidate_after_commit
-from app.services.permissions import acting_membership
+from app.services.permissions import acting_account
 from tests.auth.helpers import drain_listener
 from tests.support import World, observe_statements, unit_of_work
 
@@ -798,7 +798,8 @@ async def test_owner_changes_invalidate_through_tags(client: httpx.AsyncClient, 
 async def test_service_list_uses_the_read_scope(world: World, runtime: Runtime, client: httpx.AsyncClient) -> None:
     await seed_plugins(client, world)
     principal = await principals.authenticate(runtime.reader, runtime.caches, _digest(world, "regular_b"))
-    assert acting_membership(principal).account_id == world.account_b.id
+    async with unit_of_work(runtime) as session:
+        assert (await acting_account(session, principal)).account_id == world.account_b.id
     body, more = await plugin_service.list_plugins(runtime.reader, runtime.caches, principal, Page(limit=2))
     rows = json.loads(body)
     assert [row["name"] for row in rows] == ["p_regular_b", "p_staff_b"]

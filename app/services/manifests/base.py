@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.errors import BadRequest
 from app.schemas.manifests.base import SAMManifest
-from app.services.principals import Membership, Principal
+from app.services.permissions import Acting
+from app.services.principals import Principal
 
 M = TypeVar("M", bound=SAMManifest)
 
@@ -26,8 +27,8 @@ class BrokerContext:
     session: AsyncSession
     principal: Principal
     settings: Settings
-    # The account the caller acts in (their first profile's, or `?accountNumber=`); None if they have none.
-    acting: Membership | None
+    # The account the caller acts in (`permissions.acting_account`); None if they have none and named none.
+    acting: Acting | None
 
 
 @dataclass(frozen=True)

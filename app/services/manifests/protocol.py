@@ -31,7 +31,6 @@ from app.errors import (
     AppError,
     BadRequest,
     FieldError,
-    Forbidden,
     Unauthorized,
     Unprocessable,
     field_errors,
@@ -62,7 +61,7 @@ from app.schemas.users import UserRead
 from app.services import permissions
 from app.services.manifests import registry
 from app.services.manifests.base import Broker, BrokerContext
-from app.services.principals import Membership, Principal
+from app.services.principals import Principal
 from app.text import to_camel_case
 
 YAML_MEDIA_TYPES = frozenset({"application/x-yaml", "application/yaml", "text/yaml", "text/x-yaml"})
@@ -231,17 +230,14 @@ def broker_errors() -> Iterator[None]:
 # --- context ------------------------------------------------------------------------------------------
 
 
-def acting_of(principal: Principal, account_number: str | None) -> Membership | None:
-    """The account the caller acts in; None when they belong to none (and named none)."""
-    if account_number is None and not principal.memberships:
-        return None
-    return permissions.acting_membership(principal, account_number)
-
-
-def broker_context(
+async def broker_context(
     session: AsyncSession, principal: Principal, settings: Settings, *, account_number: str | None
 ) -> BrokerContext:
-    return BrokerContext(session, principal, settings, acting_of(principal, account_number))
+    try:
+        acting = await permissions.acting_account(session, principal, account_number)
+    except permissions.NoActingAccount:
+        acting = None  # `get` and `describe` of what they can read still answer
+    return BrokerContext(session, principal, settings, acting)
 
 
 # --- commands -----------------------------------------------------------------------------------------
@@ -355,13 +351,10 @@ def kinds() -> Journaled[list[KindInfo]]:
 async def whoami(
     session: AsyncSession, principal: Principal, settings: Settings, *, account_number: str | None
 ) -> Journaled[WhoAmI]:
-    """The caller, the account they act in (a superuser without a profile: the platform account)."""
-    acting = acting_of(principal, account_number)
-    account_id = acting.account_id if acting else principal.platform_account_id if principal.is_superuser else None
-    if account_id is None:
-        raise Forbidden("You do not belong to any account.")
+    """The caller and the account they act in (`permissions.acting_account`: a key's is its owner's)."""
+    acting = await permissions.acting_account(session, principal, account_number)
     user = await session.get(User, principal.user_id)
-    statement = select(Account).where(Account.id == account_id).options(selectinload(Account.tag_links))
+    statement = select(Account).where(Account.id == acting.account_id).options(selectinload(Account.tag_links))
     account = (await session.execute(statement)).scalar_one_or_none()
     if user is None or account is None:  # deleted since the credential was checked
         raise Unauthorized("User inactive or deleted.")
@@ -384,15 +377,22 @@ def _package_versions() -> dict[str, str | None]:
     return versions
 
 
-def version() -> Journaled[PlatformVersion]:
-    data = PlatformVersion(
-        api=ApiVersionInfo(version=__version__, python=_package_versions()), cli=CliVersionInfo(version=None)
-    )
+def sees_platform_details(principal: Principal) -> bool:
+    """Only staff and superusers see the database backend, Python and package versions (they help attackers)."""
+    return principal.is_staff or principal.is_superuser
+
+
+def version(principal: Principal) -> Journaled[PlatformVersion]:
+    packages = _package_versions() if sees_platform_details(principal) else {}
+    data = PlatformVersion(api=ApiVersionInfo(version=__version__, python=packages), cli=CliVersionInfo(version=None))
     return Journaled(metadata=_meta("version", NO_THING), data=data, message=f"smarter-core {__version__}")
 
 
-async def status(runtime: Runtime) -> Journaled[PlatformStatus]:
-    """The database (reachable, schema revision) and the caches; 200 even when the database is down."""
+async def status(runtime: Runtime, principal: Principal) -> Journaled[PlatformStatus]:
+    """The database (reachable, schema revision) and the caches; 200 even when the database is down.
+
+    Regular users see whether the database answers, nothing of what it or the runtime is.
+    """
     backend = "sqlite" if runtime.settings.is_sqlite else "postgresql"
     database: dict[str, Any] = {"backend": backend, "head": runtime.schema.head}
     try:
@@ -415,5 +415,8 @@ async def status(runtime: Runtime) -> Journaled[PlatformStatus]:
         "machine": platform.machine(),
         "workers": runtime.settings.workers,
     }
-    data = PlatformStatus(infrastructures={"database": database, "caches": caches}, compute=compute)
+    if not sees_platform_details(principal):
+        data = PlatformStatus(infrastructures={"database": {"status": database["status"]}}, compute={})
+    else:
+        data = PlatformStatus(infrastructures={"database": database, "caches": caches}, compute=compute)
     return Journaled(metadata=_meta("status", NO_THING), data=data, message=f"Database {database['status']}")
