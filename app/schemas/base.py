@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from app import text
+from app import documents, text
 
 
 class CamelModel(BaseModel):
@@ -51,6 +51,31 @@ def _email(value: str) -> str:
     return value
 
 
+def _stored(value: Any) -> Any:
+    try:
+        return documents.check_stored(value)
+    except documents.DocumentError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _in_range(value: datetime) -> datetime:
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range: the year in UTC must be 1 to 9999.") from None
+    return value
+
+
+_STORED_DESCRIPTION = (
+    f"Stored as JSON: at most {documents.MAX_STORED_BYTES // 1024} KiB serialised, "
+    f"nested at most {documents.MAX_DEPTH} levels."
+)
+# A JSON object a column stores (static data, parameters, annotations): the size and nesting caps of every
+# stored JSON field, checked wherever one is input (REST and manifests).
+StoredObject = Annotated[dict[str, Any], AfterValidator(_stored), Field(description=_STORED_DESCRIPTION)]
+# A timestamp given by a client: with a UTC offset, and within years 1..9999 once converted to UTC.
+Timestamp = Annotated[AwareDatetime, AfterValidator(_in_range)]
+
 # Validated, normalised field types shared by every input schema.
 Name = Annotated[str, Field(max_length=255, examples=["test_plugin"]), AfterValidator(_name)]
 Version = Annotated[str, Field(max_length=255, examples=["1.0.0"]), AfterValidator(_semver)]
@@ -59,6 +84,7 @@ Annotations = Annotated[
     list[dict[str, Any]],
     Field(max_length=100, examples=[[{"smarter.sh/author": "Jane"}]]),
     AfterValidator(text.validate_annotations),
+    AfterValidator(_stored),
 ]
 Username = Annotated[str, Field(max_length=150, examples=["jane.doe"]), AfterValidator(_username)]
 Email = Annotated[str, Field(max_length=254, examples=["jane@example.com"]), AfterValidator(_email)]
