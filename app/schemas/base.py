@@ -114,7 +114,10 @@ class MetadataUpdate(InputModel):
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_OFFSET = 10_000_000
-LIMIT_DESCRIPTION = "Rows per page (max 1000)."
+LIMIT_DESCRIPTION = (
+    "Rows per page (max 1000), with a `Link` to the next page. Without `limit` the list is complete: "
+    "every row in scope, streamed, with no `Link`."
+)
 OFFSET_DESCRIPTION = "Rows to skip."
 
 
@@ -125,7 +128,7 @@ class PageQuery(BaseModel):
     Python calls each); a model is validated once. Other query parameters of unknown names are ignored.
     """
 
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION)
+    limit: int | None = Field(None, ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION)
     offset: int = Field(0, ge=0, le=MAX_OFFSET, description=OFFSET_DESCRIPTION)
 
 

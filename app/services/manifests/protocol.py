@@ -24,8 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app import __version__
-from app import documents
+from app import __version__, documents
 from app.config import Settings
 from app.errors import (
     AppError,
