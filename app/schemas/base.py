@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from app import documents, text
@@ -23,10 +23,43 @@ class CamelModel(BaseModel):
     )
 
 
+# Beyond this many unknown fields, an input is refused with one error rather than one per field: tens of
+# thousands of errors (a 1 MiB body of them) cost seconds of the event loop to build and render.
+MAX_UNKNOWN_FIELDS = 20
+_KNOWN_NAMES: dict[type[BaseModel], frozenset[str]] = {}
+
+
+def _known_names(model: type[BaseModel]) -> frozenset[str]:
+    names = _KNOWN_NAMES.get(model)
+    if names is None:
+        found: set[str] = set()
+        for name, info in model.model_fields.items():
+            found.update(n for n in (name, info.alias) if n)
+            choices = getattr(info.validation_alias, "choices", [info.validation_alias])
+            found.update(c for c in choices if isinstance(c, str))
+        names = _KNOWN_NAMES[model] = frozenset(found)
+    return names
+
+
+def refuse_many_unknown_fields(model: type[BaseModel], data: Any) -> Any:
+    """A `mode="before"` model validator: more than `MAX_UNKNOWN_FIELDS` unknown fields are one error."""
+    if isinstance(data, dict) and len(data) > MAX_UNKNOWN_FIELDS:
+        known = _known_names(model)
+        unknown = sum(1 for key in data if key not in known)
+        if unknown > MAX_UNKNOWN_FIELDS:
+            raise ValueError(f"{unknown} fields are not fields of this resource.")
+    return data
+
+
 class InputModel(CamelModel):
     """Inputs: camelCase or snake_case; any other field is a 422 naming it (no mass assignment)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _few_unknown_fields(cls, data: Any) -> Any:
+        return refuse_many_unknown_fields(cls, data)
 
 
 def _name(value: str) -> str:
