@@ -109,6 +109,8 @@ def test_sdk_lists_and_finds_every_plugin(live: Live) -> None:
         assert len(page.json()) == 1000
         assert 'rel="next"' in page.headers["link"]
         rest = http.get("/api/v1/plugins/", params={"limit": 1000, "offset": 1000})
-        assert len(rest.json()) == 1 and "link" not in rest.headers
+        assert len(rest.json()) == 1
+        assert "link" not in rest.headers
         complete = http.get("/api/v1/plugins/")
-        assert len(complete.json()) == 1001 and "link" not in complete.headers
+        assert len(complete.json()) == 1001
+        assert "link" not in complete.headers
