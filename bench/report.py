@@ -26,6 +26,7 @@ class Outcome:
     request: str
     expect: int
     target: float | None = None
+    p50_target_ms: float | None = None  # a latency target (the median p50), instead of `target`
     runs: list[RunResult] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)  # server CPU share per run (1.0 = one full core)
     foreign: list[float] = field(default_factory=list)  # other processes' share of the server's CPU per run
@@ -73,10 +74,12 @@ class Outcome:
         return bool(self.runs)
 
     def verdict(self, ceiling: float) -> str:
-        if not self.measured or self.target is None:
+        if not self.measured or (self.target is None and self.p50_target_ms is None):
             return ""
         wrong_status = self.expect < 400 and self.non_2xx > 0
-        ok = self.ratio(ceiling) >= self.target and not wrong_status and self.socket_errors == 0
+        fast = self.p50 <= self.p50_target_ms if self.p50_target_ms is not None else True
+        ok = fast and (self.target is None or self.ratio(ceiling) >= self.target)
+        ok = ok and not wrong_status and self.socket_errors == 0
         return "PASS" if ok else "FAIL"
 
 
@@ -184,6 +187,8 @@ Peak RSS per worker (VmHWM after the runs):
 
 
 def _target(outcome: Outcome) -> str:
+    if outcome.p50_target_ms is not None:
+        return f"p50 ≤ {outcome.p50_target_ms:.0f} ms"
     return f"≥ {outcome.target:.2f}" if outcome.target is not None else ""
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.models import Account
 from app.openapi import problems
 from app.routers.base import resource_router
+from app.routers.lists import list_response, list_responses
 from app.schemas.accounts import AccountCreate, AccountRead, AccountUpdate
 from app.services import accounts
-from app.services.base import PageDep, link_next
+from app.services.base import Page, PageDep
 
 router = resource_router(prefix="/api/v1/accounts", tag="accounts")
 
@@ -40,26 +43,26 @@ async def _id(runtime: RuntimeDep, value: str) -> int:
         "have a profile in. Filter by `name` (normalised to snake_case), `tag`, `accountNumber` and `isActive`; "
         'when more rows exist, `Link: <...>; rel="next"` points to the next page.'
     ),
-    responses=problems(401, 422, 503),
+    responses=list_responses(401, 422, 503),
 )
 async def list_accounts(
     request: Request,
-    response: Response,
     session: SessionDep,
     principal: PrincipalDep,
-    page: PageDep,
+    query: PageDep,
     name: Annotated[str | None, Query(max_length=255, description="Exact name (normalised to snake_case).")] = None,
     tag: Annotated[str | None, Query(max_length=100, description="Accounts carrying this tag.")] = None,
     account_number: Annotated[
         str | None, Query(alias="accountNumber", max_length=14, description="The account with this number.")
     ] = None,
     is_active: Annotated[bool | None, Query(alias="isActive")] = None,
-) -> list[AccountRead]:
-    rows, has_more = await accounts.list_accounts(
-        session, principal, page, name=name, tag=tag, account_number=account_number, is_active=is_active
-    )
-    link_next(request, response, page, has_more)
-    return [AccountRead.model_validate(row) for row in rows]
+) -> Response:
+    async def fetch(session: AsyncSession, page: Page) -> tuple[list[Account], bool]:
+        return await accounts.list_accounts(
+            session, principal, page, name=name, tag=tag, account_number=account_number, is_active=is_active
+        )
+
+    return await list_response(request, session, query, fetch, AccountRead)
 
 
 @router.post(

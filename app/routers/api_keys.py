@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import PrincipalDep, SessionDep
 from app.openapi import problems
 from app.routers.base import resource_router
+from app.routers.lists import list_response, list_responses
 from app.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, ApiKeyUpdate
 from app.services import api_keys
-from app.services.base import PageDep, link_next
+from app.services.base import Page, PageDep
 
 router = resource_router(prefix="/api/v1/api-keys", tag="api-keys")
 
@@ -42,21 +44,21 @@ _KEY_ACTION = problems(401, 403, 404, 413, 503)
         f"Named API keys, newest first. {_SCOPE} Filter by `name`, `isActive` and `tag`; when more rows exist, "
         '`Link: <...>; rel="next"` points to the next page. Never shows a key, only its `identifier`.'
     ),
-    responses=problems(401, 422, 503),
+    responses=list_responses(401, 422, 503),
 )
 async def list_api_keys(
     request: Request,
     principal: PrincipalDep,
     session: SessionDep,
-    page: PageDep,
+    query: PageDep,
     name: Annotated[str | None, Query(max_length=255, description="Exact name (normalised to snake_case).")] = None,
     is_active: Annotated[bool | None, Query(alias="isActive", description="Only active (or inactive) keys.")] = None,
     tag: Annotated[str | None, Query(max_length=100, description="Keys carrying this tag.")] = None,
 ) -> Response:
-    body, has_more = await api_keys.list_keys(session, principal, page, name=name, is_active=is_active, tag=tag)
-    response = Response(body, media_type="application/json")
-    link_next(request, response, page, has_more)
-    return response
+    async def fetch(session: AsyncSession, page: Page) -> tuple[list[ApiKeyRead], bool]:
+        return await api_keys.list_keys(session, principal, page, name=name, is_active=is_active, tag=tag)
+
+    return await list_response(request, session, query, fetch, ApiKeyRead)
 
 
 @router.post(

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import PrincipalDep, SessionDep
+from app.models import AccountContact
 from app.openapi import problems
 from app.routers.base import resource_router
+from app.routers.lists import list_response, list_responses
 from app.schemas.contacts import ContactCreate, ContactRead, ContactUpdate
 from app.services import contacts
-from app.services.base import PageDep, link_next, path_id
+from app.services.base import Page, PageDep, path_id
 
 router = resource_router(prefix="/api/v1/accounts/contacts", tag="contacts")
 
@@ -31,25 +34,25 @@ def _id(value: str) -> int:
         '`accountNumber`, `email` and `isPrimary`; when more rows exist, `Link: <...>; rel="next"` points to '
         "the next page."
     ),
-    responses=problems(401, 422, 503),
+    responses=list_responses(401, 422, 503),
 )
 async def list_contacts(
     request: Request,
-    response: Response,
     session: SessionDep,
     principal: PrincipalDep,
-    page: PageDep,
+    query: PageDep,
     account_number: Annotated[
         str | None, Query(alias="accountNumber", max_length=14, description="Contacts of this account.")
     ] = None,
     email: Annotated[str | None, Query(max_length=254, description="Exact email.")] = None,
     is_primary: Annotated[bool | None, Query(alias="isPrimary")] = None,
-) -> list[ContactRead]:
-    rows, has_more = await contacts.list_contacts(
-        session, principal, page, account_number=account_number, email=email, is_primary=is_primary
-    )
-    link_next(request, response, page, has_more)
-    return [ContactRead.model_validate(row) for row in rows]
+) -> Response:
+    async def fetch(session: AsyncSession, page: Page) -> tuple[list[AccountContact], bool]:
+        return await contacts.list_contacts(
+            session, principal, page, account_number=account_number, email=email, is_primary=is_primary
+        )
+
+    return await list_response(request, session, query, fetch, ContactRead)
 
 
 @router.post(

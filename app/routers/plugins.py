@@ -9,6 +9,7 @@ from fastapi import Path, Query, Request, Response
 from app.deps import PrincipalDep, RuntimeDep, SessionDep, runtime_of
 from app.openapi import problems
 from app.routers.base import resource_router
+from app.routers.lists import list_responses, streamed
 from app.schemas.plugins import (
     DataPut,
     DataRead,
@@ -71,26 +72,28 @@ async def get_plugin(request: Request, id_: PluginId, principal: PrincipalDep) -
     description=(
         "Plugins you can read, newest first: those of your accounts and the platform's (a superuser sees all). "
         "`scope=owned` narrows this to the plugins you may change. Filter by `name`, `tag`, `pluginClass` and "
-        '`accountNumber`; when more rows exist, `Link: <...>; rel="next"` points to the next page.'
+        "`accountNumber`. Without `limit`, every such plugin (streamed); with `limit` (max 1000) a page, and "
+        '`Link: <...>; rel="next"` points to the next one while more rows exist.'
     ),
-    responses=problems(401, 422, 503),
+    responses=list_responses(401, 422, 503),
 )
 async def list_plugins(
     request: Request, principal: PrincipalDep, query: Annotated[PluginListQuery, Query()]
 ) -> Response:
     runtime = runtime_of(request)  # not RuntimeDep, as for the detail: the busiest list
-    page = Page(limit=query.limit, offset=query.offset)
-    body, has_more = await plugins.list_plugins(
-        runtime.reader,
-        runtime.caches,
-        principal,
-        page,
+    filters = plugins.PluginFilters(
         scope=query.scope,
         name=query.name,
         tag=query.tag,
         plugin_class=query.plugin_class,
         account_number=query.account_number,
     )
+    if query.limit is None:
+        return streamed(
+            await plugins.all_plugins(runtime.reader, runtime.caches, principal, filters, offset=query.offset)
+        )
+    page = Page(limit=query.limit, offset=query.offset)
+    body, has_more = await plugins.list_plugins(runtime.reader, runtime.caches, principal, page, filters)
     response = Response(body, media_type=JSON)
     link_next(request, response, page, has_more)
     return response

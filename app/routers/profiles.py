@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import PrincipalDep, SessionDep
+from app.models import UserProfile
 from app.openapi import problems
 from app.routers.base import resource_router
+from app.routers.lists import list_response, list_responses
 from app.schemas.profiles import ProfileCreate, ProfileRead, ProfileUpdate
 from app.services import profiles
-from app.services.base import PageDep, link_next, path_id
+from app.services.base import Page, PageDep, path_id
 
 router = resource_router(prefix="/api/v1/accounts/user-profiles", tag="user-profiles")
 
@@ -31,26 +34,26 @@ def _id(value: str) -> int:
         "anyone else their own. Filter by `username`, `accountNumber`, `name` and `tag`; when more rows exist, "
         '`Link: <...>; rel="next"` points to the next page.'
     ),
-    responses=problems(401, 422, 503),
+    responses=list_responses(401, 422, 503),
 )
 async def list_profiles(
     request: Request,
-    response: Response,
     session: SessionDep,
     principal: PrincipalDep,
-    page: PageDep,
+    query: PageDep,
     username: Annotated[str | None, Query(max_length=150, description="Profiles of this user.")] = None,
     account_number: Annotated[
         str | None, Query(alias="accountNumber", max_length=14, description="Profiles in this account.")
     ] = None,
     name: Annotated[str | None, Query(max_length=255, description="Exact name (normalised to snake_case).")] = None,
     tag: Annotated[str | None, Query(max_length=100, description="Profiles carrying this tag.")] = None,
-) -> list[ProfileRead]:
-    rows, has_more = await profiles.list_profiles(
-        session, principal, page, username=username, account_number=account_number, name=name, tag=tag
-    )
-    link_next(request, response, page, has_more)
-    return [ProfileRead.model_validate(row) for row in rows]
+) -> Response:
+    async def fetch(session: AsyncSession, page: Page) -> tuple[list[UserProfile], bool]:
+        return await profiles.list_profiles(
+            session, principal, page, username=username, account_number=account_number, name=name, tag=tag
+        )
+
+    return await list_response(request, session, query, fetch, ProfileRead)
 
 
 @router.post(

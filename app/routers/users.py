@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import PrincipalDep, SessionDep
+from app.models import User
 from app.openapi import problems
 from app.routers.base import resource_router
+from app.routers.lists import list_response, list_responses
 from app.schemas.users import UserCreate, UserRead, UserUpdate
 from app.services import users
-from app.services.base import PageDep, link_next, path_id
+from app.services.base import Page, PageDep, path_id
 
 router = resource_router(prefix="/api/v1/accounts/users", tag="users")
 
@@ -35,26 +38,26 @@ def _id(value: str) -> int:
         "anyone else only themselves. Filter by `username` (or its alias `name`), `isActive` and "
         '`accountNumber`; when more rows exist, `Link: <...>; rel="next"` points to the next page.'
     ),
-    responses=problems(401, 422, 503),
+    responses=list_responses(401, 422, 503),
 )
 async def list_users(
     request: Request,
-    response: Response,
     session: SessionDep,
     principal: PrincipalDep,
-    page: PageDep,
+    query: PageDep,
     username: Annotated[str | None, Query(max_length=150, description="Exact username.")] = None,
     name: Annotated[str | None, Query(max_length=150, description="Alias of `username`.")] = None,
     is_active: Annotated[bool | None, Query(alias="isActive")] = None,
     account_number: Annotated[
         str | None, Query(alias="accountNumber", max_length=14, description="Members of this account.")
     ] = None,
-) -> list[UserRead]:
-    rows, has_more = await users.list_users(
-        session, principal, page, username=username or name, is_active=is_active, account_number=account_number
-    )
-    link_next(request, response, page, has_more)
-    return [UserRead.model_validate(row) for row in rows]
+) -> Response:
+    async def fetch(session: AsyncSession, page: Page) -> tuple[list[User], bool]:
+        return await users.list_users(
+            session, principal, page, username=username or name, is_active=is_active, account_number=account_number
+        )
+
+    return await list_response(request, session, query, fetch, UserRead)
 
 
 @router.post(

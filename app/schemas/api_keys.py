@@ -8,9 +8,18 @@ import uuid
 from datetime import datetime
 from typing import ClassVar
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from app.schemas.base import AccountRef, CamelModel, MetadataCreate, MetadataRead, MetadataUpdate, Username, UserRef
+from app.schemas.base import (
+    AccountRef,
+    CamelModel,
+    MetadataCreate,
+    MetadataRead,
+    MetadataUpdate,
+    Timestamp,
+    Username,
+    UserRef,
+)
 from app.schemas.users import AccountNumber, PatchModel
 
 _EXPIRES = "When the key stops working (ISO-8601 with a UTC offset, in the future); null: never."
@@ -57,7 +66,7 @@ class ApiKeyCreate(MetadataCreate):
     account_number: AccountNumber | None = Field(
         None, description="The owner account (default: your acting account); a superuser may name any."
     )
-    expires_at: AwareDatetime | None = Field(None, description=_EXPIRES)
+    expires_at: Timestamp | None = Field(None, description=_EXPIRES)
     is_active: bool = True
 
     model_config = ConfigDict(
@@ -76,6 +85,6 @@ class ApiKeyUpdate(PatchModel, MetadataUpdate):
     nullable: ClassVar[frozenset[str]] = frozenset({"expires_at"})
 
     is_active: bool | None = None
-    expires_at: AwareDatetime | None = Field(None, description=_EXPIRES)
+    expires_at: Timestamp | None = Field(None, description=_EXPIRES)
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"description": "Rotated monthly", "isActive": False}]})

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from app import text
+from app import documents, text
 
 
 class CamelModel(BaseModel):
@@ -23,10 +23,43 @@ class CamelModel(BaseModel):
     )
 
 
+# Beyond this many unknown fields, an input is refused with one error rather than one per field: tens of
+# thousands of errors (a 1 MiB body of them) cost seconds of the event loop to build and render.
+MAX_UNKNOWN_FIELDS = 20
+_KNOWN_NAMES: dict[type[BaseModel], frozenset[str]] = {}
+
+
+def _known_names(model: type[BaseModel]) -> frozenset[str]:
+    names = _KNOWN_NAMES.get(model)
+    if names is None:
+        found: set[str] = set()
+        for name, info in model.model_fields.items():
+            found.update(n for n in (name, info.alias) if n)
+            choices = getattr(info.validation_alias, "choices", [info.validation_alias])
+            found.update(c for c in choices if isinstance(c, str))
+        names = _KNOWN_NAMES[model] = frozenset(found)
+    return names
+
+
+def refuse_many_unknown_fields(model: type[BaseModel], data: Any) -> Any:
+    """A `mode="before"` model validator: more than `MAX_UNKNOWN_FIELDS` unknown fields are one error."""
+    if isinstance(data, dict) and len(data) > MAX_UNKNOWN_FIELDS:
+        known = _known_names(model)
+        unknown = sum(1 for key in data if key not in known)
+        if unknown > MAX_UNKNOWN_FIELDS:
+            raise ValueError(f"{unknown} fields are not fields of this resource.")
+    return data
+
+
 class InputModel(CamelModel):
     """Inputs: camelCase or snake_case; any other field is a 422 naming it (no mass assignment)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _few_unknown_fields(cls, data: Any) -> Any:
+        return refuse_many_unknown_fields(cls, data)
 
 
 def _name(value: str) -> str:
@@ -51,6 +84,31 @@ def _email(value: str) -> str:
     return value
 
 
+def _stored(value: Any) -> Any:
+    try:
+        return documents.check_stored(value)
+    except documents.DocumentError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _in_range(value: datetime) -> datetime:
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range: the year in UTC must be 1 to 9999.") from None
+    return value
+
+
+_STORED_DESCRIPTION = (
+    f"Stored as JSON: at most {documents.MAX_STORED_BYTES // 1024} KiB serialised, "
+    f"nested at most {documents.MAX_DEPTH} levels."
+)
+# A JSON object a column stores (static data, parameters, annotations): the size and nesting caps of every
+# stored JSON field, checked wherever one is input (REST and manifests).
+StoredObject = Annotated[dict[str, Any], AfterValidator(_stored), Field(description=_STORED_DESCRIPTION)]
+# A timestamp given by a client: with a UTC offset, and within years 1..9999 once converted to UTC.
+Timestamp = Annotated[AwareDatetime, AfterValidator(_in_range)]
+
 # Validated, normalised field types shared by every input schema.
 Name = Annotated[str, Field(max_length=255, examples=["test_plugin"]), AfterValidator(_name)]
 Version = Annotated[str, Field(max_length=255, examples=["1.0.0"]), AfterValidator(_semver)]
@@ -59,6 +117,7 @@ Annotations = Annotated[
     list[dict[str, Any]],
     Field(max_length=100, examples=[[{"smarter.sh/author": "Jane"}]]),
     AfterValidator(text.validate_annotations),
+    AfterValidator(_stored),
 ]
 Username = Annotated[str, Field(max_length=150, examples=["jane.doe"]), AfterValidator(_username)]
 Email = Annotated[str, Field(max_length=254, examples=["jane@example.com"]), AfterValidator(_email)]
@@ -88,7 +147,10 @@ class MetadataUpdate(InputModel):
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_OFFSET = 10_000_000
-LIMIT_DESCRIPTION = "Rows per page (max 1000)."
+LIMIT_DESCRIPTION = (
+    "Rows per page (max 1000), with a `Link` to the next page. Without `limit` the list is complete: "
+    "every row in scope, streamed, with no `Link`."
+)
 OFFSET_DESCRIPTION = "Rows to skip."
 
 
@@ -99,7 +161,7 @@ class PageQuery(BaseModel):
     Python calls each); a model is validated once. Other query parameters of unknown names are ignored.
     """
 
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION)
+    limit: int | None = Field(None, ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION)
     offset: int = Field(0, ge=0, le=MAX_OFFSET, description=OFFSET_DESCRIPTION)
 
 

@@ -31,6 +31,7 @@ from app.schemas.base import (
     Name,
     OwnerRef,
     PageQuery,
+    StoredObject,
     TimestampedRead,
 )
 
@@ -100,7 +101,7 @@ ModelName = Annotated[str, Field(min_length=1, max_length=255, examples=[DEFAULT
 Temperature = Annotated[float, Field(ge=0.0, le=1.0, examples=[DEFAULT_TEMPERATURE])]
 MaxTokens = Annotated[int, Field(ge=1, le=MAX_COMPLETION_TOKENS, examples=[DEFAULT_MAX_COMPLETION_TOKENS])]
 Parameters = Annotated[
-    dict[str, Any],
+    StoredObject,
     AfterValidator(validate_parameters),
     Field(
         examples=[
@@ -112,7 +113,7 @@ Parameters = Annotated[
         ]
     ),
 ]
-StaticData = Annotated[dict[str, Any], Field(examples=[{"city": "Lisbon", "conditions": "sunny"}])]
+StaticData = Annotated[StoredObject, Field(examples=[{"city": "Lisbon", "conditions": "sunny"}])]
 MAX_TOKENS_ALIASES = AliasChoices("maxCompletionTokens", "max_completion_tokens", "maxTokens", "max_tokens")
 
 

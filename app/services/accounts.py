@@ -269,7 +269,7 @@ async def list_accounts(
         statement = statement.where(Account.account_number == account_number)
     if is_active is not None:
         statement = statement.where(Account.is_active == is_active)
-    return await fetch_page(session, statement.order_by(Account.id.desc()), page)
+    return await fetch_page(session, statement, page, key=Account.id)
 
 
 async def create_account_for(session: AsyncSession, principal: Principal, data: AccountCreate) -> Account:

@@ -327,8 +327,8 @@ async def list_keys(
     name: str | None = None,
     is_active: bool | None = None,
     tag: str | None = None,
-) -> tuple[bytes, bool]:
-    """A page of named keys in the ownership scope, newest first, as JSON (and whether more exist).
+) -> tuple[list[ApiKeyRead], bool]:
+    """A page of named keys in the ownership scope, newest first (and whether more exist).
 
     One query for the page and one for its tags. Rows are column tuples, not ORM objects: loading a key,
     its user, profile and account as objects cost several times more than both queries.
@@ -340,6 +340,8 @@ async def list_keys(
         statement = statement.where(ApiKey.is_active == is_active)
     if tag is not None:
         statement = statement.where(ApiKey.has_tag(tag.strip()))
+    if page.before is not None:
+        statement = statement.where(ApiKey.id < page.before)
     statement = statement.order_by(ApiKey.id.desc()).limit(page.limit + 1).offset(page.offset)
     rows = (await session.execute(statement)).all()
     has_more = len(rows) > page.limit
@@ -382,7 +384,7 @@ async def list_keys(
         }
         for row in rows
     ]
-    return _PAGE_ADAPTER.dump_json(_PAGE_ADAPTER.validate_python(items), by_alias=True), has_more
+    return _PAGE_ADAPTER.validate_python(items), has_more
 
 
 async def get_key(session: AsyncSession, principal: Principal, ref: str) -> ApiKey:

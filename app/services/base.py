@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db import dialect_of
 from app.errors import NotFound, classify_integrity_error
@@ -25,33 +26,53 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Page:
+    """Rows of a list, newest (highest id) first: `limit` of them after skipping `offset`, and only ids
+    below `before` when it is set (how a complete list reads its batches: by key, not by offset)."""
+
     limit: int = DEFAULT_LIMIT
     offset: int = 0
+    before: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """What a client asked of a list: a page (`limit`), or every row in scope (no `limit`)."""
+
+    limit: int | None = None
+    offset: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.limit is None
 
 
 async def page_params(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION)] = DEFAULT_LIMIT,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION)] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description=OFFSET_DESCRIPTION)] = 0,
-) -> Page:
-    return Page(limit=limit, offset=offset)
+) -> PageRequest:
+    return PageRequest(limit=limit, offset=offset)
 
 
-PageDep = Annotated[Page, Depends(page_params)]
+PageDep = Annotated[PageRequest, Depends(page_params)]
 
 
-async def fetch_page(session: AsyncSession, statement: Select[T], page: Page) -> tuple[list[T], bool]:
-    """One query for the page (one extra row tells whether another page exists)."""
-    result = await session.execute(statement.limit(page.limit + 1).offset(page.offset))
-    rows = list(result.scalars().unique().all())
+async def fetch_page(
+    session: AsyncSession, statement: Select[T], page: Page, *, key: InstrumentedAttribute[int]
+) -> tuple[list[T], bool]:
+    """One query for the page, ordered by `key` descending (one extra row tells whether another page exists)."""
+    if page.before is not None:
+        statement = statement.where(key < page.before)
+    statement = statement.order_by(key.desc()).limit(page.limit + 1).offset(page.offset)
+    rows = list((await session.execute(statement)).scalars().unique().all())
     return rows[: page.limit], len(rows) > page.limit
 
 
-def link_next(request: Request, response: Response, page: Page, has_more: bool) -> None:
+def link_next(request: Request, response: Response, page: Page | PageRequest, has_more: bool) -> None:
     """`Link: <url>; rel="next"` when another page exists (the body stays a bare JSON array).
 
     The request's URL with its other query parameters as they were and the next `limit`/`offset`.
     """
-    if has_more:
+    if has_more and page.limit is not None:
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "limit" and k != "offset"]
         query += [("limit", str(page.limit)), ("offset", str(page.offset + page.limit))]
         response.headers["Link"] = f'<{request.url.replace(query=urlencode(query))}>; rel="next"'

@@ -47,7 +47,7 @@ async def list_contacts(
         statement = statement.where(AccountContact.email == email)
     if is_primary is not None:
         statement = statement.where(AccountContact.is_primary == is_primary)
-    return await fetch_page(session, statement.order_by(AccountContact.id.desc()), page)
+    return await fetch_page(session, statement, page, key=AccountContact.id)
 
 
 async def get_contact(session: AsyncSession, principal: Principal, contact_id: int) -> AccountContact:

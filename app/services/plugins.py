@@ -9,7 +9,7 @@ plugin or its parts invalidates its entry in the same unit of work.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -509,17 +509,57 @@ def _page_read(
     return Read(statement.order_by(PluginMeta.id.desc()).limit(page[0]).offset(page[1]))
 
 
+@dataclass(frozen=True, slots=True)
+class PluginFilters:
+    """What a plugin list is narrowed to (every field optional)."""
+
+    scope: Literal["readable", "owned"] = "readable"
+    name: str | None = None
+    tag: str | None = None
+    plugin_class: str | None = None
+    account_number: str | None = None
+
+
+# A complete list reads every id of its scope and filters: a LIMIT no list reaches (both backends accept it).
+_NO_LIMIT = 2**31 - 1
+# Snapshots per chunk of a complete list.
+_BATCH = 500
+
+
+async def _ids(reader: Reader, principal: Principal, filters: PluginFilters, limit: int, offset: int) -> list[int]:
+    """The ids of the plugins in scope and filters, newest first: one indexed query."""
+    scope_column, scope_ids = owned_scope_shape(principal, filters.scope)
+    values: dict[str, Any] = {"scope_ids": list(scope_ids), "limit": limit, "offset": offset}
+    if filters.name is not None:
+        values["name"] = _normalised(filters.name, where="query")
+    if filters.tag is not None:
+        values["tag"] = filters.tag.strip()
+    if filters.plugin_class is not None:
+        values["plugin_class"] = filters.plugin_class
+    if filters.account_number is not None:
+        values["account_number"] = filters.account_number
+    read = _page_read(
+        reader.engine.dialect.name,
+        scope_column,
+        name=filters.name is not None,
+        tag=filters.tag is not None,
+        plugin_class=filters.plugin_class is not None,
+        account_number=filters.account_number is not None,
+    )
+    return [row[0] for row in await read.rows(reader, values)]
+
+
+def _rows_json(snapshots: Sequence[PluginSnapshot]) -> bytes:
+    """The plugins' flat rows as JSON array elements (no brackets)."""
+    return b",".join([row_body(snapshot) for snapshot in snapshots])
+
+
 async def list_plugins(
     reader: Reader,
     caches: CacheRegistry,
     principal: Principal,
     page: Page,
-    *,
-    scope: Literal["readable", "owned"] = "readable",
-    name: str | None = None,
-    tag: str | None = None,
-    plugin_class: str | None = None,
-    account_number: str | None = None,
+    filters: PluginFilters = PluginFilters(),
 ) -> tuple[bytes, bool]:
     """A page of flat rows, newest first, as JSON (and whether another page exists).
 
@@ -527,27 +567,27 @@ async def list_plugins(
     snapshots (`_snapshots`), which every write of a plugin, its parts or its owner invalidates, as it does
     for the detail. Re-reading and re-serialising fifty rows on every request cost four times the query.
     """
-    scope_column, scope_ids = owned_scope_shape(principal, scope)
-    values: dict[str, Any] = {"scope_ids": list(scope_ids), "limit": page.limit + 1, "offset": page.offset}
-    if name is not None:
-        values["name"] = _normalised(name, where="query")
-    if tag is not None:
-        values["tag"] = tag.strip()
-    if plugin_class is not None:
-        values["plugin_class"] = plugin_class
-    if account_number is not None:
-        values["account_number"] = account_number
-    read = _page_read(
-        reader.engine.dialect.name,
-        scope_column,
-        name=name is not None,
-        tag=tag is not None,
-        plugin_class=plugin_class is not None,
-        account_number=account_number is not None,
-    )
-    ids = [row[0] for row in await read.rows(reader, values)]
+    ids = await _ids(reader, principal, filters, page.limit + 1, page.offset)
     snapshots = await _snapshots(reader, caches, ids[: page.limit])
-    return b"[" + b",".join([row_body(snapshot) for snapshot in snapshots]) + b"]", len(ids) > page.limit
+    return b"[" + _rows_json(snapshots) + b"]", len(ids) > page.limit
+
+
+async def all_plugins(
+    reader: Reader, caches: CacheRegistry, principal: Principal, filters: PluginFilters, *, offset: int = 0
+) -> AsyncIterator[bytes]:
+    """Every plugin in scope and filters, newest first, as chunks of JSON array elements.
+
+    The ids are read at once (one query, as a page's are; a bad filter fails here, before any row is
+    sent); the rows follow from the snapshots, `_BATCH` at a time, the cache misses of each batch loaded
+    in one query.
+    """
+    ids = await _ids(reader, principal, filters, _NO_LIMIT, offset)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(ids), _BATCH):
+            yield _rows_json(await _snapshots(reader, caches, ids[start : start + _BATCH]))
+
+    return chunks()
 
 
 # --- writes -----------------------------------------------------------------------------------------------

@@ -165,7 +165,7 @@ async def list_profiles(
         statement = statement.where(UserProfile.name == normalised_query_name(name))
     if tag is not None:
         statement = statement.where(UserProfile.has_tag(tag.strip()))
-    return await fetch_page(session, statement.order_by(UserProfile.id.desc()), page)
+    return await fetch_page(session, statement, page, key=UserProfile.id)
 
 
 async def get_profile(session: AsyncSession, principal: Principal, profile_id: int) -> UserProfile:

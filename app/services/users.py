@@ -135,7 +135,7 @@ async def list_users(
             .where(Account.account_number == account_number)
         )
         statement = statement.where(User.id.in_(members))
-    return await fetch_page(session, statement.order_by(User.id.desc()), page)
+    return await fetch_page(session, statement, page, key=User.id)
 
 
 async def get_user(session: AsyncSession, principal: Principal, user_id: int) -> User:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from app.schemas.base import Annotations, Name, Tags, Version
+from app.schemas.base import Annotations, Name, Tags, Version, refuse_many_unknown_fields
 
 API_VERSION = "smarter.sh/v1"
 
@@ -26,6 +26,11 @@ class SAMModel(BaseModel):
         frozen=True,
         extra="forbid",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _few_unknown_fields(cls, data: Any) -> Any:
+        return refuse_many_unknown_fields(cls, data)
 
 
 class SAMMetadata(SAMModel):

@@ -1,9 +1,8 @@
 """The manifest protocol around the brokers: read a body (JSON or YAML), find the kind's broker,
 validate the manifest, call the broker and wrap its answer in the journal envelope.
 
-Bodies are parsed with `yaml.safe_load` / `json.loads` only, then copied into plain JSON values under
-a node and depth budget: YAML aliases share objects, so a small "billion laughs" document would
-otherwise expand exponentially in every later walk (validation, storage, serialisation).
+Bodies are parsed by `app.documents` (YAML without aliases, anchors or merge keys; at most 64 levels deep)
+on a worker thread, then copied into plain JSON values under a node budget.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app import __version__
+from app import __version__, documents
 from app.config import Settings
 from app.errors import (
     AppError,
@@ -68,10 +67,8 @@ YAML_MEDIA_TYPES = frozenset({"application/x-yaml", "application/yaml", "text/ya
 NO_THING = "None"
 # A real manifest has a few hundred nodes; static plugin data may have thousands.
 MAX_NODES = 100_000
-MAX_DEPTH = 64
-PARSE_INLINE_BYTES = 32 * 1024
 _NOT_A_MAPPING = "A manifest must be a mapping with apiVersion, kind, metadata and spec."
-_TOO_BIG = f"The manifest is too large (over {MAX_NODES} values) or nested too deeply (over {MAX_DEPTH} levels)."
+_TOO_BIG = f"The manifest is too large (over {MAX_NODES} values)."
 
 # Packages whose versions `version/` reports (the original listed its own stack the same way).
 _PACKAGES = ("fastapi", "starlette", "pydantic", "sqlalchemy", "alembic", "asyncpg", "aiosqlite", "uvicorn", "pyyaml")
@@ -83,11 +80,9 @@ _PACKAGES = ("fastapi", "starlette", "pydantic", "sqlalchemy", "alembic", "async
 async def parse_document(raw: bytes, content_type: str | None) -> dict[str, Any]:
     """The body as a mapping of plain JSON values (dates as ISO strings); 400 when it is not one.
 
-    PyYAML's safe loader is pure Python (about 4 s per MiB), so larger bodies are parsed on a worker
-    thread: one big manifest must not stall every other request of the event loop.
+    Always on a worker thread, whatever the size: a body's cost is not its length (a 500-byte YAML
+    document could take seconds before merge keys were refused), and the event loop serves everyone else.
     """
-    if len(raw) <= PARSE_INLINE_BYTES:
-        return _parse_document(raw, content_type)
     return await anyio.to_thread.run_sync(_parse_document, raw, content_type)
 
 
@@ -105,8 +100,8 @@ def _parse_document(raw: bytes, content_type: str | None) -> dict[str, Any]:
                 loaded = _load_json(raw)
             except BadRequest:
                 loaded = _load_yaml(raw)
-    except RecursionError:
-        raise BadRequest(_TOO_BIG) from None
+    except documents.DocumentError as exc:
+        raise BadRequest(str(exc)) from None
     if not isinstance(loaded, dict):
         raise BadRequest(_NOT_A_MAPPING)
     plain: dict[str, Any] = _plain(loaded, 0, [MAX_NODES])
@@ -115,7 +110,9 @@ def _parse_document(raw: bytes, content_type: str | None) -> dict[str, Any]:
 
 def _load_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
+        return documents.load_json(raw)
+    except documents.DocumentError:
+        raise
     except json.JSONDecodeError as exc:
         # Position only: the message never quotes the body.
         raise BadRequest(f"The body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
@@ -125,20 +122,24 @@ def _load_json(raw: bytes) -> Any:
 
 def _load_yaml(raw: bytes) -> Any:
     try:
-        return yaml.safe_load(raw)
+        return documents.load_yaml(raw)
     except yaml.MarkedYAMLError as exc:
         where = f" (line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1})" if exc.problem_mark else ""
         raise BadRequest(
             f"The body is not valid YAML: {exc.problem or exc.context or 'syntax error'}{where}."
         ) from None
+    except documents.DocumentError:
+        raise
     except (yaml.YAMLError, ValueError):
         raise BadRequest("The body is not valid YAML.") from None
 
 
 def _plain(value: Any, depth: int, budget: list[int]) -> Any:
     budget[0] -= 1
-    if budget[0] < 0 or depth > MAX_DEPTH:
+    if budget[0] < 0:
         raise BadRequest(_TOO_BIG)
+    if depth > documents.MAX_DEPTH:  # the loaders refuse deeper documents; values of other origins too
+        raise BadRequest(documents.TOO_DEEP)
     if isinstance(value, dict):
         return {_plain_key(k): _plain(v, depth + 1, budget) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
