@@ -46,6 +46,8 @@ class Runtime:
     # The same pool without BEGIN/COMMIT round trips, for single-statement work (db.autocommit_engine).
     autocommit: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # Sessions of units of work that write (on SQLite they take the write lock as they begin: db.writer_engine).
+    writer_sessionmaker: async_sessionmaker[AsyncSession]
     caches: CacheRegistry
     last_used: LastUsedRecorder
     schema: SchemaGate
@@ -71,6 +73,7 @@ class Runtime:
             engine=engine,
             autocommit=autocommit,
             sessionmaker=db.create_sessionmaker(engine, caches),
+            writer_sessionmaker=db.create_sessionmaker(db.writer_engine(engine), caches),
             caches=caches,
             last_used=LastUsedRecorder(autocommit, settings.last_used_interval),
             schema=SchemaGate(head=db.migration_head()),
