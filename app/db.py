@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -255,6 +257,43 @@ def alembic_config(database_url: str | None = None) -> Config:
     if database_url is not None:
         config.attributes["database_url"] = database_url
     return config
+
+
+# --- start-up on PostgreSQL: one process migrates and bootstraps, the others wait, then find it done ---
+
+# An application-wide advisory lock key ("smarter" as a big-endian integer).
+STARTUP_LOCK_KEY = int.from_bytes(b"smarter", "big")
+
+
+@contextlib.contextmanager
+def migration_lock(connection: Connection) -> Iterator[None]:
+    """Hold the start-up lock around a migration run on `connection` (Alembic's, in `migrations/env.py`).
+
+    A session-level lock, taken and committed before Alembic begins its transaction: processes started at
+    once migrate one after the other, and the later ones find the schema at head and change nothing.
+    """
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK_KEY})
+    connection.commit()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # closing the connection releases it anyway
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK_KEY})
+            connection.commit()
+
+
+async def lock_for_startup(session: AsyncSession) -> None:
+    """Wait for other processes' migrations and first-start bootstrap (PostgreSQL); held until the commit."""
+    if dialect_of(session) == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STARTUP_LOCK_KEY})
+
+
+def display_url(database_url: str) -> str:
+    """The URL as messages may show it: without its password."""
+    return make_url(database_url).render_as_string(hide_password=True)
 
 
 def migration_head() -> str:

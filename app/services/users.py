@@ -181,6 +181,11 @@ async def _write_user(session: AsyncSession, user: User, values: dict[str, Any])
     return changed
 
 
+async def set_password(session: AsyncSession, user: User, password: str) -> None:
+    """Give `user` a new password (an operator's command): the same write as a password change by the API."""
+    await _write_user(session, user, {"password": password})
+
+
 async def update_user(session: AsyncSession, principal: Principal, user_id: int, data: UserUpdate) -> User:
     user, manageable, _ = await _visible(session, principal, User.id == user_id, NOT_FOUND)
     if user.id != principal.user_id:

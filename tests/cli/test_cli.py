@@ -220,7 +220,7 @@ async def test_create_api_key_refusals(operator: Operator) -> None:
         assert result.stderr.strip() == message
         assert result.stdout == ""
     bad_name = await run_cli(operator.url, "create-api-key", "--username", "admin", "--name", "bad\tname")
-    assert bad_name.exit_code == 1
+    assert bad_name.exit_code == 2
     assert bad_name.stderr.startswith("Error: ")
     assert (
         await run_cli(operator.url, "create-api-key", "--username", "admin", "--name", "x", "--expires-in-days", "0")
@@ -257,15 +257,18 @@ async def test_set_password_from_stdin_then_login(operator: Operator) -> None:
         wrong = await http.post("/api/v1/auth/login/", auth=("pat", "Pässw0rd with spaces\n"))
         assert wrong.status_code == 401
 
-    unknown = await run_cli(operator.url, "set-password", "nobody", "--password-stdin", stdin="x\n")
+    unknown = await run_cli(operator.url, "set-password", "nobody", "--password-stdin", stdin="long enough\n")
     assert unknown.exit_code == 1
     assert unknown.stderr.strip() == "Error: No user named 'nobody'."
-    empty = await run_cli(operator.url, "set-password", "pat", "--password-stdin", stdin="\n")
-    assert empty.exit_code == 1
-    assert "empty" in empty.stderr
-    huge = await run_cli(operator.url, "set-password", "pat", "--password-stdin", stdin="x" * 5_000 + "\n")
-    assert huge.exit_code == 1
-    assert huge.stderr.strip() == "Error: This password is too long."
+    # The API's password rules (8 to 1024 characters), checked before anything is looked up.
+    refused = {"\n": "Error: the password is empty.", "short\n": "at least 8 characters", "x" * 5_000: "at most 1024"}
+    for stdin, message in refused.items():
+        result = await run_cli(operator.url, "set-password", "pat", "--password-stdin", stdin=stdin)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith("Error: ")
+        assert message in result.stderr
+    async with operator.client() as http:  # the password set above still holds
+        assert (await http.post("/api/v1/auth/login/", auth=("pat", "Pässw0rd with spaces"))).status_code == 200
 
 
 # --- serve ----------------------------------------------------------------------------------------
