@@ -72,9 +72,11 @@ def describe(exc: BaseException, database_url: str | None) -> Failure:
     where = f"the database at {database_url}" if database_url else "the database"
     if isinstance(exc, PoolTimeoutError):
         return Failure(f"{where} is busy: {_first_line(exc)}")
-    if isinstance(exc, DBAPIError | OSError | TimeoutError) or is_database_unavailable(exc):
+    if isinstance(exc, DBAPIError | OSError | TimeoutError):
         reason = _first_line(exc.orig if isinstance(exc, DBAPIError) else exc) or type(exc).__name__
-        return Failure(f"cannot use {where}: {reason}")
+        if isinstance(exc, OSError | TimeoutError) or is_database_unavailable(exc):
+            return Failure(f"cannot use {where}: {reason}")
+        return Failure(f"{where} refused: {reason}")  # a wrong role or database name, a constraint
     if isinstance(exc, CommandError):
         return Failure(f"migration failed: {_first_line(exc)}")
     if isinstance(exc, SQLAlchemyError):

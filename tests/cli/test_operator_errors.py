@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -253,6 +254,7 @@ def forwarder(port: int, target: tuple[str, int], after: float) -> Iterator[None
     finally:
         loop.call_soon_threadsafe(stopping.set)
         thread.join(10)
+        loop.close()
 
 
 @pytest.mark.postgres_only
@@ -316,3 +318,13 @@ async def users_in(url: str) -> int:
             return int((await conn.execute(select(func.count()).select_from(User))).scalar_one())
     finally:
         await engine.dispose()
+
+
+def test_the_readme_shows_commands_that_exist() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    shown = set(re.findall(r"`smarter-core ([a-z][a-z-]*)", readme))
+    assert {"serve", "migrate", "create-superuser", "create-api-key", "set-password"} <= shown
+    for name in shown:
+        result = in_process(name, "--help")
+        assert result.returncode == 0, (name, result.stderr)
+    assert "`.venv/bin/smarter-core --help`" in readme  # works on a fresh machine, where uv is not on PATH
