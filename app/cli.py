@@ -47,8 +47,8 @@ class OneLineErrors(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except typer.Exit:
-            raise
+        except (typer.Exit, SystemExit):
+            raise  # an exit code (uvicorn exits 1 itself, after logging why, when it cannot listen)
         except typer.Abort:  # a prompt that got no input (or ^C at it)
             failure = Failure("aborted (no input).")
         except typer.TyperException as exc:  # a usage error: an unknown option, a missing or malformed value

@@ -151,6 +151,16 @@ async def test_create_superuser(operator: Operator) -> None:
     assert unchanged.email == "root@example.com"
 
 
+async def test_create_superuser_with_a_password_from_stdin(operator: Operator) -> None:
+    args = ("create-superuser", "--username", "keyed", "--email", "keyed@example.com", "--password-stdin")
+    result = await run_cli(operator.url, *args, stdin="a long passphrase\n")
+    assert result.exit_code == 0, result.output
+    assert "passphrase" not in result.output
+    async with operator.client() as http:
+        response = await http.post("/api/v1/auth/login/", auth=("keyed", "a long passphrase"))
+        assert response.status_code == 200, response.text
+
+
 async def test_create_superuser_refuses_an_existing_ordinary_user(operator: Operator) -> None:
     async with support.unit_of_work(operator.runtime) as session:
         await users.create_user(session, username="plain", email="plain@example.com")
