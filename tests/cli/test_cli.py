@@ -7,11 +7,7 @@ own event loop), against a fresh database; `serve` runs as the real console scri
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,7 +19,7 @@ from typer.testing import CliRunner, Result
 
 from app import db
 from app.cli import cli
-from app.config import PROJECT_ROOT, get_settings
+from app.config import get_settings
 from app.identifiers import PLATFORM_ACCOUNT_NUMBER
 from app.main import create_app
 from app.models import Account, ApiKey, User, UserProfile
@@ -31,10 +27,10 @@ from app.runtime import Runtime
 from app.services import accounts, keys, profiles, users
 from app.services.bootstrap import bootstrap
 from tests import support
-from tests.auth.helpers import LIGHT_PROBE, PROBE, free_port
+from tests.auth.helpers import LIGHT_PROBE, PROBE
+from tests.cli import Server, revision_of
 
 KEY_LINE = re.compile(r"^\s*([0-9a-f]{64})\s*$", re.MULTILINE)
-SMARTER_CORE = Path(sys.executable).parent / "smarter-core"
 
 
 def invoke(url: str, *args: str, stdin: str | None = None) -> Result:
@@ -88,22 +84,6 @@ async def operator() -> AsyncIterator[Operator]:
         assert admin_key is not None
         yield Operator(url, app, admin_key)
     await drop(url)
-
-
-@pytest.fixture
-async def empty_url() -> AsyncIterator[str]:
-    url = await support.fresh_database_url()
-    yield url
-    await drop(url)
-
-
-async def revision_of(url: str) -> str | None:
-    engine = db.create_engine(support.test_settings(url))
-    try:
-        async with engine.connect() as conn:
-            return await db.current_revision(conn)
-    finally:
-        await engine.dispose()
 
 
 async def test_migrate_brings_an_empty_database_to_head_and_is_idempotent(empty_url: str) -> None:
@@ -282,49 +262,6 @@ async def test_set_password_from_stdin_then_login(operator: Operator) -> None:
 
 
 # --- serve ----------------------------------------------------------------------------------------
-
-
-class Server:
-    def __init__(self, url: str, log: Path) -> None:
-        self.port = free_port()
-        self.log = log
-        env = {**os.environ, "DATABASE_URL": url, "SMARTER_CORE_LOG_LEVEL": "warning"}
-        env.pop("SMARTER_CORE_ADMIN_PASSWORD", None)
-        self.sink = log.open("wb")
-        self.process = subprocess.Popen(
-            [str(SMARTER_CORE), "serve", "--port", str(self.port), "--no-access-log"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self.sink,
-            stderr=subprocess.STDOUT,
-        )
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"serve exited early:\n{self.output()}"
-            try:
-                if httpx.get(self.base + "/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"serve did not become ready:\n{self.output()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.sink.close()
 
 
 @pytest.mark.slow

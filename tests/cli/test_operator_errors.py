@@ -11,15 +11,12 @@ import asyncio
 import os
 import re
 import subprocess
-import sys
 import threading
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
@@ -31,8 +28,8 @@ from app.config import PROJECT_ROOT, get_settings
 from app.models import User
 from tests import support
 from tests.auth.helpers import free_port
+from tests.cli import SMARTER_CORE, Server, revision_of
 
-SMARTER_CORE = Path(sys.executable).parent / "smarter-core"
 NOBODY_LISTENS = f"postgresql://postgres@127.0.0.1:{free_port()}/smarter"
 
 
@@ -151,68 +148,15 @@ def test_several_workers_on_sqlite_are_refused_before_listening(tmp_path: Path) 
     assert not (tmp_path / "db.sqlite3").exists()  # not even migrated
 
 
-class Serve:
-    """`smarter-core serve` in the background, its output in a file."""
-
-    def __init__(self, url: str, log: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.log = log
-        environment = {**os.environ, "DATABASE_URL": url, "SMARTER_CORE_LOG_LEVEL": "warning", **(env or {})}
-        environment.pop("SMARTER_CORE_ADMIN_PASSWORD", None)
-        self.sink = log.open("wb")
-        self.process = subprocess.Popen(
-            [str(SMARTER_CORE), "serve", "--port", str(self.port), "--no-access-log", *args],
-            cwd=PROJECT_ROOT,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=self.sink,
-            stderr=subprocess.STDOUT,
-        )
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def ready(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"serve exited:\n{self.output()}"
-            try:
-                if httpx.get(self.base + "/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"serve did not become ready:\n{self.output()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.sink.close()
-
-
-@pytest.fixture
-async def empty_url() -> AsyncIterator[str]:
-    url = await support.fresh_database_url()
-    yield url
-    if url.startswith("postgresql"):
-        await support.drop_postgres_database(url)
-
-
 @pytest.mark.slow
 def test_no_migrate(empty_url: str, tmp_path: Path) -> None:
     refused = smarter_core("serve", "--no-migrate", env={"DATABASE_URL": empty_url})
     assert_one_error_line(refused, 1, "smarter-core migrate", db.migration_head())
     migrated = smarter_core("migrate", env={"DATABASE_URL": empty_url})
     assert migrated.returncode == 0, migrated.stderr
-    server = Serve(empty_url, tmp_path / "serve.log", "--no-migrate")
+    server = Server(empty_url, tmp_path / "serve.log", "--no-migrate")
     try:
-        server.ready()
+        server.wait_ready()
         assert "First start" in server.output()  # bootstrapped, without migrating
     finally:
         server.stop()
@@ -264,9 +208,9 @@ def test_serve_waits_for_a_database_that_comes_up_late(empty_url: str, tmp_path:
     port = free_port()
     late = real.set(drivername="postgresql", port=port).render_as_string(hide_password=False)
     with forwarder(port, (real.host or "127.0.0.1", real.port or 5432), after=2.0):
-        server = Serve(late, tmp_path / "serve.log", env={"SMARTER_CORE_DB_STARTUP_TIMEOUT": "60"})
+        server = Server(late, tmp_path / "serve.log", env={"SMARTER_CORE_DB_STARTUP_TIMEOUT": "60"})
         try:
-            server.ready()
+            server.wait_ready()
             assert "First start" in server.output()
             assert "Traceback" not in server.output()
         finally:
@@ -288,10 +232,10 @@ def test_processes_starting_together_migrate_and_bootstrap_once(empty_url: str, 
 
     second = asyncio.run(support.fresh_database_url())
     try:
-        servers = [Serve(second, tmp_path / f"serve{n}.log") for n in range(3)]
+        servers = [Server(second, tmp_path / f"serve{n}.log") for n in range(3)]
         try:
             for server in servers:
-                server.ready()
+                server.wait_ready()
             banners = [server.output().count("First start") for server in servers]
             assert sorted(banners) == [0, 0, 1], [server.output() for server in servers]
         finally:
@@ -300,15 +244,6 @@ def test_processes_starting_together_migrate_and_bootstrap_once(empty_url: str, 
         assert asyncio.run(users_in(second)) == 1  # admin, once
     finally:
         asyncio.run(support.drop_postgres_database(second))
-
-
-async def revision_of(url: str) -> str | None:
-    engine = db.create_engine(support.test_settings(url))
-    try:
-        async with engine.connect() as conn:
-            return await db.current_revision(conn)
-    finally:
-        await engine.dispose()
 
 
 async def users_in(url: str) -> int:
