@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     db_pool_timeout: float = Field(default=5.0, gt=0)
     db_connect_timeout: float = Field(default=5.0, gt=0)
     db_command_timeout: float = Field(default=15.0, gt=0)
+    # How long `serve` waits (with backoff) for an unreachable database before it gives up.
+    db_startup_timeout: float = Field(default=30.0, ge=0)
     # A pooled connection idle longer than this is pinged before use (0: before every use).
     db_ping_after_idle: float = Field(default=1.0, ge=0)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +14,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from pydantic_core import from_json
 from sqlalchemy import event, exc, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -60,12 +63,16 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         engine = create_async_engine(
             url,
+            # SQLite's busy handler waits as long for another process's writer as a pool checkout may.
             connect_args={"timeout": settings.db_pool_timeout},
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
             pool_pre_ping=True,
             hide_parameters=True,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        _WriteTurns(settings.db_pool_timeout).listen(engine)
         return engine
     engine = create_async_engine(
         url,
@@ -149,19 +156,89 @@ def autocommit_engine(engine: AsyncEngine) -> AsyncEngine:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # SQLAlchemy, not the driver's legacy mode, emits BEGIN (see _sqlite_begin): SAVEPOINTs then work.
+    # SQLAlchemy, not the driver's legacy mode, emits BEGIN (see _WriteTurns): SAVEPOINTs then work.
     dbapi_connection.isolation_level = None
     # Foreign keys are off by default in SQLite; WAL lets readers run beside the single writer.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+# --- SQLite: one writer at a time ----------------------------------------------------------------------
+
+WRITER_OPTION = "smarter_core_writer"
+_HOLDS_TURN = "smarter_core_holds_write_turn"
+
+
+def writer_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for units of work that write: requests that change something, the CLI's commands.
+
+    On SQLite their transactions take the write lock as they begin (`_WriteTurns`); on PostgreSQL, where
+    row locks and constraints order concurrent writers, it is the engine itself.
+    """
+    if engine.dialect.name != "sqlite":
+        return engine
+    return engine.execution_options(**{WRITER_OPTION: True})
+
+
+class _WriteTurns:
+    """SQLite has one write lock per database; writers take it up front and, in this process, in turn.
+
+    A deferred `BEGIN` that reads first and writes later must upgrade its read to the write lock; when
+    another writer holds it or committed since the read, SQLite answers BUSY at once, whatever the busy
+    timeout (waiting could not make the read current). So a writer's transaction (an engine from
+    `writer_engine`) begins with `BEGIN IMMEDIATE`, after waiting its turn on an asyncio lock: the process's
+    writers queue in arrival order without polling SQLite, and one that waited longer than
+    `db_pool_timeout` fails as a pool timeout does (a 503). A writer of another process (the CLI) is waited
+    for by SQLite's busy handler, as long. Readers begin deferred and, with WAL, never wait for a writer.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._lock = asyncio.Lock()
+        self._timeout = timeout
+
+    def listen(self, engine: AsyncEngine) -> None:
+        target = engine.sync_engine
+        event.listen(target, "begin", self._begin)
+        # Fired just before the COMMIT or ROLLBACK is sent: the next writer's BEGIN IMMEDIATE then waits
+        # in SQLite's busy handler for the instant it takes to finish.
+        event.listen(target, "commit", self._end)
+        event.listen(target, "rollback", self._end)
+        # A connection returned or discarded without either (a cancelled request) gives its turn back too.
+        event.listen(target.pool, "checkin", self._returned)
+        event.listen(target.pool, "invalidate", self._returned)
+
+    def _begin(self, connection: Connection) -> None:
+        if not connection.get_execution_options().get(WRITER_OPTION):
+            connection.exec_driver_sql("BEGIN")
+            return
+        await_(self._take_turn())
+        connection.info[_HOLDS_TURN] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self._give_back(connection.info)
+            raise
+
+    async def _take_turn(self) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise exc.TimeoutError(f"Waited over {self._timeout:g} s for the SQLite write lock.") from None
+
+    def _end(self, connection: Connection) -> None:
+        self._give_back(connection.info)
+
+    def _returned(self, _dbapi_connection: Any, record: Any, *_: Any) -> None:
+        if record is not None:
+            self._give_back(record.info)
+
+    def _give_back(self, info: dict[Any, Any]) -> None:
+        if info.pop(_HOLDS_TURN, False):
+            self._lock.release()
 
 
 def create_sessionmaker(engine: AsyncEngine, caches: CacheRegistry) -> async_sessionmaker[AsyncSession]:
@@ -199,6 +276,43 @@ def alembic_config(database_url: str | None = None) -> Config:
     if database_url is not None:
         config.attributes["database_url"] = database_url
     return config
+
+
+# --- start-up on PostgreSQL: one process migrates and bootstraps, the others wait, then find it done ---
+
+# An application-wide advisory lock key ("smarter" as a big-endian integer).
+STARTUP_LOCK_KEY = int.from_bytes(b"smarter", "big")
+
+
+@contextlib.contextmanager
+def migration_lock(connection: Connection) -> Iterator[None]:
+    """Hold the start-up lock around a migration run on `connection` (Alembic's, in `migrations/env.py`).
+
+    A session-level lock, taken and committed before Alembic begins its transaction: processes started at
+    once migrate one after the other, and the later ones find the schema at head and change nothing.
+    """
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK_KEY})
+    connection.commit()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # closing the connection releases it anyway
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK_KEY})
+            connection.commit()
+
+
+async def lock_for_startup(session: AsyncSession) -> None:
+    """Wait for other processes' migrations and first-start bootstrap (PostgreSQL); held until the commit."""
+    if dialect_of(session) == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STARTUP_LOCK_KEY})
+
+
+def display_url(database_url: str) -> str:
+    """The URL as messages may show it: without its password."""
+    return make_url(database_url).render_as_string(hide_password=True)
 
 
 def migration_head() -> str:

@@ -32,10 +32,26 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+# Requests that only read keep SQLite's concurrent readers; every other one is a writer (`db.writer_engine`).
+# The manifest API's reads are POSTs too (the SDK sends them so): of its commands, these four write.
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_MANIFEST_API = "/api/v1/cli/"
+_MANIFEST_WRITES = frozenset({"apply", "delete", "deploy", "undeploy"})
+
+
+def writes(request: Request) -> bool:
+    if request.method in _READ_METHODS:
+        return False
+    path: str = request.scope["path"]
+    if path.startswith(_MANIFEST_API):
+        return path[len(_MANIFEST_API) :].split("/", 1)[0] in _MANIFEST_WRITES
+    return True
+
+
+async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
     """One session per request; commits once, before the response is sent (scope="function")."""
     await runtime.schema.ensure(runtime.engine)
-    session = runtime.sessionmaker()
+    session = runtime.writer_sessionmaker() if writes(request) else runtime.sessionmaker()
     try:
         yield session
     except BaseException:

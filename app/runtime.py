@@ -49,6 +49,8 @@ class Runtime:
     # The reads on every request's path: `reader.observers` see the statements it sends itself.
     reader: reads.Reader
     sessionmaker: async_sessionmaker[AsyncSession]
+    # Sessions of units of work that write (on SQLite they take the write lock as they begin: db.writer_engine).
+    writer_sessionmaker: async_sessionmaker[AsyncSession]
     caches: CacheRegistry
     last_used: LastUsedRecorder
     schema: SchemaGate
@@ -76,6 +78,7 @@ class Runtime:
             autocommit=autocommit,
             reader=reader,
             sessionmaker=db.create_sessionmaker(engine, caches),
+            writer_sessionmaker=db.create_sessionmaker(db.writer_engine(engine), caches),
             caches=caches,
             last_used=LastUsedRecorder(autocommit, settings.last_used_interval),
             schema=SchemaGate(head=db.migration_head()),

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.config import Settings, normalise_database_url
-from app.db import ensure_sqlite_directory
+from app.db import ensure_sqlite_directory, migration_lock
 from app.models import Base
 
 config = context.config
@@ -47,9 +47,11 @@ def run_migrations_offline() -> None:
 
 
 def _run_sync(connection: Connection) -> None:
-    configure(connection=connection)
-    with context.begin_transaction():
-        context.run_migrations()
+    # On PostgreSQL, processes that start at once migrate one at a time (the later ones find nothing to do).
+    with migration_lock(connection):
+        configure(connection=connection)
+        with context.begin_transaction():
+            context.run_migrations()
 
 
 async def run_migrations_online() -> None:

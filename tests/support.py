@@ -111,8 +111,8 @@ async def truncate_all(runtime: Runtime) -> None:
 
 @asynccontextmanager
 async def unit_of_work(runtime: Runtime) -> AsyncIterator[AsyncSession]:
-    """A session that commits like a request does (invalidations included)."""
-    async with runtime.sessionmaker() as session:
+    """A session that commits like a writing request does (invalidations included)."""
+    async with runtime.writer_sessionmaker() as session:
         yield session
         await db.commit(session)
 

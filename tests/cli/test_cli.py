@@ -7,11 +7,7 @@ own event loop), against a fresh database; `serve` runs as the real console scri
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,7 +19,7 @@ from typer.testing import CliRunner, Result
 
 from app import db
 from app.cli import cli
-from app.config import PROJECT_ROOT, get_settings
+from app.config import get_settings
 from app.identifiers import PLATFORM_ACCOUNT_NUMBER
 from app.main import create_app
 from app.models import Account, ApiKey, User, UserProfile
@@ -31,10 +27,10 @@ from app.runtime import Runtime
 from app.services import accounts, keys, profiles, users
 from app.services.bootstrap import bootstrap
 from tests import support
-from tests.auth.helpers import LIGHT_PROBE, PROBE, free_port
+from tests.auth.helpers import LIGHT_PROBE, PROBE
+from tests.cli import Server, revision_of
 
 KEY_LINE = re.compile(r"^\s*([0-9a-f]{64})\s*$", re.MULTILINE)
-SMARTER_CORE = Path(sys.executable).parent / "smarter-core"
 
 
 def invoke(url: str, *args: str, stdin: str | None = None) -> Result:
@@ -90,22 +86,6 @@ async def operator() -> AsyncIterator[Operator]:
     await drop(url)
 
 
-@pytest.fixture
-async def empty_url() -> AsyncIterator[str]:
-    url = await support.fresh_database_url()
-    yield url
-    await drop(url)
-
-
-async def revision_of(url: str) -> str | None:
-    engine = db.create_engine(support.test_settings(url))
-    try:
-        async with engine.connect() as conn:
-            return await db.current_revision(conn)
-    finally:
-        await engine.dispose()
-
-
 async def test_migrate_brings_an_empty_database_to_head_and_is_idempotent(empty_url: str) -> None:
     assert await revision_of(empty_url) is None
     for _ in range(2):
@@ -149,6 +129,16 @@ async def test_create_superuser(operator: Operator) -> None:
     unchanged = await operator.user("root")
     assert unchanged is not None
     assert unchanged.email == "root@example.com"
+
+
+async def test_create_superuser_with_a_password_from_stdin(operator: Operator) -> None:
+    args = ("create-superuser", "--username", "keyed", "--email", "keyed@example.com", "--password-stdin")
+    result = await run_cli(operator.url, *args, stdin="a long passphrase\n")
+    assert result.exit_code == 0, result.output
+    assert "passphrase" not in result.output
+    async with operator.client() as http:
+        response = await http.post("/api/v1/auth/login/", auth=("keyed", "a long passphrase"))
+        assert response.status_code == 200, response.text
 
 
 async def test_create_superuser_refuses_an_existing_ordinary_user(operator: Operator) -> None:
@@ -220,7 +210,7 @@ async def test_create_api_key_refusals(operator: Operator) -> None:
         assert result.stderr.strip() == message
         assert result.stdout == ""
     bad_name = await run_cli(operator.url, "create-api-key", "--username", "admin", "--name", "bad\tname")
-    assert bad_name.exit_code == 1
+    assert bad_name.exit_code == 2
     assert bad_name.stderr.startswith("Error: ")
     assert (
         await run_cli(operator.url, "create-api-key", "--username", "admin", "--name", "x", "--expires-in-days", "0")
@@ -257,61 +247,21 @@ async def test_set_password_from_stdin_then_login(operator: Operator) -> None:
         wrong = await http.post("/api/v1/auth/login/", auth=("pat", "Pässw0rd with spaces\n"))
         assert wrong.status_code == 401
 
-    unknown = await run_cli(operator.url, "set-password", "nobody", "--password-stdin", stdin="x\n")
+    unknown = await run_cli(operator.url, "set-password", "nobody", "--password-stdin", stdin="long enough\n")
     assert unknown.exit_code == 1
     assert unknown.stderr.strip() == "Error: No user named 'nobody'."
-    empty = await run_cli(operator.url, "set-password", "pat", "--password-stdin", stdin="\n")
-    assert empty.exit_code == 1
-    assert "empty" in empty.stderr
-    huge = await run_cli(operator.url, "set-password", "pat", "--password-stdin", stdin="x" * 5_000 + "\n")
-    assert huge.exit_code == 1
-    assert huge.stderr.strip() == "Error: This password is too long."
+    # The API's password rules (8 to 1024 characters), checked before anything is looked up.
+    refused = {"\n": "Error: the password is empty.", "short\n": "at least 8 characters", "x" * 5_000: "at most 1024"}
+    for stdin, message in refused.items():
+        result = await run_cli(operator.url, "set-password", "pat", "--password-stdin", stdin=stdin)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith("Error: ")
+        assert message in result.stderr
+    async with operator.client() as http:  # the password set above still holds
+        assert (await http.post("/api/v1/auth/login/", auth=("pat", "Pässw0rd with spaces"))).status_code == 200
 
 
 # --- serve ----------------------------------------------------------------------------------------
-
-
-class Server:
-    def __init__(self, url: str, log: Path) -> None:
-        self.port = free_port()
-        self.log = log
-        env = {**os.environ, "DATABASE_URL": url, "SMARTER_CORE_LOG_LEVEL": "warning"}
-        env.pop("SMARTER_CORE_ADMIN_PASSWORD", None)
-        self.sink = log.open("wb")
-        self.process = subprocess.Popen(
-            [str(SMARTER_CORE), "serve", "--port", str(self.port), "--no-access-log"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self.sink,
-            stderr=subprocess.STDOUT,
-        )
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"serve exited early:\n{self.output()}"
-            try:
-                if httpx.get(self.base + "/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"serve did not become ready:\n{self.output()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.sink.close()
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Real races, decided by the database, through the real app (PostgreSQL only).
+"""Real races, decided by the database, through the real app (SQLite and PostgreSQL).
 
 Every request is a real HTTP request to the app (httpx over ASGITransport). `asyncio.gather` runs them as
 concurrent tasks of one event loop; each request's unit of work takes its own pooled connection, so their
@@ -13,8 +13,10 @@ Also here: a real deadlock answers a retryable 503 (never a 500), and revoking a
 authenticate with it (the principal cache's single flight must not store what a load read before the
 revocation committed).
 
-SQLite serialises writers (a second writer waits or gets a retryable 503): there is no race to show there,
-so the module is skipped on SQLite (`postgres_only`).
+On SQLite the writers take turns (`app.db._WriteTurns`: BEGIN IMMEDIATE, one writer of the process at a
+time, another process's writer waited for by SQLite): the racers still overlap (each holds a pooled
+connection while it waits for its turn) and must still end as one success and 409s, never a 503. The
+deadlock test is PostgreSQL's alone (SQLite writers cannot deadlock).
 
 Outcomes asserted, never timings: exactly one success, every other racer a 409 problem+json naming the field,
 exactly one row (counted with a query), nothing half-written (the winner's parts, and only the winner's).
@@ -55,8 +57,6 @@ from app.services import keys, principals
 from app.services.principals import Principal
 from tests import support
 from tests.support import World, auth
-
-pytestmark = pytest.mark.postgres_only
 
 RACERS = 20
 ROUNDS = 20
@@ -230,6 +230,7 @@ async def test_plugins_with_the_same_new_tags_in_any_order(
     assert await count(runtime, PLUGIN_TAGS) == RACERS * len(names)
 
 
+@pytest.mark.postgres_only
 async def test_a_deadlock_is_a_retryable_503_never_a_500(
     client: httpx.AsyncClient, world: World, runtime: Runtime, database_url: str
 ) -> None:

@@ -243,10 +243,12 @@ async def test_same_names_in_other_scopes(runtime: Runtime) -> None:
     assert await count(runtime, UserProfile, UserProfile.user_id == s.regular) == 2
 
 
-@pytest.mark.postgres_only
 async def test_concurrent_second_default_loses(runtime: Runtime) -> None:
-    """Two transactions insert a default account at once: the index decides, one commit fails."""
-    async with runtime.sessionmaker() as first, runtime.sessionmaker() as second:
+    """Two transactions insert a default account at once: the index decides, one commit fails.
+
+    On SQLite the second writer waits for its turn (the write lock) rather than for the index entry.
+    """
+    async with runtime.writer_sessionmaker() as first, runtime.writer_sessionmaker() as second:
         first.add(account("first", "3333-3333-3333", is_default_account=True))
         await first.flush()
         second.add(account("second", "4444-4444-4444", is_default_account=True))

@@ -362,7 +362,6 @@ async def test_second_default_account_is_409(client: httpx.AsyncClient, world: W
     assert defaults == [world.account_a.id]
 
 
-@pytest.mark.postgres_only
 async def test_concurrent_creates_never_make_two_defaults_or_share_a_number(
     client: httpx.AsyncClient, world: World, runtime: Runtime
 ) -> None:

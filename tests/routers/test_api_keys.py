@@ -253,9 +253,6 @@ async def test_names_are_normalised_and_unique_per_owner(
         assert response.status_code == 422, bad
 
 
-# SQLite refuses concurrent write transactions that began by reading (503, retryable): only PostgreSQL
-# can show that the constraint decides a real race.
-@pytest.mark.postgres_only
 async def test_concurrent_creates_of_one_name(client: httpx.AsyncClient, world: World, runtime: Runtime) -> None:
     responses = await asyncio.gather(
         *(client.post(BASE, json={"name": "race"}, headers=world["staff_a"].headers) for _ in range(8))

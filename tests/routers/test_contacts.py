@@ -252,7 +252,6 @@ async def test_update_fields_and_refusals(client: httpx.AsyncClient, world: Worl
     assert (stored.account_id, stored.email) == (world.account_a.id, "reg@example.com")
 
 
-@pytest.mark.postgres_only
 async def test_concurrent_primaries_give_one_409(client: httpx.AsyncClient, world: World, runtime: Runtime) -> None:
     ids = await contact_ids(runtime, world)
     headers = world["staff_a"].headers

@@ -317,7 +317,6 @@ async def test_removing_a_staff_profile_revokes_its_keys_at_once(
     assert (await client.get(BASE, headers=staff.headers)).status_code == 401
 
 
-@pytest.mark.postgres_only
 async def test_concurrent_adds_of_one_membership_give_one_201(
     client: httpx.AsyncClient, world: World, runtime: Runtime
 ) -> None:
@@ -329,10 +328,9 @@ async def test_concurrent_adds_of_one_membership_give_one_201(
     assert await count(runtime, UserProfile, UserProfile.user_id == world["regular_b"].user.id) == 2
 
 
-@pytest.mark.postgres_only
 async def test_concurrent_removals_never_leave_a_user_without_profiles(world: World, runtime: Runtime) -> None:
     ids = await profile_ids(runtime, world)
-    async with runtime.sessionmaker() as first, runtime.sessionmaker() as second:
+    async with runtime.writer_sessionmaker() as first, runtime.writer_sessionmaker() as second:
         await profiles.remove_profile(first, await first.get_one(UserProfile, ids[("multi", "a")]))
 
         async def remove_the_other() -> None:

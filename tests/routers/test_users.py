@@ -464,7 +464,6 @@ async def test_path_without_trailing_slash(client: httpx.AsyncClient, world: Wor
     assert listed.status_code == 200
 
 
-@pytest.mark.postgres_only
 async def test_concurrent_creates_of_one_username_give_one_201(
     client: httpx.AsyncClient, world: World, runtime: Runtime
 ) -> None:
