@@ -8,13 +8,13 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from pydantic_core import from_json
 from sqlalchemy import event, exc, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import AdaptedConnection, Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -214,7 +214,9 @@ class _WriteTurns:
         if not connection.get_execution_options().get(WRITER_OPTION):
             connection.exec_driver_sql("BEGIN")
             return
-        await_(self._take_turn())
+        # The documented way to await from an engine event: the adapted driver connection runs the awaitable.
+        driver = cast(AdaptedConnection, connection.connection.dbapi_connection)
+        driver.run_async(lambda _aiosqlite: self._take_turn())
         connection.info[_HOLDS_TURN] = True
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
