@@ -18,10 +18,26 @@ from tests import support
 from tests.secrets_scan import SCANNER
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
+def _attach_scanner() -> None:
     # Every record of the run passes the secrets scanner; the service's own loggers at every level.
-    logging.getLogger().addHandler(SCANNER)
+    root = logging.getLogger()
+    if SCANNER not in root.handlers:
+        root.addHandler(SCANNER)
     logging.getLogger("app").setLevel(logging.DEBUG)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _attach_scanner()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # A test that runs `serve` in process applies the server's logging configuration, which replaces the
+    # root logger's handlers: the scanner goes back on before the next test.
+    _attach_scanner()
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    _attach_scanner()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
