@@ -10,14 +10,16 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from sqlalchemy import Executable, Result, bindparam, delete, insert, select
+from sqlalchemy import Executable, Result, Select, bindparam, delete, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.interfaces import ORMOption
 
+from app.db import dialect_of
 from app.errors import Conflict, NotFound, Unprocessable, classify_integrity_error
 from app.models import PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector, Tag
+from app.models.base import utcnow
 from app.schemas.plugins import (
     DataPut,
     DataRead,
@@ -84,15 +86,40 @@ async def link_tags(session: AsyncSession, plugin_id: int, names: list[str], *, 
             delete(TAG_LINKS).where(TAG_LINKS.c.object_id == plugin_id).returning(TAG_LINKS.c.object_id)
         )
     if names:
+        await insert_tags(session, names)
+        await session.execute(_LINK_TAGS, {"plugin_id": plugin_id, "tag_names": names})
+
+
+async def insert_tags(session: AsyncSession, names: list[str]) -> None:
+    """Create the tags of `names` that do not exist yet (one statement; concurrent writers may race)."""
+    if names:
         # In one global order: concurrent writers inserting the same new tags in different orders would each
         # wait for a row the other inserted (a deadlock, which PostgreSQL breaks by failing one of them).
         await insert_ignore(session, Tag, [{"name": name} for name in sorted(set(names))])
-        await session.execute(_LINK_TAGS, {"plugin_id": plugin_id, "tag_names": names})
 
 
 async def insert_part(session: AsyncSession, plugin_id: int, part: str, values: dict[str, Any]) -> None:
     table = PART_TABLES[part]
     await execute(session, insert(table).values(plugin_id=plugin_id, **values).returning(table.c.plugin_id))
+
+
+def _insert_at_once(plugin: dict[str, Any], parts: dict[str, dict[str, Any]], tags: list[str]) -> Select[Any]:
+    """One statement (PostgreSQL: INSERTs in CTEs) writing the plugin, its parts and its tag links; its id."""
+    # Every column given: Python-side defaults of nested INSERTs would share parameter names.
+    now = {"created_at": utcnow(), "updated_at": utcnow()}
+    new_plugin = insert(PLUGINS).values(**plugin, **now).returning(PLUGINS.c.id).cte("new_plugin")
+    writes = []
+    for part, given in parts.items():
+        table = PART_TABLES[part]
+        values = {**given, **now}
+        row = select(new_plugin.c.id, *(literal(value, table.c[key].type) for key, value in values.items()))
+        write = insert(table).from_select(["plugin_id", *values], row).returning(table.c.plugin_id)
+        writes.append(write.cte(f"new_{part}"))
+    if tags:
+        links = select(new_plugin.c.id, Tag.id).select_from(new_plugin).join(Tag, Tag.name.in_(tags))
+        write = insert(TAG_LINKS).from_select(["object_id", "tag_id"], links).returning(TAG_LINKS.c.object_id)
+        writes.append(write.cte("new_tag_links"))
+    return select(new_plugin.c.id).add_cte(*writes)
 
 
 async def insert_plugin(
@@ -109,28 +136,33 @@ async def insert_plugin(
     selector: dict[str, Any],
     data: dict[str, Any] | None,
 ) -> int:
-    """Insert the plugin and its parts in this unit of work (all or nothing); 409 on a taken name."""
-    statement = (
-        insert(PLUGINS)
-        .values(
-            user_profile_id=owner.profile_id,
-            account_id=owner.account_id,
-            name=name,
-            description=description,
-            version=version,
-            annotations=annotations,
-            plugin_class=plugin_class,
-        )
-        .returning(PLUGINS.c.id)
-    )
-    plugin_id: int = (await execute(session, statement)).scalar_one()
+    """Insert the plugin and its parts in this unit of work (all or nothing); 409 on a taken name.
+
+    On PostgreSQL in two statements (the missing tags, then everything else); elsewhere one per table.
+    """
+    plugin = {
+        "user_profile_id": owner.profile_id,
+        "account_id": owner.account_id,
+        "name": name,
+        "description": description,
+        "version": version,
+        "annotations": annotations,
+        "plugin_class": plugin_class,
+    }
+    parts = {"prompt": prompt, "selector": selector}
+    if plugin_class == "static":
+        parts["data"] = data or data_values(description, None, None)
+    plugin_id: int
+    if dialect_of(session) == "postgresql":
+        await insert_tags(session, tags)
+        plugin_id = (await execute(session, _insert_at_once(plugin, parts, tags))).scalar_one()
+    else:
+        plugin_id = (await execute(session, insert(PLUGINS).values(**plugin).returning(PLUGINS.c.id))).scalar_one()
+        await link_tags(session, plugin_id, tags, replace=False)
+        for part, values in parts.items():
+            await insert_part(session, plugin_id, part, values)
     # An id can come back after a delete on SQLite (rowid reuse): never let an old snapshot answer for it.
     forget(session, plugin_id)
-    await link_tags(session, plugin_id, tags, replace=False)
-    await insert_part(session, plugin_id, "prompt", prompt)
-    await insert_part(session, plugin_id, "selector", selector)
-    if plugin_class == "static":
-        await insert_part(session, plugin_id, "data", data or data_values(description, None, None))
     return plugin_id
 
 
