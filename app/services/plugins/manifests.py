@@ -155,7 +155,7 @@ async def apply_manifest(
     )
     row = (await session.execute(statement)).first()
     if row is None:
-        plugin_id = await insert_plugin(
+        created = await insert_plugin(
             session,
             owner,
             name=meta.name,
@@ -168,7 +168,7 @@ async def apply_manifest(
             selector=parts["selector"],
             data=parts["data"],
         )
-        return manifest_of(await reloaded_view(session, plugin_id)), True
+        return manifest_of(created), True
     found = view_from(row._mapping)
     if found.plugin_class != "static":
         raise Conflict(f"{meta.name!r} is a {found.plugin_class} plugin; the Plugin kind is for static ones.")

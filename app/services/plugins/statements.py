@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Integer, Select, SQLColumnExpression, String, Table, bindparam, literal, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.selectable import NamedFromClause
 
 from app.models import Account, Base, PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector, Tag, User, UserProfile
 from app.reads import Read
@@ -87,15 +88,17 @@ PART_COLUMNS: dict[str, SQLColumnExpression[Any]] = {
 }
 
 
-def with_owner(columns: dict[str, SQLColumnExpression[Any]]) -> Select[Any]:
-    """`columns` (labelled with their names) of plugins joined to their owner: the one owner join."""
+def with_owner(columns: dict[str, SQLColumnExpression[Any]], plugins: NamedFromClause | None = None) -> Select[Any]:
+    """`columns` (labelled with their names) of `plugins` (the table, or rows just inserted) joined to their
+    owner: the one owner join."""
+    plugins = PLUGINS if plugins is None else plugins
     labelled: list[Any] = [column.label(name) for name, column in columns.items()]
     return (
         select(*labelled)
-        .select_from(PluginMeta)
-        .join(UserProfile, UserProfile.id == PluginMeta.user_profile_id)
+        .select_from(plugins)
+        .join(UserProfile, UserProfile.id == plugins.c.user_profile_id)
         .join(User, User.id == UserProfile.user_id)
-        .join(Account, Account.id == PluginMeta.account_id)
+        .join(Account, Account.id == plugins.c.account_id)
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from sqlalchemy import Executable, Result, Select, bindparam, delete, insert, literal, select
+from sqlalchemy import Executable, Result, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
@@ -19,7 +19,6 @@ from sqlalchemy.orm.interfaces import ORMOption
 from app.db import dialect_of
 from app.errors import Conflict, NotFound, Unprocessable, classify_integrity_error
 from app.models import PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector, Tag
-from app.models.base import utcnow
 from app.schemas.plugins import (
     DataPut,
     DataRead,
@@ -36,6 +35,7 @@ from app.schemas.plugins import (
 from app.services import tags as tag_service
 from app.services.base import assign, flush, insert_ignore
 from app.services.permissions import Acting, acting_account, acting_required, get_scoped, ownership_scope, read_scope
+from app.services.plugins.inserts import insert_at_once, insert_values
 from app.services.plugins.rules import (
     FORBIDDEN,
     NOT_FOUND,
@@ -48,7 +48,7 @@ from app.services.plugins.rules import (
 )
 from app.services.plugins.snapshots import forget
 from app.services.plugins.statements import PART_TABLES, PLUGINS, TAG_LINKS, VIEW, VIEW_BY_ID
-from app.services.plugins.views import PluginView, detail_of, view_of
+from app.services.plugins.views import PluginView, detail_of, view_from, view_of
 from app.services.principals import Membership, Principal
 
 # Links every tag named in `tag_names` to `plugin_id`: one set-based statement, whatever their number.
@@ -103,25 +103,6 @@ async def insert_part(session: AsyncSession, plugin_id: int, part: str, values: 
     await execute(session, insert(table).values(plugin_id=plugin_id, **values).returning(table.c.plugin_id))
 
 
-def _insert_at_once(plugin: dict[str, Any], parts: dict[str, dict[str, Any]], tags: list[str]) -> Select[Any]:
-    """One statement (PostgreSQL: INSERTs in CTEs) writing the plugin, its parts and its tag links; its id."""
-    # Every column given: Python-side defaults of nested INSERTs would share parameter names.
-    now = {"created_at": utcnow(), "updated_at": utcnow()}
-    new_plugin = insert(PLUGINS).values(**plugin, **now).returning(PLUGINS.c.id).cte("new_plugin")
-    writes = []
-    for part, given in parts.items():
-        table = PART_TABLES[part]
-        values = {**given, **now}
-        row = select(new_plugin.c.id, *(literal(value, table.c[key].type) for key, value in values.items()))
-        write = insert(table).from_select(["plugin_id", *values], row).returning(table.c.plugin_id)
-        writes.append(write.cte(f"new_{part}"))
-    if tags:
-        links = select(new_plugin.c.id, Tag.id).select_from(new_plugin).join(Tag, Tag.name.in_(tags))
-        write = insert(TAG_LINKS).from_select(["object_id", "tag_id"], links).returning(TAG_LINKS.c.object_id)
-        writes.append(write.cte("new_tag_links"))
-    return select(new_plugin.c.id).add_cte(*writes)
-
-
 async def insert_plugin(
     session: AsyncSession,
     owner: Membership,
@@ -135,10 +116,11 @@ async def insert_plugin(
     prompt: dict[str, Any],
     selector: dict[str, Any],
     data: dict[str, Any] | None,
-) -> int:
+) -> PluginView:
     """Insert the plugin and its parts in this unit of work (all or nothing); 409 on a taken name.
 
-    On PostgreSQL in two statements (the missing tags, then everything else); elsewhere one per table.
+    On PostgreSQL in two statements (the missing tags, then everything else, returning the view); elsewhere
+    one per table and a read of the view.
     """
     plugin = {
         "user_profile_id": owner.profile_id,
@@ -152,18 +134,20 @@ async def insert_plugin(
     parts = {"prompt": prompt, "selector": selector}
     if plugin_class == "static":
         parts["data"] = data or data_values(description, None, None)
-    plugin_id: int
     if dialect_of(session) == "postgresql":
         await insert_tags(session, tags)
-        plugin_id = (await execute(session, _insert_at_once(plugin, parts, tags))).scalar_one()
-    else:
-        plugin_id = (await execute(session, insert(PLUGINS).values(**plugin).returning(PLUGINS.c.id))).scalar_one()
-        await link_tags(session, plugin_id, tags, replace=False)
-        for part, values in parts.items():
-            await insert_part(session, plugin_id, part, values)
+        statement = insert_at_once(tags=bool(tags), data="data" in parts)
+        row = (await execute(session, statement, insert_values(plugin, parts, tags))).one()
+        view = view_from(row._mapping)
+        forget(session, view.id)
+        return view
+    plugin_id = (await execute(session, insert(PLUGINS).values(**plugin).returning(PLUGINS.c.id))).scalar_one()
     # An id can come back after a delete on SQLite (rowid reuse): never let an old snapshot answer for it.
     forget(session, plugin_id)
-    return plugin_id
+    await link_tags(session, plugin_id, tags, replace=False)
+    for part, values in parts.items():
+        await insert_part(session, plugin_id, part, values)
+    return await reloaded_view(session, plugin_id)
 
 
 def owner_in(acting: Acting | None) -> Membership:
@@ -195,7 +179,7 @@ async def create_plugin(
     if data.data is not None and data.plugin_class != "static":
         raise Unprocessable.field("data", STATIC_ONLY.format(plugin_class=data.plugin_class))
     owner = await _owner(session, principal, data.account_number, account_number)
-    plugin_id = await insert_plugin(
+    plugin = await insert_plugin(
         session,
         owner,
         name=data.name,
@@ -210,7 +194,7 @@ async def create_plugin(
         else dict(SELECTOR_DEFAULTS),
         data=data_values(data.data.description, data.data.parameters, data.data.static_data) if data.data else None,
     )
-    return await _detail(session, plugin_id)
+    return PluginDetail.model_validate(detail_of(plugin))
 
 
 async def get_owned(session: AsyncSession, principal: Principal, plugin_id: int, *options: ORMOption) -> PluginMeta:
@@ -263,7 +247,7 @@ async def clone_plugin(
     owner = await _owner(session, principal, data.account_number, account_number)
     selector = source.selector
     static = source.data
-    clone_id = await insert_plugin(
+    clone = await insert_plugin(
         session,
         owner,
         name=data.name,
@@ -282,7 +266,7 @@ async def clone_plugin(
         if static
         else None,
     )
-    return await _detail(session, clone_id)
+    return PluginDetail.model_validate(detail_of(clone))
 
 
 async def write_prompt(
