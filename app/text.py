@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import UTC, datetime
 from typing import Any
 
 SEMVER = re.compile(
@@ -173,3 +174,8 @@ def validate_tags(value: Any) -> list[str]:
             raise ValueError(f"Tag {position} must be 1-100 printable characters.")
         seen.setdefault(cleaned, None)
     return list(seen)
+
+
+def iso_utc(value: datetime) -> str:
+    """The one spelling of a timestamp in `get` tables: ISO 8601 in UTC with a `Z` suffix."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -10,16 +10,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import os
 import shlex
 import shutil
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.config import Settings
+from app.schemas.manifests.plugin import example_manifest
 from bench import RESULTS_DIR, report, seed
-from bench.loadgen import LoadGenerator, Target, choose
+from bench.loadgen import UNIQUE, LoadGenerator, Target, choose, run_tag
 from bench.report import Outcome, Report
 from bench.server import Server, cpu_busy_seconds, request, wait_until_quiet
 
@@ -67,6 +70,33 @@ def detail_rotation(world: seed.World) -> tuple[tuple[str, dict[str, str]], ...]
     )
 
 
+JSON_BODY = {"Content-Type": "application/json"}
+
+
+def create_body() -> dict[str, Any]:
+    """`POST /api/v1/plugins/` with every part, its name replaced per request (`loadgen.UNIQUE`)."""
+    return {
+        "name": UNIQUE,
+        "description": "Written by the bench.",
+        "tags": ["bench", "write"],
+        "pluginClass": "static",
+        "prompt": {"provider": "openai", "systemRole": "You help.", "model": "gpt-4o-mini", "maxTokens": 256},
+        "selector": {"directive": "search_terms", "searchTerms": ["bench", "write"]},
+        "data": {
+            "description": "Facts.",
+            "staticData": {"answer": 42},
+            "parameters": {"type": "object", "properties": {"q": {"type": "string", "description": "A question."}}},
+        },
+    }
+
+
+def apply_body() -> dict[str, Any]:
+    """The example `Plugin` manifest, its name replaced per request."""
+    manifest = example_manifest()
+    manifest["metadata"]["name"] = UNIQUE
+    return manifest
+
+
 def scenarios(world: seed.World) -> list[Scenario]:
     staff = {"Authorization": f"Token {world.staff_keys[0]}"}
     regular = {"Authorization": f"Token {world.regular_token}"}
@@ -101,6 +131,7 @@ def scenarios(world: seed.World) -> list[Scenario]:
             "manifest `get/plugins/`, staff key",
             "service",
             Call("POST", "/api/v1/cli/get/plugins/", staff),
+            target=0.15,
         ),
         Scenario(
             "f",
@@ -110,6 +141,20 @@ def scenarios(world: seed.World) -> list[Scenario]:
             target=0.80,
         ),
         Scenario("g", "`/healthz` (framework + middleware, no auth, no DB)", "service", Call("GET", "/healthz")),
+        Scenario(
+            "i",
+            "REST create with prompt, selector, data and tags, a new name per request, staff key",
+            "service",
+            Call("POST", "/api/v1/plugins/", {**staff, **JSON_BODY}, json.dumps(create_body()), expect=201),
+            target=0.07,
+        ),
+        Scenario(
+            "j",
+            "manifest apply of a new static plugin (a new name per request), staff key",
+            "service",
+            Call("POST", "/api/v1/cli/apply/", {**staff, **JSON_BODY}, json.dumps(apply_body())),
+            target=0.06,
+        ),
         Scenario(
             "h",
             f"complete plugin list (no `limit`, {world.plugins:,} rows), superuser, 1 connection",
@@ -122,7 +167,8 @@ def scenarios(world: seed.World) -> list[Scenario]:
 
 
 def probe(port: int, call: Call) -> int:
-    status, _ = request(port, call.method, call.path, call.headers, call.body.encode())
+    body = call.body.replace(UNIQUE, f"{run_tag()}_probe")
+    status, _ = request(port, call.method, call.path, call.headers, body.encode())
     return status
 
 

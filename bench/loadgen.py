@@ -59,6 +59,16 @@ class RunResult:
         return self.requests / self.seconds if self.seconds > 0 else 0.0
 
 
+# In a body, replaced on every request by a name no other request of the bench uses (`run_tag()` + a counter):
+# write scenarios create a new object per request.
+UNIQUE = "UNIQUE_NAME"
+
+
+def run_tag() -> str:
+    """A prefix for the unique names of one run of the load generator (names are snake_case, lower)."""
+    return f"u{time.time_ns() // 1_000_000 % 10**11:011d}"
+
+
 class LoadGenerator:
     name = "abstract"
     version = ""
@@ -97,6 +107,17 @@ class Wrk(LoadGenerator):
         lines = [f"wrk.method = {_lua_string(target.method)}"]
         if target.method != "GET":
             lines.append(f"wrk.body = {_lua_string(target.body)}")
+        if UNIQUE in target.body:
+            # One thread (-t1): a counter of its own makes every request's name new.
+            lines += [
+                f"local tag = {_lua_string(run_tag())}",
+                "local counter = 0",
+                "request = function()",
+                "  counter = counter + 1",
+                f"  local body = string.gsub(wrk.body, {_lua_string(UNIQUE)}, tag .. '_' .. counter)",
+                "  return wrk.format(nil, nil, nil, body)",
+                "end",
+            ]
         lines += [f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in target.headers.items()]
         if target.rotation:
             # Formatted once in init(), then handed out in turn (wrk.format needs wrk.host, set by then).
@@ -238,7 +259,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
 
 
 async def _connection(
-    port: int, payloads: list[bytes], deadline: float, latencies: list[float], counters: dict[str, int]
+    port: int, payloads: list[tuple[bytes, bytes]], deadline: float, latencies: list[float], counters: dict[str, int]
 ) -> None:
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
@@ -249,7 +270,7 @@ async def _connection(
                     reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 assert reader is not None
                 counters["turn"] += 1
-                writer.write(payloads[counters["turn"] % len(payloads)])
+                writer.write(_wire(payloads[counters["turn"] % len(payloads)], counters["turn"]))
                 status, keep_alive = await _read_response(reader)
             except (OSError, asyncio.IncompleteReadError, ValueError):
                 counters["socket_errors"] += 1
@@ -268,20 +289,30 @@ async def _connection(
             writer.close()
 
 
-def _payloads(args: argparse.Namespace) -> list[bytes]:
-    """Every request of the rotation, as bytes on the wire."""
+_TAG = run_tag()
+
+
+def _payloads(args: argparse.Namespace) -> list[tuple[bytes, bytes]]:
+    """Every request of the rotation: its head without Content-Length, and its body."""
     body = args.body.encode() if args.method != "GET" else b""
     payloads = []
     for path, headers in json.loads(Path(args.requests).read_text()):
         head = [f"{args.method} {path} HTTP/1.1", f"Host: 127.0.0.1:{args.port}"]
         head += [f"{k}: {v}" for k, v in headers.items()]
-        if args.method != "GET":
-            head.append(f"Content-Length: {len(body)}")
-        payloads.append(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        payloads.append(("\r\n".join(head)).encode(), body)
     return payloads
 
 
-async def _load(args: argparse.Namespace, payloads: list[bytes]) -> RunResult:
+def _wire(payload: tuple[bytes, bytes], turn: int) -> bytes:
+    """A request as bytes on the wire, its body's `UNIQUE` placeholder (if any) replaced by a new name."""
+    head, body = payload
+    if head.startswith(b"GET "):
+        return head + b"\r\n\r\n"
+    body = body.replace(UNIQUE.encode(), f"{_TAG}_{turn}".encode())
+    return head + f"\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+async def _load(args: argparse.Namespace, payloads: list[tuple[bytes, bytes]]) -> RunResult:
     latencies: list[float] = []
     counters = {"non_2xx": 0, "socket_errors": 0, "turn": 0}
     started = time.perf_counter()

@@ -27,6 +27,7 @@ from app.reads import Read
 from app.runtime import Runtime
 from app.schemas.plugins import PluginCreate
 from app.services import keys, plugins, principals
+from app.services.plugins import statements as plugin_statements
 from tests.support import World, statements, unit_of_work
 
 
@@ -74,9 +75,9 @@ async def varied_plugins(runtime: Runtime, world: World) -> list[int]:
 async def test_every_read_returns_what_sqlalchemy_returns(runtime: Runtime, world: World) -> None:
     ids = await varied_plugins(runtime, world)
     for plugin_id in [*ids, 10**9]:
-        await assert_same_rows(runtime, plugins._VIEW_READ, {"plugin_id": plugin_id})
+        await assert_same_rows(runtime, plugin_statements.VIEW_READ, {"plugin_id": plugin_id})
     dialect = runtime.engine.dialect.name
-    assert await assert_same_rows(runtime, plugins._views_read(dialect), {"plugin_ids": ids}) == 3
+    assert await assert_same_rows(runtime, plugin_statements.views_read(dialect), {"plugin_ids": ids}) == 3
 
     for actor in world.actors.values():
         digest = keys.digest_of(actor.key)
@@ -94,9 +95,11 @@ async def test_every_read_returns_what_sqlalchemy_returns(runtime: Runtime, worl
     ]
     for flags, values in cases:
         filters = {"name": False, "tag": False, "plugin_class": False, "account_number": False, **flags}
-        read = plugins._page_read(dialect, "account_id", **filters)
+        read = plugin_statements.page_read(dialect, "account_id", **filters)
         assert await assert_same_rows(runtime, read, {**page, **values}) >= 1
-    unscoped = plugins._page_read(dialect, None, name=False, tag=False, plugin_class=False, account_number=False)
+    unscoped = plugin_statements.page_read(
+        dialect, None, name=False, tag=False, plugin_class=False, account_number=False
+    )
     assert await assert_same_rows(runtime, unscoped, {"limit": 2, "offset": 1}) == 2
 
 

@@ -105,3 +105,13 @@ async def insert_ignore(session: AsyncSession, model: type[Base], values: Sequen
     statement = insert(model).values(list(values)).on_conflict_do_nothing()
     result = await session.execute(statement)
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def assign(obj: object, values: dict[str, Any]) -> bool:
+    """Set only what differs, so writing the same values again changes nothing; True when something changed."""
+    changed = False
+    for key, value in values.items():
+        if getattr(obj, key) != value:
+            setattr(obj, key, value)
+            changed = True
+    return changed

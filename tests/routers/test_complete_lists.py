@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from app.routers import lists
-from app.services import plugins as plugin_service
+from app.services.plugins import lists as plugin_lists
 from tests.support import World
 
 COLLECTIONS = (
@@ -28,7 +28,7 @@ COLLECTIONS = (
 @pytest.fixture(autouse=True)
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lists, "BATCH", 2)
-    monkeypatch.setattr(plugin_service, "_BATCH", 2)
+    monkeypatch.setattr(plugin_lists, "_BATCH", 2)
 
 
 async def _seed(client: httpx.AsyncClient, world: World) -> None:

@@ -1,4 +1,4 @@
-"""The `Plugin` kind (static plugins) of the manifest API; every rule lives in `app.services.plugins`."""
+"""The `Plugin` kind (static plugins) of the manifest API; every rule lives in `app.services.plugins.manifests`."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 from app.schemas.manifests.plugin import PluginManifest
 from app.schemas.manifests.plugin import example_manifest as plugin_example
 from app.schemas.plugins import PluginManifestRead
-from app.services import plugins
 from app.services.manifests import registry
 from app.services.manifests.base import ApplyResult, Broker, BrokerContext, Column
+from app.services.plugins import manifests as plugins
 
 
 class PluginBroker(Broker[PluginManifest]):

@@ -1,0 +1,58 @@
+"""The plugin domain, one job per module (imports run down this list):
+
+- `statements`: the Core SELECTs (the plugin view with its owner, tags and parts; page ids; the `get` table).
+- `rules`: defaults and shapes of the parts, the name rule, the messages.
+- `views`: the presenter: a view decoded by column name, and the row, detail, part, manifest and `get` row.
+- `snapshots`: the `plugin` cache of views and their serialised bodies; `forget`, its one invalidation.
+- `lists`: pages and complete lists from the snapshots.
+- `writes`: REST create, update, delete, clone and parts (Core inserts with RETURNING).
+- `manifests`: the `Plugin` kind's apply, describe, delete and `get` table.
+
+The routers use the names below; the manifest broker uses `manifests`.
+"""
+
+from app.services.plugins.lists import PluginFilters, all_plugins, list_plugins
+from app.services.plugins.rules import FORBIDDEN, NOT_FOUND, STATIC_ONLY
+from app.services.plugins.snapshots import (
+    PLUGIN_CACHE,
+    PluginSnapshot,
+    cached_part,
+    detail_body,
+    forget,
+    plugin_cache,
+    readable_snapshot,
+    row_body,
+)
+from app.services.plugins.writes import (
+    clone_plugin,
+    create_plugin,
+    delete_plugin,
+    update_plugin,
+    write_data,
+    write_prompt,
+    write_selector,
+)
+
+__all__ = [
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "PLUGIN_CACHE",
+    "STATIC_ONLY",
+    "PluginFilters",
+    "PluginSnapshot",
+    "all_plugins",
+    "cached_part",
+    "clone_plugin",
+    "create_plugin",
+    "delete_plugin",
+    "detail_body",
+    "forget",
+    "list_plugins",
+    "plugin_cache",
+    "readable_snapshot",
+    "row_body",
+    "update_plugin",
+    "write_data",
+    "write_prompt",
+    "write_selector",
+]

@@ -1,0 +1,179 @@
+"""The `Plugin` kind of the manifest API (static plugins): apply, describe, delete and the `get` table.
+
+`app.services.manifests.plugin` (the broker) calls these; the answers come from the presenter
+(`app.services.plugins.views`). Apply writes with Core statements, only what differs from the stored rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import Conflict, NotFound
+from app.models import PluginMeta
+from app.schemas.manifests.plugin import PluginManifest
+from app.schemas.plugins import PluginManifestRead
+from app.services.permissions import Acting, get_scoped, ownership_scope, read_scope, require
+from app.services.plugins.rules import FORBIDDEN, data_values, normalised, selector_values
+from app.services.plugins.snapshots import forget
+from app.services.plugins.statements import GET_TABLE, PART_TABLES, PLUGINS, VIEW
+from app.services.plugins.views import PluginView, get_row, manifest_of, view_from
+from app.services.plugins.writes import (
+    delete_by_id,
+    execute,
+    insert_part,
+    insert_plugin,
+    link_tags,
+    owner_in,
+    reloaded_view,
+)
+from app.services.principals import Principal
+
+S = TypeVar("S", bound=Select[Any])
+
+
+def _by_name_in(statement: S, principal: Principal, name: str, acting: Acting | None) -> S:
+    """`statement` narrowed to the static plugin called `name` in the acting account, else the platform's."""
+    accounts = [m.account_id for m in (acting,) if m is not None]
+    platform = principal.platform_account_id
+    if platform is not None and platform not in accounts:
+        accounts.append(platform)
+    first = accounts[0] if accounts else None
+    return (
+        statement.where(
+            PluginMeta.name == name,
+            PluginMeta.plugin_class == "static",
+            PluginMeta.account_id.in_(accounts),
+            read_scope(principal, PluginMeta),
+        )
+        # The acting account's plugin wins over the platform's of the same name.
+        .order_by((PluginMeta.account_id == first).desc() if first is not None else PluginMeta.id)
+        .limit(1)
+    )
+
+
+def _not_found_by_name(name: str) -> str:
+    return f"No Plugin named {name!r} is visible to you."
+
+
+async def describe_by_name(
+    session: AsyncSession, principal: Principal, *, name: str, acting: Acting | None
+) -> PluginManifestRead:
+    statement = _by_name_in(VIEW, principal, normalised(name, where="query"), acting)
+    row = (await session.execute(statement)).first()
+    if row is None:
+        raise NotFound(_not_found_by_name(name))
+    return manifest_of(view_from(row._mapping))
+
+
+async def delete_by_name(session: AsyncSession, principal: Principal, *, name: str, acting: Acting | None) -> None:
+    statement = _by_name_in(select(PluginMeta.id), principal, normalised(name, where="query"), acting)
+    plugin_id = await get_scoped(
+        session,
+        statement,
+        write_scope=ownership_scope(principal, PluginMeta),
+        not_found=_not_found_by_name(name),
+        forbidden=FORBIDDEN,
+    )
+    await delete_by_id(session, plugin_id)
+
+
+async def manifest_rows(session: AsyncSession, principal: Principal, *, name: str | None) -> list[dict[str, Any]]:
+    """The `get` table: static plugins in the read scope (newest first), filtered by name in SQL."""
+    statement = GET_TABLE.where(read_scope(principal, PluginMeta)).order_by(PluginMeta.id.desc())
+    if name is not None:
+        statement = statement.where(PluginMeta.name == normalised(name, where="query"))
+    return [get_row(row._mapping) for row in await session.execute(statement)]
+
+
+def _differs(current: dict[str, Any] | PluginView, wanted: dict[str, Any]) -> dict[str, Any]:
+    """The values of `wanted` that `current` (a part's columns or the view) does not hold already."""
+    if isinstance(current, PluginView):
+        return {key: value for key, value in wanted.items() if getattr(current, key) != value}
+    return {key: value for key, value in wanted.items() if current[key] != value}
+
+
+async def _update_changed(
+    session: AsyncSession, found: PluginView, plugin: dict[str, Any], tags: list[str], parts: dict[str, dict[str, Any]]
+) -> bool:
+    """Write what differs between `found` and the manifest's values (nothing when it is the same)."""
+    changed = False
+    changes = _differs(found, plugin)
+    if changes:
+        await execute(
+            session, update(PLUGINS).where(PLUGINS.c.id == found.id).values(**changes).returning(PLUGINS.c.id)
+        )
+        changed = True
+    if sorted(tags) != found.tags:
+        await link_tags(session, found.id, tags, replace=True)
+        changed = True
+    for part, wanted in parts.items():
+        current: dict[str, Any] | None = getattr(found, part)
+        if current is None:
+            await insert_part(session, found.id, part, wanted)
+            changed = True
+            continue
+        changes = _differs(current, wanted)
+        if changes:
+            table = PART_TABLES[part]
+            statement = update(table).where(table.c.plugin_id == found.id).values(**changes)
+            await execute(session, statement.returning(table.c.plugin_id))
+            changed = True
+    return changed
+
+
+async def apply_manifest(
+    session: AsyncSession, principal: Principal, manifest: PluginManifest, *, acting: Acting | None
+) -> tuple[PluginManifestRead, bool]:
+    """Create or update the static plugin `metadata.name` of the acting account; (manifest, created).
+
+    Idempotent: applying the same manifest again writes nothing. Updating needs the ownership scope.
+    """
+    owner = owner_in(acting)
+    meta, spec = manifest.metadata, manifest.spec
+    plugin: dict[str, Any] = {
+        "description": meta.description or "",
+        "version": meta.version or "1.0.0",
+        "annotations": meta.annotations or [],
+    }
+    tags = meta.tags or []
+    parts = {
+        "prompt": {
+            "provider": spec.prompt.provider,
+            "system_role": spec.prompt.system_role,
+            "model": spec.prompt.model,
+            "temperature": spec.prompt.temperature,
+            "max_completion_tokens": spec.prompt.max_tokens,
+        },
+        "selector": selector_values(spec.selector.directive, spec.selector.search_terms),
+        "data": data_values(spec.data.description, spec.data.parameters, spec.data.static_data),
+    }
+    statement = VIEW.where(PluginMeta.account_id == owner.account_id, PluginMeta.name == meta.name).add_columns(
+        ownership_scope(principal, PluginMeta).label("writable")
+    )
+    row = (await session.execute(statement)).first()
+    if row is None:
+        created = await insert_plugin(
+            session,
+            owner,
+            name=meta.name,
+            description=plugin["description"],
+            version=plugin["version"],
+            tags=tags,
+            annotations=plugin["annotations"],
+            plugin_class="static",
+            prompt=parts["prompt"],
+            selector=parts["selector"],
+            data=parts["data"],
+        )
+        return manifest_of(created), True
+    found = view_from(row._mapping)
+    if found.plugin_class != "static":
+        raise Conflict(f"{meta.name!r} is a {found.plugin_class} plugin; the Plugin kind is for static ones.")
+    require(bool(row._mapping["writable"]), FORBIDDEN)
+    if await _update_changed(session, found, plugin, tags, parts):
+        forget(session, found.id)
+        found = await reloaded_view(session, found.id)
+    return manifest_of(found), False

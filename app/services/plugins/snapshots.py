@@ -1,0 +1,140 @@
+"""The `plugin` cache: an immutable snapshot per plugin id, its bodies serialised on first use.
+
+A snapshot is tagged with the owner's user and account (the row and the detail show their username,
+email and account number). The cache holds facts, not decisions: the read scope is checked against the
+snapshot's account on every hit. `forget` is the one place a plugin write drops its entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic_core import to_json
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import Conflict, NotFound
+from app.reads import Reader
+from app.services.cache import CacheRegistry, SingleFlightCache, invalidate_after_commit
+from app.services.cache import Tag as CacheTag
+from app.services.permissions import can_read_owned
+from app.services.plugins.rules import NOT_FOUND, STATIC_ONLY
+from app.services.plugins.statements import VIEW_READ, views_read
+from app.services.plugins.views import PluginView, detail_of, part_body, row_of, view_of
+from app.services.principals import Principal
+
+PLUGIN_CACHE = "plugin"
+
+
+@dataclass(frozen=True, slots=True)
+class PluginSnapshot:
+    """What a read of one plugin needs: who may see it, and its view, serialised on demand.
+
+    Each body (the flat row of the lists, the detail, a part) is serialised on its first read and kept in
+    `serialised`: a list needs only the row, a detail read only the detail, and with caches off every
+    snapshot is thrown away after one use.
+    """
+
+    plugin_id: int
+    account_id: int
+    owner_user_id: int
+    plugin_class: str
+    view: PluginView
+    serialised: dict[str, bytes] = field(default_factory=dict)
+
+
+def _snapshot_tags(snapshot: PluginSnapshot) -> Iterable[CacheTag]:
+    yield ("user", snapshot.owner_user_id)
+    yield ("account", snapshot.account_id)
+
+
+def plugin_cache(caches: CacheRegistry) -> SingleFlightCache[int, PluginSnapshot]:
+    return caches.register(PLUGIN_CACHE, tags_of=_snapshot_tags)
+
+
+def forget(session: AsyncSession, plugin_id: int) -> None:
+    """Drop the plugin's snapshot (here and in every other process) once this unit of work commits.
+
+    The one invalidation of the plugin domain: every write of a plugin, its parts or its tags calls it.
+    """
+    invalidate_after_commit(session, PLUGIN_CACHE, plugin_id)
+
+
+def snapshot_of(plugin: PluginView) -> PluginSnapshot:
+    return PluginSnapshot(
+        plugin_id=plugin.id,
+        account_id=plugin.account_id,
+        owner_user_id=plugin.owner_user_id,
+        plugin_class=plugin.plugin_class,
+        view=plugin,
+    )
+
+
+def _serialised(snapshot: PluginSnapshot, name: str, build: Callable[[PluginView], dict[str, Any]]) -> bytes:
+    # Concurrent readers may both serialise a body: the same bytes, and a dict store is atomic.
+    body = snapshot.serialised.get(name)
+    if body is None:
+        body = snapshot.serialised[name] = to_json(build(snapshot.view))
+    return body
+
+
+def row_body(snapshot: PluginSnapshot) -> bytes:
+    """The plugin's flat row as JSON (an element of a list page)."""
+    return _serialised(snapshot, "row", row_of)
+
+
+def detail_body(snapshot: PluginSnapshot) -> bytes:
+    """The plugin's REST detail as JSON."""
+    return _serialised(snapshot, "detail", detail_of)
+
+
+def cached_part(snapshot: PluginSnapshot, part: Literal["prompt", "selector", "data"]) -> bytes:
+    """A part's response from the snapshot; 404 when the plugin has no such part (409 for non-static data)."""
+    if part == "data" and snapshot.plugin_class != "static":
+        raise Conflict(STATIC_ONLY.format(plugin_class=snapshot.plugin_class))
+    body = snapshot.serialised.get(part)
+    if body is None:
+        row: dict[str, Any] | None = getattr(snapshot.view, part)
+        if row is None:
+            raise NotFound(f"This plugin has no {part} yet; PUT one to create it.")
+        body = snapshot.serialised[part] = part_body(part, row)
+    return body
+
+
+async def _load_snapshot(reader: Reader, plugin_id: int) -> PluginSnapshot | None:
+    # A connection of its own: the load is shared by concurrent requests and must outlive any one of them.
+    row = await VIEW_READ.first(reader, {"plugin_id": plugin_id})
+    return None if row is None else snapshot_of(view_of(row))
+
+
+async def readable_snapshot(
+    reader: Reader, caches: CacheRegistry, principal: Principal, plugin_id: int
+) -> PluginSnapshot:
+    """The plugin's cached snapshot, when `principal` may read it (404 otherwise, existence not revealed).
+
+    It needs no request session: a hit does no database I/O at all, and a miss loads on a connection of its
+    own (shared by concurrent requests for the same plugin).
+    """
+    snapshot = await plugin_cache(caches).get(plugin_id, lambda: _load_snapshot(reader, plugin_id))
+    if snapshot is None or not can_read_owned(principal, snapshot.account_id):
+        raise NotFound(NOT_FOUND)
+    return snapshot
+
+
+async def snapshots(reader: Reader, caches: CacheRegistry, plugin_ids: Sequence[int]) -> list[PluginSnapshot]:
+    """The snapshots of a page's plugins, in the page's order: cached ones as they are, the rest in one query.
+
+    The loaded ones are cached unless an invalidation overtook the load (`SingleFlightCache.put_all`). A
+    plugin deleted since the page's ids were read is left out.
+    """
+    cache = plugin_cache(caches)
+    found = cache.peek_many(plugin_ids)
+    missing = [plugin_id for plugin_id in plugin_ids if plugin_id not in found]
+    if missing:
+        generation = cache.generation
+        rows = await views_read(reader.engine.dialect.name).rows(reader, {"plugin_ids": missing})
+        loaded = {snapshot.plugin_id: snapshot for snapshot in (snapshot_of(view_of(row)) for row in rows)}
+        cache.put_all(loaded, generation=generation)
+        found.update(loaded)
+    return [found[plugin_id] for plugin_id in plugin_ids if plugin_id in found]

@@ -1,0 +1,191 @@
+"""The plugin presenter: a plugin's view (decoded by column name) and every answer built from it.
+
+One view, four shapes: the flat row of the lists (`PluginRead`), the REST detail (`PluginDetail`), the
+manifest (`PluginManifestRead`) and a row of the manifest `get` table; a part's response too. Bodies are
+built as plain dicts of JSON values: their values come from the database, and the tests hold every shape
+against its schema (building the schema's models and dumping them cost more than the rest of a load).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from app.identifiers import hashed_id, record_locator
+from app.models.plugin import PLUGIN_KINDS
+from app.schemas.plugins import API_VERSION, DataRead, PluginManifestRead, PromptRead, SelectorRead
+from app.services.plugins.statements import PART_KEYS, PARTS, PLUGIN_COLUMNS, TAG_SEPARATOR, VIEW_NAMES
+from app.text import iso_utc
+
+
+@dataclass(frozen=True, slots=True)
+class PluginView:
+    """One plugin with its owner, tags and parts (the fields of `statements.PLUGIN_COLUMNS`, typed).
+
+    A part is a dict of its columns, None when the plugin has none.
+    """
+
+    id: int
+    account_id: int
+    owner_user_id: int
+    name: str
+    description: str
+    version: str
+    tags: list[str]
+    annotations: list[dict[str, Any]]
+    plugin_class: str
+    created_at: datetime
+    updated_at: datetime
+    username: str
+    email: str
+    account_number: str
+    prompt: dict[str, Any] | None
+    selector: dict[str, Any] | None
+    data: dict[str, Any] | None
+
+
+# The dataclass types what the statement defines: the same names, or the import fails.
+assert {f.name for f in fields(PluginView)} == {*PLUGIN_COLUMNS, *PARTS}, "PluginView and PLUGIN_COLUMNS differ"
+
+
+def view_of(row: Iterable[Any]) -> PluginView:
+    """A row of `statements.VIEW` (SQLAlchemy's or the driver's), read by its columns' labels."""
+    return view_from(dict(zip(VIEW_NAMES, row, strict=True)))
+
+
+def view_from(values: Mapping[Any, Any]) -> PluginView:
+    """The view in `values`, a `statements.VIEW` row as a mapping of its labels (extra labels ignored)."""
+    plugin = {name: values[name] for name in PLUGIN_COLUMNS}
+    plugin["tags"] = tag_list(plugin["tags"])
+    for part, keys in PART_KEYS.items():
+        columns = {key: values[f"{part}__{key}"] for key in keys}
+        plugin[part] = None if columns["id"] is None else columns
+    return PluginView(**plugin)
+
+
+def tag_list(aggregated: str | None) -> list[str]:
+    """The aggregated tags column as the sorted list every response shows."""
+    return sorted(aggregated.split(TAG_SEPARATOR)) if aggregated else []
+
+
+# Pure functions of the id, and pages show the same ids over and over.
+_hashed_id = lru_cache(maxsize=65_536)(hashed_id)
+
+
+@lru_cache(maxsize=65_536)
+def _record_locator(id_: int) -> str:
+    return record_locator("PluginMeta", id_)
+
+
+def row_of(plugin: PluginView) -> dict[str, Any]:
+    """The plugin's flat row (`PluginRead`, the SDK's `Plugin`), camelCase, for lists and details."""
+    return {
+        "id": plugin.id,
+        "hashedId": _hashed_id(plugin.id),
+        "recordLocator": _record_locator(plugin.id),
+        "createdAt": plugin.created_at,
+        "updatedAt": plugin.updated_at,
+        "name": plugin.name,
+        "description": plugin.description,
+        "version": plugin.version,
+        "tags": plugin.tags,
+        "annotations": plugin.annotations,
+        "userProfile": {
+            "user": {"username": plugin.username, "email": plugin.email},
+            "account": {"accountNumber": plugin.account_number},
+        },
+        "pluginClass": plugin.plugin_class,
+        "kind": PLUGIN_KINDS[plugin.plugin_class],
+    }
+
+
+def manifest_body(plugin: PluginView) -> dict[str, Any]:
+    """The plugin's manifest (`PluginManifestRead`: metadata, spec, status) as camelCase JSON values."""
+    prompt, selector, data = plugin.prompt, plugin.selector, plugin.data
+    parts = [p for p in (prompt, selector, data) if p is not None]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": PLUGIN_KINDS[plugin.plugin_class],
+        "metadata": {
+            "name": plugin.name,
+            "description": plugin.description,
+            "version": plugin.version,
+            "tags": plugin.tags,
+            "annotations": plugin.annotations,
+            "pluginClass": plugin.plugin_class,
+        },
+        "spec": {
+            "selector": {
+                "directive": selector["directive"],
+                "searchTerms": list(selector["search_terms"]) if selector["directive"] == "search_terms" else None,
+            }
+            if selector
+            else None,
+            "prompt": {
+                "provider": prompt["provider"],
+                "systemRole": prompt["system_role"],
+                "model": prompt["model"],
+                "temperature": prompt["temperature"],
+                "maxTokens": prompt["max_completion_tokens"],
+            }
+            if prompt
+            else None,
+            "data": {
+                "description": data["description"],
+                "staticData": data["static_data"] or {},
+                "parameters": data["parameters"],
+            }
+            if data
+            else None,
+        },
+        "status": {
+            "recordLocator": _record_locator(plugin.id),
+            "created": plugin.created_at,
+            "modified": max([plugin.updated_at, *(p["updated_at"] for p in parts)]),
+            "accountNumber": plugin.account_number,
+            "username": plugin.username,
+            "dependencies": [],
+        },
+    }
+
+
+def manifest_of(plugin: PluginView) -> PluginManifestRead:
+    """The plugin's manifest: describe's and apply's result."""
+    return PluginManifestRead.model_validate(manifest_body(plugin))
+
+
+def detail_of(plugin: PluginView) -> dict[str, Any]:
+    """The REST detail (`PluginDetail`): the flat row and the manifest sections in one object."""
+    return {**row_of(plugin), **manifest_body(plugin)}
+
+
+_PART_READS: dict[str, type[PromptRead | SelectorRead | DataRead]] = {
+    "prompt": PromptRead,
+    "selector": SelectorRead,
+    "data": DataRead,
+}
+
+
+def part_body(part: str, row: Mapping[str, Any]) -> bytes:
+    """A part's REST response (`PromptRead`, `SelectorRead` or `DataRead`) as JSON."""
+    identity = {"hashed_id": _hashed_id(row["id"]), "record_locator": PARTS[part].locator_of(row["id"])}
+    read = _PART_READS[part].model_validate({**row, **identity})
+    return read.__pydantic_serializer__.to_json(read, by_alias=True)
+
+
+def get_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row of the manifest `get` table (the `Plugin` broker's columns) from a `statements.GET_TABLE` row."""
+    return {
+        "name": row["name"],
+        "description": row["description"],
+        "pluginClass": row["plugin_class"],
+        "version": row["version"],
+        "email": row["email"],
+        "username": row["username"],
+        "accountNumber": row["account_number"],
+        "createdAt": iso_utc(row["created_at"]),
+        "updatedAt": iso_utc(row["updated_at"]),
+    }

@@ -1,0 +1,314 @@
+"""Writes of plugins and their parts: REST create, update, delete, clone and the three part routes.
+
+A new plugin is written with Core inserts (the plugin with RETURNING, its tags in two set-based statements,
+one insert per part): the ORM's unit of work cost about as much CPU as the rest of the request. Every
+statement that changes a plugin's rows returns the plugin's id, and every write calls `snapshots.forget`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from sqlalchemy import Executable, Result, bindparam, delete, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.interfaces import ORMOption
+
+from app.db import dialect_of
+from app.errors import Conflict, NotFound, Unprocessable, classify_integrity_error
+from app.models import PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector, Tag
+from app.schemas.plugins import (
+    DataPut,
+    DataRead,
+    PluginClone,
+    PluginCreate,
+    PluginDetail,
+    PluginUpdate,
+    PromptPatch,
+    PromptPut,
+    PromptRead,
+    SelectorPut,
+    SelectorRead,
+)
+from app.services import tags as tag_service
+from app.services.base import assign, flush, insert_ignore
+from app.services.permissions import Acting, acting_account, acting_required, get_scoped, ownership_scope, read_scope
+from app.services.plugins.inserts import insert_at_once, insert_values
+from app.services.plugins.rules import (
+    FORBIDDEN,
+    NOT_FOUND,
+    PROMPT_DEFAULTS,
+    SELECTOR_DEFAULTS,
+    STATIC_ONLY,
+    data_values,
+    prompt_values,
+    selector_values,
+)
+from app.services.plugins.snapshots import forget
+from app.services.plugins.statements import PART_TABLES, PLUGINS, TAG_LINKS, VIEW, VIEW_BY_ID
+from app.services.plugins.views import PluginView, detail_of, view_from, view_of
+from app.services.principals import Membership, Principal
+
+# Links every tag named in `tag_names` to `plugin_id`: one set-based statement, whatever their number.
+_LINK_TAGS = (
+    insert(TAG_LINKS)
+    .from_select(
+        ["object_id", "tag_id"],
+        select(bindparam("plugin_id", type_=PluginMeta.id.type), Tag.id).where(
+            Tag.name.in_(bindparam("tag_names", expanding=True))
+        ),
+    )
+    .returning(TAG_LINKS.c.object_id)
+)
+
+
+async def execute(session: AsyncSession, statement: Executable, values: dict[str, Any] | None = None) -> Result[Any]:
+    """Run a write; constraint violations become 409/422 (the database decides; never a 500)."""
+    try:
+        return await session.execute(statement, values)
+    except IntegrityError as exc:
+        raise classify_integrity_error(exc) from exc
+
+
+async def reloaded_view(session: AsyncSession, plugin_id: int) -> PluginView:
+    """The plugin as this unit of work left it (a Core read on the session's connection sees its rows)."""
+    row = (await session.execute(VIEW_BY_ID, {"plugin_id": plugin_id})).first()
+    assert row is not None  # written in this unit of work
+    return view_of(row)
+
+
+async def link_tags(session: AsyncSession, plugin_id: int, names: list[str], *, replace: bool) -> None:
+    """Make `names` the plugin's tags: missing tags created (one statement), links written (one more)."""
+    if replace:
+        await session.execute(
+            delete(TAG_LINKS).where(TAG_LINKS.c.object_id == plugin_id).returning(TAG_LINKS.c.object_id)
+        )
+    if names:
+        await insert_tags(session, names)
+        await session.execute(_LINK_TAGS, {"plugin_id": plugin_id, "tag_names": names})
+
+
+async def insert_tags(session: AsyncSession, names: list[str]) -> None:
+    """Create the tags of `names` that do not exist yet (one statement; concurrent writers may race)."""
+    if names:
+        # In one global order: concurrent writers inserting the same new tags in different orders would each
+        # wait for a row the other inserted (a deadlock, which PostgreSQL breaks by failing one of them).
+        await insert_ignore(session, Tag, [{"name": name} for name in sorted(set(names))])
+
+
+async def insert_part(session: AsyncSession, plugin_id: int, part: str, values: dict[str, Any]) -> None:
+    table = PART_TABLES[part]
+    await execute(session, insert(table).values(plugin_id=plugin_id, **values).returning(table.c.plugin_id))
+
+
+async def insert_plugin(
+    session: AsyncSession,
+    owner: Membership,
+    *,
+    name: str,
+    description: str,
+    version: str,
+    tags: list[str],
+    annotations: list[dict[str, Any]],
+    plugin_class: str,
+    prompt: dict[str, Any],
+    selector: dict[str, Any],
+    data: dict[str, Any] | None,
+) -> PluginView:
+    """Insert the plugin and its parts in this unit of work (all or nothing); 409 on a taken name.
+
+    On PostgreSQL in two statements (the missing tags, then everything else, returning the view); elsewhere
+    one per table and a read of the view.
+    """
+    plugin = {
+        "user_profile_id": owner.profile_id,
+        "account_id": owner.account_id,
+        "name": name,
+        "description": description,
+        "version": version,
+        "annotations": annotations,
+        "plugin_class": plugin_class,
+    }
+    parts = {"prompt": prompt, "selector": selector}
+    if plugin_class == "static":
+        parts["data"] = data or data_values(description, None, None)
+    if dialect_of(session) == "postgresql":
+        await insert_tags(session, tags)
+        statement = insert_at_once(tags=bool(tags), data="data" in parts)
+        row = (await execute(session, statement, insert_values(plugin, parts, tags))).one()
+        view = view_from(row._mapping)
+        forget(session, view.id)
+        return view
+    plugin_id = (await execute(session, insert(PLUGINS).values(**plugin).returning(PLUGINS.c.id))).scalar_one()
+    # An id can come back after a delete on SQLite (rowid reuse): never let an old snapshot answer for it.
+    forget(session, plugin_id)
+    await link_tags(session, plugin_id, tags, replace=False)
+    for part, values in parts.items():
+        await insert_part(session, plugin_id, part, values)
+    return await reloaded_view(session, plugin_id)
+
+
+def owner_in(acting: Acting | None) -> Membership:
+    """The caller's profile in the acting account: a plugin is owned by a profile (422 without one there)."""
+    acting = acting_required(acting)
+    if acting.membership is None:
+        raise Unprocessable.field("accountNumber", f"You have no profile in account {acting.account_number}.")
+    return acting.membership
+
+
+async def _owner(
+    session: AsyncSession, principal: Principal, body_number: str | None, query_number: str | None
+) -> Membership:
+    where = "body" if body_number is not None else "query"
+    return owner_in(await acting_account(session, principal, body_number or query_number, where=where))
+
+
+async def _detail(session: AsyncSession, plugin_id: int) -> PluginDetail:
+    return PluginDetail.model_validate(detail_of(await reloaded_view(session, plugin_id)))
+
+
+async def create_plugin(
+    session: AsyncSession, principal: Principal, data: PluginCreate, *, account_number: str | None = None
+) -> PluginDetail:
+    """Any member may create a plugin in an account they belong to; it is owned by their profile there.
+
+    The account is the body's `accountNumber`, else `account_number` (the query's), else the acting one.
+    """
+    if data.data is not None and data.plugin_class != "static":
+        raise Unprocessable.field("data", STATIC_ONLY.format(plugin_class=data.plugin_class))
+    owner = await _owner(session, principal, data.account_number, account_number)
+    plugin = await insert_plugin(
+        session,
+        owner,
+        name=data.name,
+        description=data.description,
+        version=data.version,
+        tags=data.tags,
+        annotations=data.annotations,
+        plugin_class=data.plugin_class,
+        prompt=data.prompt.model_dump(by_alias=False) if data.prompt else dict(PROMPT_DEFAULTS),
+        selector=selector_values(data.selector.directive, data.selector.search_terms)
+        if data.selector
+        else dict(SELECTOR_DEFAULTS),
+        data=data_values(data.data.description, data.data.parameters, data.data.static_data) if data.data else None,
+    )
+    return PluginDetail.model_validate(detail_of(plugin))
+
+
+async def get_owned(session: AsyncSession, principal: Principal, plugin_id: int, *options: ORMOption) -> PluginMeta:
+    """The plugin, for a write: 404 outside the read scope, 403 readable but outside the ownership scope."""
+    statement = select(PluginMeta).where(PluginMeta.id == plugin_id, read_scope(principal, PluginMeta))
+    return await get_scoped(
+        session,
+        statement.options(*options),
+        write_scope=ownership_scope(principal, PluginMeta),
+        not_found=NOT_FOUND,
+        forbidden=FORBIDDEN,
+    )
+
+
+async def update_plugin(
+    session: AsyncSession, principal: Principal, plugin_id: int, data: PluginUpdate
+) -> PluginDetail:
+    plugin = await get_owned(session, principal, plugin_id, selectinload(PluginMeta.tag_links))
+    changes = data.model_dump(exclude_unset=True, by_alias=False)
+    tags = changes.pop("tags", None)
+    changed = assign(plugin, changes)
+    if tags is not None and sorted(tags) != sorted(plugin.tags):
+        await tag_service.set_tags(session, plugin, tags)
+        changed = True
+    if changed:
+        await flush(session)
+        forget(session, plugin.id)
+    return await _detail(session, plugin.id)
+
+
+async def delete_by_id(session: AsyncSession, plugin_id: int) -> None:
+    # The database cascades to the parts and tag links (ON DELETE CASCADE on every child table).
+    await session.execute(delete(PLUGINS).where(PLUGINS.c.id == plugin_id).returning(PLUGINS.c.id))
+    forget(session, plugin_id)
+
+
+async def delete_plugin(session: AsyncSession, principal: Principal, plugin_id: int) -> None:
+    """Ownership scope (the original deleted with read scope: anyone could delete shared plugins)."""
+    await delete_by_id(session, (await get_owned(session, principal, plugin_id)).id)
+
+
+async def clone_plugin(
+    session: AsyncSession, principal: Principal, plugin_id: int, data: PluginClone, *, account_number: str | None
+) -> PluginDetail:
+    """Copy a readable plugin (metadata, tags, parts) into a new one owned by the caller."""
+    row = (await session.execute(VIEW.where(PluginMeta.id == plugin_id, read_scope(principal, PluginMeta)))).first()
+    if row is None:
+        raise NotFound(NOT_FOUND)
+    source = view_of(row)
+    owner = await _owner(session, principal, data.account_number, account_number)
+    selector = source.selector
+    static = source.data
+    clone = await insert_plugin(
+        session,
+        owner,
+        name=data.name,
+        description=source.description,
+        version=source.version,
+        tags=source.tags,
+        annotations=copy.deepcopy(source.annotations),
+        plugin_class=source.plugin_class,
+        prompt=prompt_values(source.prompt),
+        selector=selector_values(selector["directive"], selector["search_terms"])
+        if selector
+        else dict(SELECTOR_DEFAULTS),
+        data=data_values(
+            static["description"], copy.deepcopy(static["parameters"]), copy.deepcopy(static["static_data"])
+        )
+        if static
+        else None,
+    )
+    return PluginDetail.model_validate(detail_of(clone))
+
+
+async def write_prompt(
+    session: AsyncSession, principal: Principal, plugin_id: int, data: PromptPut | PromptPatch
+) -> PromptRead:
+    """PUT (`PromptPut`: missing fields take their defaults) or PATCH (missing fields keep their values)."""
+    replace = isinstance(data, PromptPut)
+    values = data.model_dump(by_alias=False, exclude_unset=not replace)
+    plugin = await get_owned(session, principal, plugin_id, joinedload(PluginMeta.prompt))
+    prompt = plugin.prompt
+    if prompt is None:
+        prompt = PluginPrompt(plugin_id=plugin.id, **PROMPT_DEFAULTS)
+        session.add(prompt)
+    if assign(prompt, values) or prompt.id is None:
+        await flush(session)
+        forget(session, plugin.id)
+    return PromptRead.model_validate(prompt)
+
+
+async def write_selector(
+    session: AsyncSession, principal: Principal, plugin_id: int, data: SelectorPut
+) -> SelectorRead:
+    plugin = await get_owned(session, principal, plugin_id, joinedload(PluginMeta.selector))
+    selector = plugin.selector
+    if selector is None:
+        selector = PluginSelector(plugin_id=plugin.id)
+        session.add(selector)
+    if assign(selector, selector_values(data.directive, data.search_terms)) or selector.id is None:
+        await flush(session)
+        forget(session, plugin.id)
+    return SelectorRead.model_validate(selector)
+
+
+async def write_data(session: AsyncSession, principal: Principal, plugin_id: int, data: DataPut) -> DataRead:
+    plugin = await get_owned(session, principal, plugin_id, joinedload(PluginMeta.data))
+    if plugin.plugin_class != "static":
+        raise Conflict(STATIC_ONLY.format(plugin_class=plugin.plugin_class))
+    static = plugin.data
+    if static is None:
+        static = PluginDataStatic(plugin_id=plugin.id)
+        session.add(static)
+    if assign(static, data_values(data.description, data.parameters, data.static_data)) or static.id is None:
+        await flush(session)
+        forget(session, plugin.id)
+    return DataRead.model_validate(static)
