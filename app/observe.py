@@ -102,11 +102,21 @@ class Observe:
                 _log_access(scope, route, status, seconds, request_id)
 
 
+# What a key, a digest or a password hash looks like: a client that puts one in a URL or a request id by
+# mistake must not find it in the logs.
+_SECRET_SHAPED = re.compile(r"[0-9A-Fa-f]{32,}|\$argon2(?:id|i|d)\$|\$2[aby]\$\d\d\$")
+
+
+def _redacted(text: str) -> str:
+    return _SECRET_SHAPED.sub("[redacted]", text)
+
+
 def _log_access(scope: Scope, route: str, status: int, seconds: float, request_id: str) -> None:
     principal = scope.get(PRINCIPAL)
     user_id = getattr(principal, "user_id", None)
     key_id = getattr(principal, "key_id", None)
-    method, path, duration_ms = scope["method"], scope["path"], round(seconds * 1000, 2)
+    method, path, duration_ms = scope["method"], _redacted(scope["path"]), round(seconds * 1000, 2)
+    request_id = _redacted(request_id)
     access_logger.info(
         "%s %s %s %.2fms route=%s request_id=%s user_id=%s key_id=%s",
         *(method, path, status, duration_ms, route, request_id, user_id, key_id),

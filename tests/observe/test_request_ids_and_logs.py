@@ -110,3 +110,19 @@ def test_log_format_is_text_on_a_terminal_json_otherwise(database_url: str) -> N
     assert config["formatters"]["main"] == {"()": "app.observe.JsonFormatter"}
     assert config["loggers"][ACCESS_LOGGER]["level"] == "CRITICAL"
     assert config["loggers"]["uvicorn.access"]["level"] == "CRITICAL"  # ours replaces uvicorn's
+
+
+async def test_a_key_in_a_url_or_request_id_is_not_logged(
+    client: httpx.AsyncClient, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that puts a key where it does not belong (a path, a request id) does not find it in the logs."""
+    world = await support.seed_world(runtime)
+    admin = world["superuser"]
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    response = await client.get(f"/api/v1/plugins/{admin.key}/", headers={**admin.headers, "X-Request-ID": admin.key})
+    assert response.status_code == 404
+    [record] = access_records(caplog)
+    fields = record.fields  # type: ignore[attr-defined]
+    assert fields["path"] == "/api/v1/plugins/[redacted]/"
+    assert fields["request_id"] == "[redacted]"
+    assert admin.key not in record.getMessage()
