@@ -80,6 +80,7 @@ class CacheListener:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self.connected.clear()
         metrics.listener_state(False)
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
