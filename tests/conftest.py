@@ -18,9 +18,16 @@ from tests import support
 from tests.secrets_scan import SCANNER
 
 
+# The root logger's level as the run found it: a test that runs `serve` in process applies the server's
+# logging configuration (root at INFO), which would leave every library's INFO records (httpx's request lines)
+# on for the rest of the run.
+_ROOT_LEVEL = logging.getLogger().level
+
+
 def _attach_scanner() -> None:
     # Every record of the run passes the secrets scanner; the service's own loggers at every level.
     root = logging.getLogger()
+    root.setLevel(_ROOT_LEVEL)
     if SCANNER not in root.handlers:
         root.addHandler(SCANNER)
     logging.getLogger("app").setLevel(logging.DEBUG)
