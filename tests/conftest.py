@@ -17,7 +17,6 @@ from app.runtime import Runtime
 from tests import support
 from tests.secrets_scan import SCANNER
 
-
 # The root logger's level as the run found it: a test that runs `serve` in process applies the server's
 # logging configuration (root at INFO), which would leave every library's INFO records (httpx's request lines)
 # on for the rest of the run.

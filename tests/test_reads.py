@@ -205,8 +205,9 @@ async def live_backends(runtime: Runtime) -> set[int]:
 
 
 async def gone(runtime: Runtime, pids: set[int]) -> bool:
-    """Whether none of `pids` is connected any more (a closed connection's backend exits a moment later)."""
-    for _ in range(50):
+    """Whether none of `pids` is connected any more (a closed connection's backend exits a moment later; on a
+    loaded machine, seconds later)."""
+    for _ in range(200):
         if not pids & await live_backends(runtime):
             return True
         await asyncio.sleep(0.05)
