@@ -39,7 +39,7 @@ from app.schemas.manifests.smarterauthtoken import (
 )
 from app.services import keys, profiles
 from app.services import tags as tag_service
-from app.services.base import Page, flush, path_id
+from app.services.base import Page, assign, flush, path_id
 from app.services.cache import invalidate_after_commit
 from app.services.permissions import (
     Acting,
@@ -259,7 +259,7 @@ async def _write(session: AsyncSession, key: ApiKey, values: dict[str, Any]) -> 
     """Set what differs (`tags` as names; `key.tag_links` loaded) and flush; True when something changed."""
     values = dict(values)
     tags = values.pop("tags", None)
-    changed = profiles.assign(key, values)
+    changed = assign(key, values)
     if tags is not None and sorted(tags) != sorted(key.tags):
         await tag_service.set_tags(session, key, tags)
         changed = True

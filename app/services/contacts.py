@@ -15,7 +15,7 @@ from sqlalchemy.orm.interfaces import ORMOption
 from app.models import Account, AccountContact
 from app.schemas.contacts import ContactCreate, ContactUpdate
 from app.services import profiles
-from app.services.base import Page, fetch_page, flush
+from app.services.base import Page, assign, fetch_page, flush
 from app.services.permissions import account_admin_scope, contact_scope, get_scoped, is_account_admin, require
 from app.services.principals import Principal
 
@@ -88,7 +88,7 @@ async def update_contact(
     session: AsyncSession, principal: Principal, contact_id: int, data: ContactUpdate
 ) -> AccountContact:
     contact = await _writable(session, principal, contact_id)
-    if profiles.assign(contact, data.model_dump(exclude_unset=True, by_alias=False)):
+    if assign(contact, data.model_dump(exclude_unset=True, by_alias=False)):
         await flush(session)
     return await _reload(session, contact.id)
 

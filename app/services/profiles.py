@@ -19,7 +19,7 @@ from app.models import KIND_LOGIN, Account, AccountContact, ApiKey, User, UserPr
 from app.schemas.profiles import ProfileCreate, ProfileUpdate
 from app.services import accounts
 from app.services import tags as tag_service
-from app.services.base import Page, fetch_page, flush, insert_ignore
+from app.services.base import Page, assign, fetch_page, flush, insert_ignore
 from app.services.cache import invalidate_after_commit
 from app.services.permissions import (
     account_admin_scope,
@@ -194,16 +194,6 @@ async def create_profile(session: AsyncSession, principal: Principal, data: Prof
         is_test=data.is_test,
     )
     return await _reload(session, profile.id)
-
-
-def assign(obj: object, values: dict[str, Any]) -> bool:
-    """Set only what differs, so writing the same values again changes nothing (not even updated_at)."""
-    changed = False
-    for key, value in values.items():
-        if getattr(obj, key) != value:
-            setattr(obj, key, value)
-            changed = True
-    return changed
 
 
 async def write_metadata(session: AsyncSession, profile: UserProfile, values: dict[str, Any]) -> bool:

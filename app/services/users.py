@@ -30,7 +30,7 @@ from app.schemas.manifests.user import (
 )
 from app.schemas.users import UserCreate, UserUpdate
 from app.services import api_keys, passwords, profiles
-from app.services.base import Page, fetch_page, flush
+from app.services.base import Page, assign, fetch_page, flush
 from app.services.cache import invalidate_after_commit
 from app.services.permissions import (
     STAFF_ONLY,
@@ -174,7 +174,7 @@ async def _write_user(session: AsyncSession, user: User, values: dict[str, Any])
     """Set what differs (the password is re-hashed when given); invalidates the user's caches on change."""
     values = dict(values)
     password = values.pop("password", None)
-    changed = profiles.assign(user, values)
+    changed = assign(user, values)
     if password is not None:
         await set_password(session, user, password)
         changed = True
