@@ -19,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import bindparam, delete, event, func, select, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.exc import DBAPIError
 
 from app import db, errors, reads
 from app.identifiers import PLATFORM_ACCOUNT_NUMBER
@@ -199,9 +200,17 @@ async def backends_of(reader: reads.Reader, reads_at_once: int, read: Read = BAC
 
 
 async def live_backends(runtime: Runtime) -> set[int]:
-    async with runtime.engine.connect() as conn:
-        rows = await conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))
-        return {row[0] for row in rows}
+    for attempt in (1, 2):
+        try:
+            async with runtime.engine.connect() as conn:
+                query = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+                return {row[0] for row in await conn.execute(query)}
+        except DBAPIError as error:
+            # An earlier test of this module ended server sessions less than `db_ping_after_idle` ago: the
+            # pooled connection was dead, and SQLAlchemy has replaced the pool's connections since.
+            if attempt == 2 or not error.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def gone(runtime: Runtime, pids: set[int]) -> bool:
