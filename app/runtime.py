@@ -14,6 +14,7 @@ from app.services.cache import CacheRegistry
 from app.services.cache_notify import CacheListener
 from app.services.login_throttle import LoginThrottle
 from app.services.principals import LastUsedRecorder
+from app.services.secrets.cipher import SecretCipher
 
 
 @dataclass
@@ -56,6 +57,8 @@ class Runtime:
     schema: SchemaGate
     listener: CacheListener | None = None
     login_throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(None))
+    # The secrets' cipher, built once per process (services receive it: `app.services.secrets`).
+    cipher: SecretCipher = field(default_factory=SecretCipher.unconfigured)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -85,6 +88,7 @@ class Runtime:
             listener=listener,
             # One process on SQLite: counted in memory; PostgreSQL serves many: counted in the database.
             login_throttle=LoginThrottle(None if settings.is_sqlite else engine),
+            cipher=SecretCipher.for_settings(settings),
         )
 
     async def start(self) -> None:
