@@ -83,6 +83,11 @@ def downgrade(url: str, revision: str = "base") -> None:
     command.downgrade(config, revision)
 
 
+def secrets_env(url: str) -> dict[str, str]:
+    """The environment a `serve` subprocess on `url` needs for secrets: a key on PostgreSQL (SQLite: none)."""
+    return {} if url.startswith("sqlite") else {"SMARTER_CORE_SECRETS_KEYS": TEST_SECRETS_KEY}
+
+
 def test_settings(url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": url,

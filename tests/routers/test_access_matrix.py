@@ -164,6 +164,18 @@ def key_of_staff_a(suffix: str = "", json: Any = None) -> Build:
     return build
 
 
+def secret_of_staff_a(json: Any = None) -> Build:
+    """A secret of account A owned by staff A (ownership scope: regular A cannot see it either)."""
+
+    async def build(ctx: Context) -> Call:
+        body = {"name": "target_secret", "value": "target-secret-value"}
+        response = await ctx.client.post("/api/v1/secrets/", json=body, headers=ctx.world["staff_a"].headers)
+        assert response.status_code == 201, response.text
+        return Call(f"/api/v1/secrets/{response.json()['id']}/", json)
+
+    return build
+
+
 def named(make: Callable[[str], Any], url: str) -> Build:
     """A create: the body is named after the principal, so the status reflects authorization, not a 409."""
 
@@ -292,6 +304,15 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/api-keys/{id}/toggle-active/"): Row(
         key_of_staff_a("toggle-active/"), expect(200, 200, 404, 404, 404)
     ),
+    # secrets (target: staff A's secret; ownership scope for reads too, like keys; any member creates)
+    ("GET", "/api/v1/secrets/"): Row(fixed("/api/v1/secrets/"), expect(*EVERYONE)),
+    ("POST", "/api/v1/secrets/"): Row(
+        named(lambda p: {"name": f"secret_{p}", "value": f"value-of-{p}"}, "/api/v1/secrets/"),
+        expect(201, 201, 201, 201, 201),
+    ),
+    ("GET", "/api/v1/secrets/{id}/"): Row(secret_of_staff_a(), expect(200, 200, 404, 404, 404)),
+    ("PATCH", "/api/v1/secrets/{id}/"): Row(secret_of_staff_a({"description": "x"}), expect(200, 200, 404, 404, 404)),
+    ("DELETE", "/api/v1/secrets/{id}/"): Row(secret_of_staff_a(), expect(204, 204, 404, 404, 404)),
     # manifests
     ("POST", f"{CLI}/apply/"): Row(named(plugin_manifest, f"{CLI}/apply/"), expect(*EVERYONE)),
     ("POST", f"{CLI}/validate/"): Row(named(plugin_manifest, f"{CLI}/validate/"), expect(*EVERYONE)),
