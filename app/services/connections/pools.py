@@ -37,6 +37,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app.models import ApiConnection, SqlConnection
+from app.schemas.connections import DEFAULT_PORTS
 from app.services.connections.network import (
     NetworkPolicy,
     NetworkRefused,
@@ -44,7 +45,7 @@ from app.services.connections.network import (
     UpstreamTimeout,
     checked_address,
 )
-from app.services.connections.rules import DEFAULT_PORTS, engine_family
+from app.services.connections.rules import engine_family
 
 # Responses larger than this are refused (the plugin runtime's 1 MiB).
 MAX_RESPONSE_BYTES = 1024 * 1024

@@ -1,29 +1,28 @@
-"""What a connection's values must be: supported engines and auth methods, default ports, the messages."""
+"""What a connection's values must be beyond its fields' own rules (`app.schemas.connections`): the two
+kinds, their models and secret references, default ports, the rules on a whole row, the messages."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from app.errors import Unprocessable
+from app.models import ApiConnection, SqlConnection
+from app.schemas.connections import DB_ENGINES, DEFAULT_PORTS, check_sql_host
 
 Kind = Literal["sql", "api"]
+ConnectionModel = type[SqlConnection] | type[ApiConnection]
+Connection = SqlConnection | ApiConnection
+
 KINDS: dict[Kind, str] = {"sql": "SqlConnection", "api": "ApiConnection"}
-
-# dbEngine values (Django's, as the SDK sends them, and their short forms) -> the engine family.
-DB_ENGINES: dict[str, str] = {
-    "django.db.backends.postgresql": "postgresql",
-    "django.db.backends.mysql": "mysql",
-    "django.db.backends.sqlite3": "sqlite",
-    "postgresql": "postgresql",
-    "mysql": "mysql",
-    "sqlite": "sqlite",
+MODELS: dict[Kind, Any] = {"sql": SqlConnection, "api": ApiConnection}
+# The credential fields of each kind (the schemas' snake_case names -> the column holding the secret's id).
+SECRET_ATTRIBUTES: dict[Kind, dict[str, str]] = {
+    "sql": {"password": "password_secret_id", "proxy_password": "proxy_password_secret_id"},
+    "api": {"api_key": "api_key_secret_id", "proxy_password": "proxy_password_secret_id"},
 }
-DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
-AUTHENTICATION_METHODS = ("none", "tcpip")
-AUTH_METHODS = ("none", "basic", "token", "api_key")
-TIMEOUT_RANGE = (1, 30)
+LABELS: dict[Kind, str] = {"sql": "SQL connection", "api": "API connection"}
 
-NOT_FOUND = {
+NOT_FOUND: dict[Kind, str] = {
     "sql": "No SQL connection with this id is visible to you.",
     "api": "No API connection with this id is visible to you.",
 }
@@ -35,23 +34,23 @@ def engine_family(db_engine: str) -> str:
     return DB_ENGINES[db_engine]
 
 
-def check_db_engine(value: str, *, where: str = "body") -> str:
-    if value not in DB_ENGINES:
-        supported = ", ".join(DB_ENGINES)
-        raise Unprocessable.field(
-            "dbEngine", f"Unsupported database engine {value!r}; supported: {supported}.", where=where
-        )
-    return value
-
-
-def check_choice(field: str, value: str, supported: tuple[str, ...], *, where: str = "body") -> str:
-    if value not in supported:
-        raise Unprocessable.field(
-            field, f"Unsupported {field} {value!r}; supported: {', '.join(supported)}.", where=where
-        )
-    return value
-
-
 def default_port(db_engine: str, port: int | None) -> int | None:
     """The port given, else the engine's default (SQLite has none)."""
     return port if port is not None else DEFAULT_PORTS.get(engine_family(db_engine))
+
+
+def check_row(kind: Kind, row: Connection, *, where: str = "body") -> None:
+    """The rules on the whole row after a partial update (each field was checked on its own already)."""
+    if isinstance(row, SqlConnection):
+        try:
+            check_sql_host(row.db_engine, row.hostname)
+        except ValueError as exc:
+            raise Unprocessable.field("hostname", str(exc), where=where) from exc
+    elif row.auth_method != "none" and row.api_key_secret_id is None:
+        raise Unprocessable.field(
+            "apiKey", f"apiKey (the name of a secret) is required for authMethod {row.auth_method!r}.", where=where
+        )
+
+
+def conflict_message(kind: Kind, name: str) -> str:
+    return f"An {LABELS[kind]} named {name!r} already exists in this account."
