@@ -30,6 +30,7 @@ TAGS = [
     {"name": "contacts", "description": "Account contacts; one primary per account."},
     {"name": "plugins", "description": "Plugins with their selector, LLM prompt settings and static data."},
     {"name": "api-keys", "description": "API keys (SAM kind `SmarterAuthToken`). The key is shown once."},
+    {"name": "secrets", "description": "Secrets connections use (SAM kind `Secret`); values are never returned."},
     {"name": "manifests", "description": "The Smarter CLI/SDK manifest protocol (journal envelopes)."},
 ]
 

@@ -17,6 +17,7 @@ from app.services.connections.network import NetworkPolicy
 from app.services.connections.pools import ConnectionPools
 from app.services.login_throttle import LoginThrottle
 from app.services.principals import LastUsedRecorder
+from app.services.secrets.cipher import SecretCipher
 
 
 @dataclass
@@ -61,6 +62,8 @@ class Runtime:
     login_throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(None))
     # The SQL engines and the HTTP client of SQL and API connections (plugin calls, `test/`).
     pools: ConnectionPools = field(default_factory=lambda: ConnectionPools(NetworkPolicy()))
+    # The secrets' cipher, built once per process (services receive it: `app.services.secrets`).
+    cipher: SecretCipher = field(default_factory=SecretCipher.unconfigured)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -94,6 +97,7 @@ class Runtime:
                 NetworkPolicy.parse(settings.plugin_networks),
                 own_database=make_url(settings.database_url).database if settings.is_sqlite else None,
             ),
+            cipher=SecretCipher.for_settings(settings),
         )
 
     async def start(self) -> None:
