@@ -94,7 +94,7 @@ async def apply_manifest(
         "version": meta.version or "1.0.0",
         "tags": meta.tags or [],
         "annotations": meta.annotations or [],
-        **manifest.spec.connection.model_dump(),
+        **manifest.spec.connection.model_dump(by_alias=False),
     }
     model = MODELS[kind]
     statement = (
@@ -104,9 +104,9 @@ async def apply_manifest(
     )
     row = (await session.execute(statement)).unique().first()
     if row is None:
-        connection = await insert_connection(session, kind, owner, fields, where="spec")
+        connection = await insert_connection(session, principal, kind, owner, fields, where="spec")
     else:
         connection, writable = row
         require(bool(writable), FORBIDDEN)
-        await change_connection(session, kind, connection, fields, where="spec")
+        await change_connection(session, principal, kind, connection, fields, where="spec")
     return await describe_found(session, kind, await reload(session, kind, connection.id)), row is None

@@ -141,12 +141,12 @@ class ConnectionPools:
             connection.timeout,
         )
         port = connection.port or DEFAULT_PORTS.get(family, 0)
-        policy, own = self.policy, self._own_database
+        own = self._own_database
         context = _ssl_context(connection)
 
         async def create() -> Any:
             if family == "sqlite":
-                if not policy.allow_all:
+                if not self.policy.allow_all:
                     raise NetworkRefused(
                         "SQLite files are local to this server: the network policy "
                         "(SMARTER_CORE_PLUGIN_NETWORKS=public) refuses them."
@@ -154,7 +154,7 @@ class ConnectionPools:
                 path = await asyncio.to_thread(_sqlite_path, database, own)
                 # Read-only: a plugin never writes, and no file is ever created by opening it.
                 return await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
-            address = await checked_address(policy, host, port)
+            address = await checked_address(self.policy, host, port)
             if family == "postgresql":
                 return await asyncpg.connect(
                     host=address,

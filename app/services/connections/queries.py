@@ -21,6 +21,7 @@ from app.services.base import Page, fetch_page
 from app.services.connections.rules import FORBIDDEN, MODELS, NOT_FOUND, SECRET_ATTRIBUTES, Connection, Kind
 from app.services.permissions import get_scoped, member_scope, ownership_scope
 from app.services.principals import Principal
+from app.services.secrets import rules as secret_rules
 
 PLUGIN_DATA: dict[Kind, Any] = {"sql": PluginDataSql, "api": PluginDataApi}
 
@@ -115,16 +116,26 @@ async def find_by_name(
 
 
 async def secret_ids(
-    session: AsyncSession, kind: Kind, account_id: int, names: dict[str, str | None], *, where: str = "body"
+    session: AsyncSession,
+    principal: Principal,
+    kind: Kind,
+    account_id: int,
+    names: dict[str, str | None],
+    *,
+    where: str = "body",
 ) -> dict[str, int | None]:
-    """`{credential field: secret name or None}` -> `{column: secret id or None}`, each a secret of the account.
+    """`{credential field: secret name or None}` -> `{column: secret id or None}`, each a secret of the account
+    that the caller can see (the secrets' ownership scope: a member may not point a connection, and so its
+    calls, at another member's secret).
 
     One query; an unknown name is a 422 naming its field (another account's secret is unknown here).
     """
     wanted = {name for name in names.values() if name is not None}
     found: dict[str, int] = {}
     if wanted:
-        statement = select(Secret.name, Secret.id).where(Secret.account_id == account_id, Secret.name.in_(wanted))
+        statement = select(Secret.name, Secret.id).where(
+            Secret.account_id == account_id, Secret.name.in_(wanted), secret_rules.visible(principal)
+        )
         found = {row.name: row.id for row in await session.execute(statement)}
     columns: dict[str, int | None] = {}
     for attribute, name in names.items():

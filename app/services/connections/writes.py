@@ -66,6 +66,7 @@ async def _flush(session: AsyncSession, kind: Kind, name: str) -> None:
 
 async def stored_values(
     session: AsyncSession,
+    principal: Principal,
     kind: Kind,
     account_id: int,
     fields: dict[str, Any],
@@ -77,7 +78,7 @@ async def stored_values(
     account (422 naming the field), the engine's default port, a masked SSL key kept as stored."""
     values = dict(fields)
     names = {attribute: values.pop(attribute) for attribute in SECRET_ATTRIBUTES[kind] if attribute in values}
-    values.update(await secret_ids(session, kind, account_id, names, where=where))
+    values.update(await secret_ids(session, principal, kind, account_id, names, where=where))
     if kind == "sql":
         if values.get("ssl_key") == SSL_KEY_MASK:
             if current is None or not isinstance(current, SqlConnection) or not current.ssl_key:
@@ -95,12 +96,18 @@ async def stored_values(
 
 
 async def insert_connection(
-    session: AsyncSession, kind: Kind, owner: Membership, fields: dict[str, Any], *, where: str = "body"
+    session: AsyncSession,
+    principal: Principal,
+    kind: Kind,
+    owner: Membership,
+    fields: dict[str, Any],
+    *,
+    where: str = "body",
 ) -> Connection:
     """A new connection owned by `owner` (fields: metadata and the connection's own, snake_case)."""
     fields = dict(fields)
     tags = fields.pop("tags", [])
-    values = await stored_values(session, kind, owner.account_id, fields, where=where)
+    values = await stored_values(session, principal, kind, owner.account_id, fields, where=where)
     connection: Connection = MODELS[kind](user_profile_id=owner.profile_id, account_id=owner.account_id, **values)
     connection.tag_links = await tag_service.resolve(session, tags)
     session.add(connection)
@@ -109,12 +116,20 @@ async def insert_connection(
 
 
 async def change_connection(
-    session: AsyncSession, kind: Kind, connection: Connection, fields: dict[str, Any], *, where: str = "body"
+    session: AsyncSession,
+    principal: Principal,
+    kind: Kind,
+    connection: Connection,
+    fields: dict[str, Any],
+    *,
+    where: str = "body",
 ) -> bool:
     """Write what differs (tags loaded: `read_options`); True when something changed."""
     fields = dict(fields)
     tags = fields.pop("tags", None)
-    values = await stored_values(session, kind, connection.account_id, fields, current=connection, where=where)
+    values = await stored_values(
+        session, principal, kind, connection.account_id, fields, current=connection, where=where
+    )
     changed = assign(connection, values)
     check_row(kind, connection, where=where)
     if tags is not None and sorted(tags) != sorted(connection.tags):
@@ -131,7 +146,9 @@ async def create_connection(
     """Any member may create a connection in an account they belong to; it is owned by their profile there."""
     where = "body" if data.account_number is not None else "query"
     owner = owner_in(await acting_account(session, principal, data.account_number or account_number, where=where))
-    connection = await insert_connection(session, kind, owner, data.model_dump(exclude={"account_number"}))
+    connection = await insert_connection(
+        session, principal, kind, owner, data.model_dump(exclude={"account_number"}, by_alias=False)
+    )
     return await read_row(session, kind, connection.id)
 
 
@@ -144,8 +161,8 @@ async def update_connection(
 ) -> ConnectionRead:
     """PATCH (`Update`: only the fields sent) or PUT (`Put`: every field, missing ones at their defaults)."""
     connection = await get_writable(session, principal, kind, connection_id)
-    fields = data.model_dump(exclude_unset=not isinstance(data, SqlConnectionPut | ApiConnectionPut))
-    await change_connection(session, kind, connection, fields)
+    fields = data.model_dump(exclude_unset=not isinstance(data, SqlConnectionPut | ApiConnectionPut), by_alias=False)
+    await change_connection(session, principal, kind, connection, fields)
     return await read_row(session, kind, connection.id)
 
 
