@@ -80,8 +80,8 @@ class NetworkPolicy:
             ("is_loopback", "loopback"),
             ("is_link_local", "link-local"),
             ("is_multicast", "multicast"),
-            ("is_private", "private"),
             ("is_reserved", "reserved"),
+            ("is_private", "private"),
         ):
             if getattr(checked, flag):
                 return reason
