@@ -73,6 +73,10 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
+    # What SQL and API connections may reach: `public` (global addresses only), `any`, or `public,<cidr>,...`
+    # (`app.services.connections.network`).
+    plugin_networks: str = "public"
+
     # Optional password for the bootstrap `admin`; without it, admin logs in with the printed key only.
     admin_password: SecretStr | None = None
 
@@ -84,6 +88,14 @@ class Settings(BaseSettings):
     @classmethod
     def _async_driver(cls, value: str) -> str:
         return normalise_database_url(value)
+
+    @field_validator("plugin_networks")
+    @classmethod
+    def _network_policy(cls, value: str) -> str:
+        from app.services.connections.network import NetworkPolicy
+
+        NetworkPolicy.parse(value)
+        return value
 
     @field_validator("secrets_keys")
     @classmethod

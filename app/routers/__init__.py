@@ -11,7 +11,7 @@ otherwise capture `users`, `user-profiles` and `contacts`.
 
 from fastapi import APIRouter
 
-from app.routers import accounts, api_keys, auth, cli, contacts, health, plugins, profiles, secrets, users
+from app.routers import accounts, api_keys, auth, cli, connections, contacts, health, plugins, profiles, secrets, users
 
 ROUTERS: list[APIRouter] = [
     plugins.router,
@@ -19,6 +19,8 @@ ROUTERS: list[APIRouter] = [
     cli.router,
     api_keys.router,
     secrets.router,
+    connections.sql_router,
+    connections.api_router,
     users.router,
     profiles.router,
     contacts.router,

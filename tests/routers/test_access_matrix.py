@@ -176,6 +176,25 @@ def secret_of_staff_a(json: Any = None) -> Build:
     return build
 
 
+# Connections of account A owned by staff A. Their hosts are loopback: `test/` answers `ok: false` at once
+# under the default network policy, without a connection attempt.
+CONNECTION_BODIES = {
+    "sql": {"dbEngine": "postgresql", "hostname": "127.0.0.1", "database": "x", "timeout": 1},
+    "api": {"baseUrl": "http://127.0.0.1:9/", "timeout": 1},
+}
+
+
+def connection(kind: str, suffix: str = "", json: Any = None) -> Build:
+    async def build(ctx: Context) -> Call:
+        body = {"name": "target_connection", **CONNECTION_BODIES[kind]}
+        base = f"/api/v1/connections/{kind}/"
+        response = await ctx.client.post(base, json=body, headers=ctx.world["staff_a"].headers)
+        assert response.status_code == 201, response.text
+        return Call(f"{base}{response.json()['id']}/{suffix}", json)
+
+    return build
+
+
 def named(make: Callable[[str], Any], url: str) -> Build:
     """A create: the body is named after the principal, so the status reflects authorization, not a 409."""
 
@@ -314,6 +333,27 @@ TABLE: dict[tuple[str, str], Row] = {
     ("PATCH", "/api/v1/secrets/{id}/"): Row(secret_of_staff_a({"description": "x"}), expect(200, 200, 404, 404, 404)),
     ("DELETE", "/api/v1/secrets/{id}/"): Row(secret_of_staff_a(), expect(204, 204, 404, 404, 404)),
     # manifests
+    **{
+        key: row
+        for kind in ("sql", "api")
+        for key, row in {
+            # connections (target: staff A's; members of the account read, the ownership scope writes and tests)
+            ("GET", f"/api/v1/connections/{kind}/"): Row(fixed(f"/api/v1/connections/{kind}/"), expect(*EVERYONE)),
+            ("POST", f"/api/v1/connections/{kind}/"): Row(
+                named(lambda p, k=kind: {"name": f"conn_{p}", **CONNECTION_BODIES[k]}, f"/api/v1/connections/{kind}/"),
+                expect(201, 201, 201, 201, 201),
+            ),
+            ("GET", f"/api/v1/connections/{kind}/{{id}}/"): Row(connection(kind), expect(*READ_A)),
+            ("PATCH", f"/api/v1/connections/{kind}/{{id}}/"): Row(
+                connection(kind, json={"description": "changed"}), expect(*OWN_A)
+            ),
+            ("PUT", f"/api/v1/connections/{kind}/{{id}}/"): Row(
+                connection(kind, json={"name": "target_connection", **CONNECTION_BODIES[kind]}), expect(*OWN_A)
+            ),
+            ("DELETE", f"/api/v1/connections/{kind}/{{id}}/"): Row(connection(kind), expect(*DELETE_OWN_A)),
+            ("POST", f"/api/v1/connections/{kind}/{{id}}/test/"): Row(connection(kind, "test/"), expect(*OWN_A)),
+        }.items()
+    },
     ("POST", f"{CLI}/apply/"): Row(named(plugin_manifest, f"{CLI}/apply/"), expect(*EVERYONE)),
     ("POST", f"{CLI}/validate/"): Row(named(plugin_manifest, f"{CLI}/validate/"), expect(*EVERYONE)),
     # Manifest names resolve in the acting account, then the platform account; the superuser acts in the platform
