@@ -11,10 +11,11 @@ otherwise capture `users`, `user-profiles` and `contacts`.
 
 from fastapi import APIRouter
 
-from app.routers import accounts, api_keys, auth, cli, contacts, health, plugins, profiles, users
+from app.routers import accounts, api_keys, auth, cli, contacts, health, plugin_runtime, plugins, profiles, users
 
 ROUTERS: list[APIRouter] = [
     plugins.router,
+    plugin_runtime.router,
     health.router,
     cli.router,
     api_keys.router,
