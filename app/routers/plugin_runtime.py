@@ -113,7 +113,7 @@ async def call_plugin(request: Request, id_: PluginId, principal: PrincipalDep, 
     summary="Test a plugin",
     description=(
         "Run the plugin's tool call with its `testValues`. Static plugins have none: the test asks for the first "
-        "key of `staticData` (409 when it is empty)."
+        "key of `staticData` in sorted order (409 when it is empty)."
     ),
     responses=CALL_STATUSES,
 )

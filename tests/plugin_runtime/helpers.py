@@ -32,7 +32,10 @@ async def make_plugin(
         "name": name,
         "description": description,
         "selector": selector,
-        "data": {"description": data_description, "staticData": static_data or {"answer": name}},
+        "data": {
+            "description": data_description,
+            "staticData": {"answer": name} if static_data is None else static_data,
+        },
     }
     if prompt is not None:
         body["prompt"] = prompt

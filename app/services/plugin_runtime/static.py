@@ -32,8 +32,14 @@ def _static_data(view: PluginView) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _keys(view: PluginView) -> list[str]:
+    """The top-level keys, sorted: PostgreSQL's JSONB does not keep the order they were written in, and a tool
+    must read the same on every backend."""
+    return sorted(_static_data(view))
+
+
 def input_schema(view: PluginView) -> JsonObject:
-    keys = list(_static_data(view))
+    keys = _keys(view)
     argument: JsonObject = {"type": "string", "description": "Which part of the plugin's data to return."}
     if keys:  # an empty enum validates nothing and some LLM APIs refuse it
         argument["enum"] = keys
@@ -51,8 +57,8 @@ def search_text(view: PluginView) -> list[str]:
 
 
 def test_arguments(view: PluginView) -> JsonObject:
-    """Static plugins have no `testValues`: the test asks for the first key of the data."""
-    keys = list(_static_data(view))
+    """Static plugins have no `testValues`: the test asks for the first key of the data (sorted)."""
+    keys = _keys(view)
     if not keys:
         raise Conflict(NO_DATA)
     return {ARGUMENT: keys[0]}
