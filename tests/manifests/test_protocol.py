@@ -291,11 +291,7 @@ async def test_version_status_and_resources(client: httpx.AsyncClient, world: Wo
     assert infos is not None
     by_kind = {info.api_kind: info for info in infos}
     assert set(by_kind) == {b.kind for b in registry.brokers()}
-<<<<<<< HEAD
-    assert set(by_kind) >= {"Account", "User", "Plugin", "SmarterAuthToken", "Secret"}
-=======
-    assert {"Account", "User", "Plugin", "SmarterAuthToken", "SqlConnection", "ApiConnection"} <= set(by_kind)
->>>>>>> connections
+    assert set(by_kind) >= {"Account", "User", "Plugin", "SmarterAuthToken", "Secret", "SqlConnection", "ApiConnection"}
     assert by_kind["SmarterAuthToken"].deployable is True
     assert by_kind["Plugin"].plural == "Plugins"
     assert by_kind["Plugin"].deployable is False

@@ -75,11 +75,7 @@ def test_whoami_version_status_kinds(admin: Smarter) -> None:
     assert status.infrastructures["database"]["status"] == "ok"
 
     kinds = {info.api_kind: info for info in admin.kinds()}
-<<<<<<< HEAD
-    assert set(kinds) >= {"Account", "User", "Plugin", "SmarterAuthToken", "Secret"}
-=======
-    assert {"Account", "User", "Plugin", "SmarterAuthToken", "SqlConnection", "ApiConnection"} <= set(kinds)
->>>>>>> connections
+    assert set(kinds) >= {"Account", "User", "Plugin", "SmarterAuthToken", "Secret", "SqlConnection", "ApiConnection"}
     assert all(info.plural == f"{kind}s" for kind, info in kinds.items())
 
 

@@ -308,6 +308,16 @@ TABLE: dict[tuple[str, str], Row] = {
     ("PUT", "/api/v1/plugins/{id}/selector/"): Row(plugin("selector/", {"directive": "always"}), expect(*OWN_A)),
     ("GET", "/api/v1/plugins/{id}/data/"): Row(plugin("data/"), expect(*READ_A)),
     ("PUT", "/api/v1/plugins/{id}/data/"): Row(plugin("data/", {"staticData": {"a": 1}}), expect(*OWN_A)),
+    # the plugin runtime: selection reads the caller's scope; a tool, a call and a test need the read scope (the
+    # target has no static data: the call's argument is refused (422) and the test has nothing to ask (409))
+    ("POST", "/api/v1/plugins/selection/"): Row(
+        fixed("/api/v1/plugins/selection/", {"prompt": "hi"}), expect(*EVERYONE)
+    ),
+    ("GET", "/api/v1/plugins/{id}/tool/"): Row(plugin("tool/"), expect(*READ_A)),
+    ("POST", "/api/v1/plugins/{id}/call/"): Row(
+        plugin("call/", {"arguments": {"inquiry_type": "a"}}), expect(422, 422, 422, 404, 404)
+    ),
+    ("POST", "/api/v1/plugins/{id}/test/"): Row(plugin("test/"), expect(409, 409, 409, 404, 404)),
     # api keys (target: staff A's key; ownership scope even for reads, so regular A gets 404, not 403)
     ("GET", "/api/v1/api-keys/"): Row(fixed("/api/v1/api-keys/"), expect(*EVERYONE)),
     ("POST", "/api/v1/api-keys/"): Row(

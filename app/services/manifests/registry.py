@@ -8,11 +8,7 @@ from app.errors import BadRequest
 from app.services.manifests.base import Broker
 
 _BROKERS: dict[str, Broker[Any]] = {}
-<<<<<<< HEAD
-_KIND_MODULES = ("account", "user", "plugin", "smarterauthtoken", "secret")
-=======
-_KIND_MODULES = ("account", "user", "plugin", "smarterauthtoken", "connection")
->>>>>>> connections
+_KIND_MODULES = ("account", "user", "plugin", "smarterauthtoken", "secret", "connection")
 _loaded = False
 
 
