@@ -86,9 +86,11 @@ async def remember_secret_value(request: httpx.Request) -> None:
     secret to look for."""
     if not request.content or request.method not in ("POST", "PUT", "PATCH"):
         return
+    if not request.url.path.startswith(("/api/v1/secrets", "/api/v1/cli/")):
+        return
     try:
         body = json.loads(request.content)
-    except ValueError:
+    except (ValueError, RecursionError):  # hostile-document tests send undecodable and 100k-deep bodies
         return
     value = _secret_value(request.url.path, body)
     if isinstance(value, str):
