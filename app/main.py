@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 from app import __version__, metrics, observe, openapi
 from app.config import Settings, get_settings
 from app.deps import KEY_SCHEME, KEY_SCHEME_NAME, get_principal
-from app.errors import install_handlers
+from app.http_errors import install_handlers
 from app.middleware import BODY_METHODS, RequestGuard
 from app.routers import ROUTERS
 from app.routers.base import operation_id

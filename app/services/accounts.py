@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app import identifiers, text
-from app.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable, classify_integrity_error
+from app.db_errors import classify_integrity_error
+from app.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from app.identifiers import ACCOUNT_NUMBER_SENTINEL, random_account_number
 from app.models import KIND_LOGIN, Account, ApiKey, User, UserProfile
 from app.models.base import utcnow

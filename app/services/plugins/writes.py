@@ -17,7 +17,8 @@ from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.interfaces import ORMOption
 
 from app.db import dialect_of
-from app.errors import Conflict, NotFound, Unprocessable, classify_integrity_error
+from app.db_errors import classify_integrity_error
+from app.errors import Conflict, NotFound, Unprocessable
 from app.models import PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector, Tag
 from app.schemas.plugins import (
     DataPut,
