@@ -14,7 +14,7 @@ from starlette.routing import Route
 from app import __version__, metrics, observe, openapi
 from app.config import Settings, get_settings
 from app.deps import KEY_SCHEME, KEY_SCHEME_NAME, get_principal
-from app.errors import install_handlers
+from app.http_errors import install_handlers
 from app.mcp_server import PATH as MCP_PATH
 from app.mcp_server import McpEndpoint
 from app.middleware import BODY_METHODS, RequestGuard

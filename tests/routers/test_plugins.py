@@ -22,7 +22,6 @@ from app.schemas.plugins import PluginCreate, PluginDetail, PluginRead
 from app.services import plugins as plugin_service
 from app.services import principals
 from app.services.base import Page
-from app.services.cache import invalidate_after_commit
 from app.services.permissions import acting_account
 from tests.auth.helpers import drain_listener
 from tests.support import World, observe_statements, unit_of_work
@@ -700,8 +699,7 @@ async def test_missing_part_reads_404_and_put_creates_it(
     row = await create(client, world, "staff_a")
     async with unit_of_work(runtime) as session:  # a plugin imported without prompt settings
         prompt = (await session.execute(select(PluginPrompt))).scalar_one()
-        await session.delete(prompt)
-        invalidate_after_commit(session, plugin_service.PLUGIN_CACHE, row["id"])
+        await session.delete(prompt)  # the unit of work drops the plugin's snapshot (`cache_rules`)
     headers = world["staff_a"].headers
     assert (await client.get(f"{BASE}{row['id']}/prompt/", headers=headers)).status_code == 404
     detail = await client.get(f"{BASE}{row['id']}/", headers=headers)
@@ -788,8 +786,7 @@ async def test_owner_changes_invalidate_through_tags(client: httpx.AsyncClient, 
     assert (await listed(client, headers, row["id"]))["userProfile"]["user"]["email"] == "staff_a@example.com"
     user_id = world["staff_a"].user.id
     async with unit_of_work(runtime) as session:  # what a user update does
-        await session.execute(update(User).where(User.id == user_id).values(email="new@example.com"))
-        invalidate_after_commit(session, tag=("user", user_id))
+        await session.execute(update(User).where(User.id == user_id).values(email="new@example.com").returning(User.id))
     body = (await client.get(path, headers=headers)).json()
     assert body["userProfile"]["user"]["email"] == "new@example.com"
     assert (await listed(client, headers, row["id"]))["userProfile"]["user"]["email"] == "new@example.com"

@@ -26,6 +26,7 @@ from sqlalchemy.orm import selectinload
 
 from app import __version__, documents
 from app.config import Settings
+from app.db_errors import is_database_unavailable
 from app.errors import (
     AppError,
     BadRequest,
@@ -33,7 +34,6 @@ from app.errors import (
     Unauthorized,
     Unprocessable,
     field_errors,
-    is_database_unavailable,
 )
 from app.models import Account, ImmutableFieldError, User
 from app.runtime import Runtime

@@ -17,7 +17,6 @@ from app.schemas.manifests.plugin import PluginManifest
 from app.schemas.plugins import PluginManifestRead
 from app.services.permissions import Acting, get_scoped, ownership_scope, read_scope, require
 from app.services.plugins.rules import FORBIDDEN, data_values, normalised, selector_values
-from app.services.plugins.snapshots import forget
 from app.services.plugins.statements import GET_TABLE, PART_TABLES, PLUGINS, VIEW
 from app.services.plugins.views import PluginView, get_row, manifest_of, view_from
 from app.services.plugins.writes import (
@@ -174,6 +173,5 @@ async def apply_manifest(
         raise Conflict(f"{meta.name!r} is a {found.plugin_class} plugin; the Plugin kind is for static ones.")
     require(bool(row._mapping["writable"]), FORBIDDEN)
     if await _update_changed(session, found, plugin, tags, parts):
-        forget(session, found.id)
         found = await reloaded_view(session, found.id)
     return manifest_of(found), False

@@ -2,7 +2,7 @@
 
 A snapshot is tagged with the owner's user and account (the row and the detail show their username,
 email and account number). The cache holds facts, not decisions: the read scope is checked against the
-snapshot's account on every hit. `forget` is the one place a plugin write drops its entry.
+snapshot's account on every hit. Writes drop entries without naming them (`cache_rules`).
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ from app.errors import Conflict, NotFound
 from app.reads import Reader
 from app.services.cache import CacheRegistry, SingleFlightCache, invalidate_after_commit
 from app.services.cache import Tag as CacheTag
+from app.services.cache_rules import PLUGIN_CACHE as PLUGIN_CACHE
 from app.services.permissions import can_read_owned
 from app.services.plugins.rules import NOT_FOUND, STATIC_ONLY
 from app.services.plugins.statements import VIEW_READ, views_read
 from app.services.plugins.views import PluginView, detail_of, part_body, row_of, view_of
 from app.services.principals import Principal
-
-PLUGIN_CACHE = "plugin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +55,8 @@ def plugin_cache(caches: CacheRegistry) -> SingleFlightCache[int, PluginSnapshot
 def forget(session: AsyncSession, plugin_id: int) -> None:
     """Drop the plugin's snapshot (here and in every other process) once this unit of work commits.
 
-    The one invalidation of the plugin domain: every write of a plugin, its parts or its tags calls it.
+    Writes need not call it: `cache_rules` derives the invalidation from the rows they write. Kept for
+    code written before that (other branches); remove once none calls it.
     """
     invalidate_after_commit(session, PLUGIN_CACHE, plugin_id)
 

@@ -2,7 +2,7 @@
 
 A new plugin is written with Core inserts (the plugin with RETURNING, its tags in two set-based statements,
 one insert per part): the ORM's unit of work cost about as much CPU as the rest of the request. Every
-statement that changes a plugin's rows returns the plugin's id, and every write calls `snapshots.forget`.
+statement that changes a plugin's rows returns the plugin's id, from which `cache_rules` derives what to drop.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.interfaces import ORMOption
 
 from app.db import dialect_of
-from app.errors import Conflict, NotFound, Unprocessable, classify_integrity_error
+from app.db_errors import classify_integrity_error
+from app.errors import Conflict, NotFound, Unprocessable
 from app.models import PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector, Tag
 from app.schemas.plugins import (
     DataPut,
@@ -46,7 +47,6 @@ from app.services.plugins.rules import (
     prompt_values,
     selector_values,
 )
-from app.services.plugins.snapshots import forget
 from app.services.plugins.statements import PART_TABLES, PLUGINS, TAG_LINKS, VIEW, VIEW_BY_ID
 from app.services.plugins.views import PluginView, detail_of, view_from, view_of
 from app.services.principals import Membership, Principal
@@ -138,12 +138,9 @@ async def insert_plugin(
         await insert_tags(session, tags)
         statement = insert_at_once(tags=bool(tags), data="data" in parts)
         row = (await execute(session, statement, insert_values(plugin, parts, tags))).one()
-        view = view_from(row._mapping)
-        forget(session, view.id)
-        return view
+        return view_from(row._mapping)
+    # An id can come back after a delete on SQLite (rowid reuse): the insert drops any old snapshot of it.
     plugin_id = (await execute(session, insert(PLUGINS).values(**plugin).returning(PLUGINS.c.id))).scalar_one()
-    # An id can come back after a delete on SQLite (rowid reuse): never let an old snapshot answer for it.
-    forget(session, plugin_id)
     await link_tags(session, plugin_id, tags, replace=False)
     for part, values in parts.items():
         await insert_part(session, plugin_id, part, values)
@@ -221,14 +218,12 @@ async def update_plugin(
         changed = True
     if changed:
         await flush(session)
-        forget(session, plugin.id)
     return await _detail(session, plugin.id)
 
 
 async def delete_by_id(session: AsyncSession, plugin_id: int) -> None:
     # The database cascades to the parts and tag links (ON DELETE CASCADE on every child table).
     await session.execute(delete(PLUGINS).where(PLUGINS.c.id == plugin_id).returning(PLUGINS.c.id))
-    forget(session, plugin_id)
 
 
 async def delete_plugin(session: AsyncSession, principal: Principal, plugin_id: int) -> None:
@@ -282,7 +277,6 @@ async def write_prompt(
         session.add(prompt)
     if assign(prompt, values) or prompt.id is None:
         await flush(session)
-        forget(session, plugin.id)
     return PromptRead.model_validate(prompt)
 
 
@@ -296,7 +290,6 @@ async def write_selector(
         session.add(selector)
     if assign(selector, selector_values(data.directive, data.search_terms)) or selector.id is None:
         await flush(session)
-        forget(session, plugin.id)
     return SelectorRead.model_validate(selector)
 
 
@@ -310,5 +303,4 @@ async def write_data(session: AsyncSession, principal: Principal, plugin_id: int
         session.add(static)
     if assign(static, data_values(data.description, data.parameters, data.static_data)) or static.id is None:
         await flush(session)
-        forget(session, plugin.id)
     return DataRead.model_validate(static)
