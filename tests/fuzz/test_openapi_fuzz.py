@@ -65,9 +65,10 @@ MAX_EXAMPLES = 12
 # Values that exist in the seeded world, swapped in for part of the generated ones so that cases get past the
 # 404: every table's ids start at 1 in each fresh world, and these are its kinds and names.
 IDS = ["1", "2", "3", "4", hashed_id(1), hashed_id(2), hashed_id(3)]
-KINDS = ["Account", "User", "Plugin", "SmarterAuthToken", "plugins", "smarter_auth_token"]
+KINDS = ["Account", "User", "Plugin", "SmarterAuthToken", "plugins", "smarter_auth_token", "Secret"]
 PLUGINS = {"superuser": "p_platform", "staff_a": "p_staff_a", "regular_a": "p_regular_a", "staff_b": "p_staff_b"}
-NAMES = ["tenant_a", "admin", "staff_a", "regular_a", "staff_a_key", *PLUGINS.values()]
+SECRETS = {"superuser": "s_platform", "staff_a": "s_staff_a", "regular_a": "s_regular_a"}
+NAMES = ["tenant_a", "admin", "staff_a", "regular_a", "staff_a_key", *PLUGINS.values(), *SECRETS.values()]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -116,6 +117,10 @@ async def seed(app: FastAPI) -> World:
         for actor, name in PLUGINS.items():
             body = {"name": name, "selector": {"directive": "search_terms", "searchTerms": ["weather"]}}
             response = await http.post("/api/v1/plugins/", json=body, headers=world[actor].headers)
+            assert response.status_code == 201, response.text
+        for actor, name in SECRETS.items():
+            body = {"name": name, "value": f"fuzz-value-of-{actor}"}
+            response = await http.post("/api/v1/secrets/", json=body, headers=world[actor].headers)
             assert response.status_code == 201, response.text
     return world
 
