@@ -32,6 +32,8 @@ PLAN: list[tuple[str, str, str | None]] = [
     ("put", "/api/v1/plugins/{id}/prompt/", "post /api/v1/plugins/"),
     ("patch", "/api/v1/plugins/{id}/prompt/", "post /api/v1/plugins/"),
     ("put", "/api/v1/plugins/{id}/selector/", "post /api/v1/plugins/"),
+    ("post", "/api/v1/secrets/", None),
+    ("patch", "/api/v1/secrets/{id}/", "post /api/v1/secrets/"),
     ("post", "/api/v1/cli/validate/", None),
     ("post", "/api/v1/cli/apply/", None),
 ]
