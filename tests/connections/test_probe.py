@@ -302,3 +302,23 @@ async def test_redirects_to_refused_addresses_are_not_followed(
             assert (await probe(client, world, API, row))["ok"] is True
             assert internal_seen.requests
             assert all("Authorization" not in headers for _, _, headers in internal_seen.requests)
+
+
+async def test_unusable_tls_material_is_an_answer(client: httpx.AsyncClient, world: World, runtime: Runtime) -> None:
+    row = await create(
+        client,
+        SQL,
+        world["staff_a"].headers,
+        name="tls",
+        dbEngine="postgresql",
+        hostname="127.0.0.1",
+        database="postgres",
+        username="postgres",
+        useSsl=True,
+        sslCa="not a certificate",
+        timeout=5,
+    )
+    with policy(runtime, "any"):
+        result = await probe(client, world, SQL, row)
+    assert result["ok"] is False
+    assert "SSL" in result["error"]

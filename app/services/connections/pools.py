@@ -71,30 +71,40 @@ def _without(message: str, secret: str | None) -> str:
     return message.replace(secret, _MASK) if secret else message
 
 
-def _ssl_context(connection: SqlConnection) -> ssl.SSLContext | None:
+@dataclass(frozen=True, slots=True)
+class _Tls:
+    """A connection's TLS settings, copied from its row when its engine is built."""
+
+    use_ssl: bool
+    ca: str | None
+    cert: str | None
+    key: str | None
+
+
+def _ssl_context(tls: _Tls) -> ssl.SSLContext | None:
     """`useSsl`: with `sslCa`, the chain is verified against it (libpq's verify-ca: the address connected to is
-    the checked IP, not the name); without, the link is encrypted only. `sslCert`/`sslKey`: a client certificate."""
-    if not connection.use_ssl:
+    the checked IP, not the name); without, the link is encrypted only. `sslCert`/`sslKey`: a client certificate.
+    Unusable PEM text is an `UpstreamFailed` (the settings are wrong, never a 500)."""
+    if not tls.use_ssl:
         return None
-    context = (
-        ssl.create_default_context(cadata=connection.ssl_ca)
-        if connection.ssl_ca
-        else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    )
-    context.check_hostname = False
-    if not connection.ssl_ca:
-        context.verify_mode = ssl.CERT_NONE
-    if connection.ssl_cert:
-        # The ssl module loads a client certificate from files only: written for the call, then removed.
-        with tempfile.TemporaryDirectory() as directory:
-            cert = Path(directory) / "cert.pem"
-            cert.write_text(connection.ssl_cert)
-            key = None
-            if connection.ssl_key:
-                key = Path(directory) / "key.pem"
-                key.touch(mode=0o600)
-                key.write_text(connection.ssl_key)
-            context.load_cert_chain(cert, key)
+    try:
+        context = ssl.create_default_context(cadata=tls.ca) if tls.ca else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        if not tls.ca:
+            context.verify_mode = ssl.CERT_NONE
+        if tls.cert:
+            # The ssl module loads a client certificate from files only: written for the call, then removed.
+            with tempfile.TemporaryDirectory() as directory:
+                cert = Path(directory) / "cert.pem"
+                cert.write_text(tls.cert)
+                key = None
+                if tls.key:
+                    key = Path(directory) / "key.pem"
+                    key.touch(mode=0o600)
+                    key.write_text(tls.key)
+                context.load_cert_chain(cert, key)
+    except (ssl.SSLError, ValueError, OSError) as exc:
+        raise UpstreamFailed("The connection's SSL certificate, key or CA cannot be used.") from exc
     return context
 
 
@@ -142,7 +152,7 @@ class ConnectionPools:
         )
         port = connection.port or DEFAULT_PORTS.get(family, 0)
         own = self._own_database
-        context = _ssl_context(connection)
+        tls = _Tls(connection.use_ssl, connection.ssl_ca, connection.ssl_cert, connection.ssl_key)
 
         async def create() -> Any:
             if family == "sqlite":
@@ -155,6 +165,7 @@ class ConnectionPools:
                 # Read-only: a plugin never writes, and no file is ever created by opening it.
                 return await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
             address = await checked_address(self.policy, host, port)
+            context = await asyncio.to_thread(_ssl_context, tls)
             if family == "postgresql":
                 return await asyncpg.connect(
                     host=address,
