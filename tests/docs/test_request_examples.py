@@ -41,6 +41,8 @@ PLAN: list[tuple[str, str, str | None]] = [
     ("post", "/api/v1/connections/api/", None),
     ("patch", "/api/v1/connections/api/{id}/", "post /api/v1/connections/api/"),
     ("put", "/api/v1/connections/api/{id}/", "post /api/v1/connections/api/"),
+    ("post", "/api/v1/plugins/selection/", None),
+    ("post", "/api/v1/plugins/{id}/call/", "post /api/v1/plugins/"),
     ("post", "/api/v1/cli/validate/", None),
     ("post", "/api/v1/cli/apply/", None),
 ]

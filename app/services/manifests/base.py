@@ -8,7 +8,7 @@ the `BrokerContext`, calls the broker and wraps the result in the journal envelo
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +18,7 @@ from app.errors import BadRequest
 from app.schemas.manifests.base import SAMManifest
 from app.services.permissions import Acting
 from app.services.principals import Principal
+from app.services.secrets.cipher import SecretCipher
 
 M = TypeVar("M", bound=SAMManifest)
 
@@ -29,6 +30,8 @@ class BrokerContext:
     settings: Settings
     # The account the caller acts in (`permissions.acting_account`); None if they have none and named none.
     acting: Acting | None
+    # The process's secrets cipher (the runtime's); kinds that hold secret values use it.
+    cipher: SecretCipher = field(default_factory=SecretCipher.unconfigured)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ from app.services import permissions
 from app.services.manifests import registry
 from app.services.manifests.base import Broker, BrokerContext
 from app.services.principals import Principal
+from app.services.secrets.cipher import SecretCipher
 from app.text import to_camel_case
 
 YAML_MEDIA_TYPES = frozenset({"application/x-yaml", "application/yaml", "text/yaml", "text/x-yaml"})
@@ -232,13 +233,18 @@ def broker_errors() -> Iterator[None]:
 
 
 async def broker_context(
-    session: AsyncSession, principal: Principal, settings: Settings, *, account_number: str | None
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    *,
+    account_number: str | None,
+    cipher: SecretCipher | None = None,
 ) -> BrokerContext:
     try:
         acting = await permissions.acting_account(session, principal, account_number)
     except permissions.NoActingAccount:
         acting = None  # `get` and `describe` of what they can read still answer
-    return BrokerContext(session, principal, settings, acting)
+    return BrokerContext(session, principal, settings, acting, cipher or SecretCipher.unconfigured())
 
 
 # --- commands -----------------------------------------------------------------------------------------
