@@ -33,6 +33,7 @@ import aiomysql
 import aiosqlite
 import asyncpg
 import httpx
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -203,7 +204,8 @@ class ConnectionPools:
             )
         return create_async_engine(url, **options)
 
-    async def _engine(self, connection: SqlConnection, password: str | None) -> AsyncEngine:
+    async def engine(self, connection: SqlConnection, password: str | None) -> AsyncEngine:
+        """The pooled engine of the connection (a new one, the old disposed, when it or its password changed)."""
         digest = _password_digest(password)
         async with self._lock:
             pooled = self._engines.get(connection.id)
@@ -229,7 +231,7 @@ class ConnectionPools:
         Opening raises `NetworkRefused` (policy), `UpstreamTimeout` (504) or `UpstreamFailed` (502), each a
         sentence without secrets. What the caller runs on it is the caller's to bound and translate.
         """
-        engine = await self._engine(connection, password)
+        engine = await self.engine(connection, password)
         try:
             async with asyncio.timeout(connection.timeout):
                 conn = await engine.connect()
@@ -252,6 +254,44 @@ class ConnectionPools:
             yield conn
         finally:
             await conn.close()
+
+    @asynccontextmanager
+    async def sql_read_only(self, connection: SqlConnection, password: str | None) -> AsyncIterator[AsyncConnection]:
+        """`sql_connection` inside a read-only transaction whose statements stop after the connection's timeout,
+        rolled back at the end: what a plugin's query runs in.
+
+        PostgreSQL: `SET TRANSACTION READ ONLY` and `SET LOCAL statement_timeout`. MySQL/MariaDB: a read-only
+        session and transaction, and the session's `max_execution_time` (MySQL, ms) / `max_statement_time`
+        (MariaDB, s). SQLite: the file is opened read-only. The caller still bounds its whole call in time.
+        """
+        family = engine_family(connection.db_engine)
+        async with self.sql_connection(connection, password) as conn:
+            try:
+                if family == "postgresql":
+                    await conn.begin()
+                    await conn.execute(text("SET TRANSACTION READ ONLY"))
+                    await conn.execute(text(f"SET LOCAL statement_timeout = {int(connection.timeout) * 1000}"))
+                elif family == "mysql":
+                    if getattr(conn.dialect, "is_mariadb", False):
+                        limit = f"SET SESSION max_statement_time = {int(connection.timeout)}"
+                    else:
+                        limit = f"SET SESSION max_execution_time = {int(connection.timeout) * 1000}"
+                    await conn.execute(text(limit))
+                    # For the session, not just this transaction: a DDL statement commits the transaction it
+                    # runs in and would run outside it; a read-only session refuses it (the pool's every use reads).
+                    await conn.execute(text("SET SESSION TRANSACTION READ ONLY"))
+                    await conn.commit()  # the SETs ran in an implicit transaction; START below opens the real one
+                    await conn.begin()
+                    await conn.execute(text("START TRANSACTION READ ONLY"))
+                else:
+                    await conn.begin()
+            except DBAPIError as exc:
+                detail = _without(str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "", password)
+                raise UpstreamFailed(f"The database refused a read-only transaction: {detail}.") from exc
+            try:
+                yield conn
+            finally:
+                await conn.rollback()
 
     # --- API ------------------------------------------------------------------------------------------------
 
