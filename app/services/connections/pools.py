@@ -176,7 +176,7 @@ class ConnectionPools:
                     database=database,
                     timeout=timeout,
                     ssl=context or False,
-                    server_settings={"application_name": "smarter-core"},
+                    server_settings={"application_name": "smarter-core-plugin"},
                 )
             return await aiomysql.connect(
                 host=address,
@@ -216,6 +216,10 @@ class ConnectionPools:
             engine = self._new_engine(connection, password)
             self._engines[connection.id] = _PooledEngine(connection.updated_at, digest, engine)
             return engine
+
+    def has_engine(self, connection_id: int) -> bool:
+        """Whether the connection has a pooled engine in this process."""
+        return connection_id in self._engines
 
     async def discard_sql(self, connection_id: int) -> None:
         """Dispose the engine of a deleted (or changed) connection; its pooled connections close."""
