@@ -385,10 +385,11 @@ class ConnectionPools:
         max_bytes: int,
     ) -> ApiResponse:
         port = target.port or (443 if target.scheme == "https" else 80)
-        address = await checked_address(self.policy, target.host, port)
+        host = target.raw_host.decode("ascii")  # IDNA-encoded: what DNS and TLS (SNI) are given
+        address = await checked_address(self.policy, host, port)
         hop_headers = httpx.Headers(headers)
         hop_headers["Host"] = target.netloc.decode("ascii")
-        extensions: dict[str, Any] = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        extensions: dict[str, Any] = {"sni_hostname": host} if target.scheme == "https" else {}
         request = self.client().build_request(
             method,
             target.copy_with(host=address),
