@@ -97,7 +97,7 @@ async def broker_context(
     session: SessionDep, principal: PrincipalDep, runtime: RuntimeDep, account_number: AccountNumber = None
 ) -> BrokerContext:
     return await protocol.broker_context(
-        session, principal, runtime.settings, account_number=account_number, cipher=runtime.cipher
+        session, principal, runtime.settings, account_number=account_number, cipher=runtime.cipher, pools=runtime.pools
     )
 
 

@@ -150,24 +150,30 @@ class ApiConnectionFields(InputModel):
         return self
 
 
+# `warehouse_password` is the secret of the secrets' own example (`app.schemas.secrets`).
 _SQL_EXAMPLE: dict[str, Any] = {
-    "name": "sales_db",
-    "description": "The sales database (read-only user)",
+    "name": "warehouse",
+    "description": "The warehouse database (read-only user)",
     "dbEngine": "django.db.backends.postgresql",
     "hostname": "db.example.com",
     "port": 5432,
-    "database": "sales",
+    "database": "warehouse",
     "username": "reader",
-    "password": "sales_db_password",
+    "password": "warehouse_password",
     "timeout": 10,
 }
 _API_EXAMPLE: dict[str, Any] = {
     "name": "weather_api",
     "description": "The weather service",
     "baseUrl": "https://api.example.com/v1/",
-    "authMethod": "token",
-    "apiKey": "weather_api_token",
+    "authMethod": "none",
     "timeout": 10,
+}
+_API_TOKEN_EXAMPLE: dict[str, Any] = {
+    **_API_EXAMPLE,
+    "name": "weather_api_private",
+    "authMethod": "token",
+    "apiKey": "weather_api_key",
 }
 
 
@@ -193,7 +199,7 @@ class ApiConnectionCreate(MetadataCreate, ApiConnectionFields):
 
     account_number: AccountNumber | None = None
 
-    model_config = ConfigDict(json_schema_extra={"examples": [_API_EXAMPLE]})
+    model_config = ConfigDict(json_schema_extra={"examples": [_API_EXAMPLE, _API_TOKEN_EXAMPLE]})
 
 
 class ApiConnectionPut(MetadataCreate, ApiConnectionFields):

@@ -33,6 +33,7 @@ import aiomysql
 import aiosqlite
 import asyncpg
 import httpx
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -71,30 +72,40 @@ def _without(message: str, secret: str | None) -> str:
     return message.replace(secret, _MASK) if secret else message
 
 
-def _ssl_context(connection: SqlConnection) -> ssl.SSLContext | None:
+@dataclass(frozen=True, slots=True)
+class _Tls:
+    """A connection's TLS settings, copied from its row when its engine is built."""
+
+    use_ssl: bool
+    ca: str | None
+    cert: str | None
+    key: str | None
+
+
+def _ssl_context(tls: _Tls) -> ssl.SSLContext | None:
     """`useSsl`: with `sslCa`, the chain is verified against it (libpq's verify-ca: the address connected to is
-    the checked IP, not the name); without, the link is encrypted only. `sslCert`/`sslKey`: a client certificate."""
-    if not connection.use_ssl:
+    the checked IP, not the name); without, the link is encrypted only. `sslCert`/`sslKey`: a client certificate.
+    Unusable PEM text is an `UpstreamFailed` (the settings are wrong, never a 500)."""
+    if not tls.use_ssl:
         return None
-    context = (
-        ssl.create_default_context(cadata=connection.ssl_ca)
-        if connection.ssl_ca
-        else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    )
-    context.check_hostname = False
-    if not connection.ssl_ca:
-        context.verify_mode = ssl.CERT_NONE
-    if connection.ssl_cert:
-        # The ssl module loads a client certificate from files only: written for the call, then removed.
-        with tempfile.TemporaryDirectory() as directory:
-            cert = Path(directory) / "cert.pem"
-            cert.write_text(connection.ssl_cert)
-            key = None
-            if connection.ssl_key:
-                key = Path(directory) / "key.pem"
-                key.touch(mode=0o600)
-                key.write_text(connection.ssl_key)
-            context.load_cert_chain(cert, key)
+    try:
+        context = ssl.create_default_context(cadata=tls.ca) if tls.ca else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        if not tls.ca:
+            context.verify_mode = ssl.CERT_NONE
+        if tls.cert:
+            # The ssl module loads a client certificate from files only: written for the call, then removed.
+            with tempfile.TemporaryDirectory() as directory:
+                cert = Path(directory) / "cert.pem"
+                cert.write_text(tls.cert)
+                key = None
+                if tls.key:
+                    key = Path(directory) / "key.pem"
+                    key.touch(mode=0o600)
+                    key.write_text(tls.key)
+                context.load_cert_chain(cert, key)
+    except (ssl.SSLError, ValueError, OSError) as exc:
+        raise UpstreamFailed("The connection's SSL certificate, key or CA cannot be used.") from exc
     return context
 
 
@@ -142,7 +153,7 @@ class ConnectionPools:
         )
         port = connection.port or DEFAULT_PORTS.get(family, 0)
         own = self._own_database
-        context = _ssl_context(connection)
+        tls = _Tls(connection.use_ssl, connection.ssl_ca, connection.ssl_cert, connection.ssl_key)
 
         async def create() -> Any:
             if family == "sqlite":
@@ -155,6 +166,7 @@ class ConnectionPools:
                 # Read-only: a plugin never writes, and no file is ever created by opening it.
                 return await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
             address = await checked_address(self.policy, host, port)
+            context = await asyncio.to_thread(_ssl_context, tls)
             if family == "postgresql":
                 return await asyncpg.connect(
                     host=address,
@@ -164,7 +176,7 @@ class ConnectionPools:
                     database=database,
                     timeout=timeout,
                     ssl=context or False,
-                    server_settings={"application_name": "smarter-core"},
+                    server_settings={"application_name": "smarter-core-plugin"},
                 )
             return await aiomysql.connect(
                 host=address,
@@ -192,7 +204,8 @@ class ConnectionPools:
             )
         return create_async_engine(url, **options)
 
-    async def _engine(self, connection: SqlConnection, password: str | None) -> AsyncEngine:
+    async def engine(self, connection: SqlConnection, password: str | None) -> AsyncEngine:
+        """The pooled engine of the connection (a new one, the old disposed, when it or its password changed)."""
         digest = _password_digest(password)
         async with self._lock:
             pooled = self._engines.get(connection.id)
@@ -203,6 +216,10 @@ class ConnectionPools:
             engine = self._new_engine(connection, password)
             self._engines[connection.id] = _PooledEngine(connection.updated_at, digest, engine)
             return engine
+
+    def has_engine(self, connection_id: int) -> bool:
+        """Whether the connection has a pooled engine in this process."""
+        return connection_id in self._engines
 
     async def discard_sql(self, connection_id: int) -> None:
         """Dispose the engine of a deleted (or changed) connection; its pooled connections close."""
@@ -218,7 +235,7 @@ class ConnectionPools:
         Opening raises `NetworkRefused` (policy), `UpstreamTimeout` (504) or `UpstreamFailed` (502), each a
         sentence without secrets. What the caller runs on it is the caller's to bound and translate.
         """
-        engine = await self._engine(connection, password)
+        engine = await self.engine(connection, password)
         try:
             async with asyncio.timeout(connection.timeout):
                 conn = await engine.connect()
@@ -241,6 +258,44 @@ class ConnectionPools:
             yield conn
         finally:
             await conn.close()
+
+    @asynccontextmanager
+    async def sql_read_only(self, connection: SqlConnection, password: str | None) -> AsyncIterator[AsyncConnection]:
+        """`sql_connection` inside a read-only transaction whose statements stop after the connection's timeout,
+        rolled back at the end: what a plugin's query runs in.
+
+        PostgreSQL: `SET TRANSACTION READ ONLY` and `SET LOCAL statement_timeout`. MySQL/MariaDB: a read-only
+        session and transaction, and the session's `max_execution_time` (MySQL, ms) / `max_statement_time`
+        (MariaDB, s). SQLite: the file is opened read-only. The caller still bounds its whole call in time.
+        """
+        family = engine_family(connection.db_engine)
+        async with self.sql_connection(connection, password) as conn:
+            try:
+                if family == "postgresql":
+                    await conn.begin()
+                    await conn.execute(text("SET TRANSACTION READ ONLY"))
+                    await conn.execute(text(f"SET LOCAL statement_timeout = {int(connection.timeout) * 1000}"))
+                elif family == "mysql":
+                    if getattr(conn.dialect, "is_mariadb", False):
+                        limit = f"SET SESSION max_statement_time = {int(connection.timeout)}"
+                    else:
+                        limit = f"SET SESSION max_execution_time = {int(connection.timeout) * 1000}"
+                    await conn.execute(text(limit))
+                    # For the session, not just this transaction: a DDL statement commits the transaction it
+                    # runs in and would run outside it; a read-only session refuses it (the pool's every use reads).
+                    await conn.execute(text("SET SESSION TRANSACTION READ ONLY"))
+                    await conn.commit()  # the SETs ran in an implicit transaction; START below opens the real one
+                    await conn.begin()
+                    await conn.execute(text("START TRANSACTION READ ONLY"))
+                else:
+                    await conn.begin()
+            except DBAPIError as exc:
+                detail = _without(str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "", password)
+                raise UpstreamFailed(f"The database refused a read-only transaction: {detail}.") from exc
+            try:
+                yield conn
+            finally:
+                await conn.rollback()
 
     # --- API ------------------------------------------------------------------------------------------------
 
@@ -330,10 +385,11 @@ class ConnectionPools:
         max_bytes: int,
     ) -> ApiResponse:
         port = target.port or (443 if target.scheme == "https" else 80)
-        address = await checked_address(self.policy, target.host, port)
+        host = target.raw_host.decode("ascii")  # IDNA-encoded: what DNS and TLS (SNI) are given
+        address = await checked_address(self.policy, host, port)
         hop_headers = httpx.Headers(headers)
         hop_headers["Host"] = target.netloc.decode("ascii")
-        extensions: dict[str, Any] = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        extensions: dict[str, Any] = {"sni_hostname": host} if target.scheme == "https" else {}
         request = self.client().build_request(
             method,
             target.copy_with(host=address),

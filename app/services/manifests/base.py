@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.errors import BadRequest
 from app.schemas.manifests.base import SAMManifest
+from app.services.connections.pools import ConnectionPools
 from app.services.permissions import Acting
 from app.services.principals import Principal
 from app.services.secrets.cipher import SecretCipher
@@ -32,6 +33,8 @@ class BrokerContext:
     acting: Acting | None
     # The process's secrets cipher (the runtime's); kinds that hold secret values use it.
     cipher: SecretCipher = field(default_factory=SecretCipher.unconfigured)
+    # The process's connection pools (the runtime's): deleting a connection disposes of its engine.
+    pools: ConnectionPools | None = None
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ from app.schemas.journal import (
 from app.schemas.manifests.base import SAMManifest
 from app.schemas.users import UserRead
 from app.services import permissions
+from app.services.connections.pools import ConnectionPools
 from app.services.manifests import registry
 from app.services.manifests.base import Broker, BrokerContext
 from app.services.principals import Principal
@@ -239,12 +240,13 @@ async def broker_context(
     *,
     account_number: str | None,
     cipher: SecretCipher | None = None,
+    pools: ConnectionPools | None = None,
 ) -> BrokerContext:
     try:
         acting = await permissions.acting_account(session, principal, account_number)
     except permissions.NoActingAccount:
         acting = None  # `get` and `describe` of what they can read still answer
-    return BrokerContext(session, principal, settings, acting, cipher or SecretCipher.unconfigured())
+    return BrokerContext(session, principal, settings, acting, cipher or SecretCipher.unconfigured(), pools)
 
 
 # --- commands -----------------------------------------------------------------------------------------
