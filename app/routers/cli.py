@@ -82,7 +82,14 @@ AccountNumber = Annotated[
 async def broker_context(
     session: SessionDep, principal: PrincipalDep, runtime: RuntimeDep, account_number: AccountNumber = None
 ) -> BrokerContext:
-    return await protocol.broker_context(session, principal, runtime.settings, account_number=account_number)
+    return await protocol.broker_context(
+        session,
+        principal,
+        runtime.settings,
+        account_number=account_number,
+        reader=runtime.reader,
+        caches=runtime.caches,
+    )
 
 
 KindDep = Annotated[Broker[Any], Depends(kind_broker)]
