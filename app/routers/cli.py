@@ -97,7 +97,14 @@ async def broker_context(
     session: SessionDep, principal: PrincipalDep, runtime: RuntimeDep, account_number: AccountNumber = None
 ) -> BrokerContext:
     return await protocol.broker_context(
-        session, principal, runtime.settings, account_number=account_number, cipher=runtime.cipher, pools=runtime.pools
+        session,
+        principal,
+        runtime.settings,
+        account_number=account_number,
+        reader=runtime.reader,
+        caches=runtime.caches,
+        cipher=runtime.cipher,
+        pools=runtime.pools,
     )
 
 

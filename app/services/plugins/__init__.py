@@ -23,6 +23,7 @@ from app.services.plugins.snapshots import (
     readable_snapshot,
     row_body,
 )
+from app.services.plugins.views import detail_json
 from app.services.plugins.writes import (
     clone_plugin,
     create_plugin,
@@ -46,6 +47,7 @@ __all__ = [
     "create_plugin",
     "delete_plugin",
     "detail_body",
+    "detail_json",
     "forget",
     "list_plugins",
     "plugin_cache",

@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 from sqlalchemy import Executable, Result, bindparam, delete, insert, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
@@ -36,7 +37,7 @@ from app.schemas.plugins import (
 from app.services import tags as tag_service
 from app.services.base import assign, flush, insert_ignore
 from app.services.permissions import Acting, acting_account, acting_required, get_scoped, ownership_scope, read_scope
-from app.services.plugins.inserts import insert_at_once, insert_values
+from app.services.plugins.inserts import LINK_MISSING_TAGS, insert_at_once, insert_values
 from app.services.plugins.rules import (
     FORBIDDEN,
     NOT_FOUND,
@@ -116,11 +117,13 @@ async def insert_plugin(
     prompt: dict[str, Any],
     selector: dict[str, Any],
     data: dict[str, Any] | None,
-) -> PluginView:
-    """Insert the plugin and its parts in this unit of work (all or nothing); 409 on a taken name.
+    if_absent: bool = False,
+) -> PluginView | None:
+    """Insert the plugin and its parts in this unit of work (all or nothing); 409 on a taken name, or with
+    `if_absent` None (nothing written) when the owner's account has a plugin of this name.
 
-    On PostgreSQL in two statements (the missing tags, then everything else, returning the view); elsewhere
-    one per table and a read of the view.
+    On PostgreSQL in one statement returning the view (two more when a tag is new); elsewhere one per table
+    and a read of the view.
     """
     plugin = {
         "user_profile_id": owner.profile_id,
@@ -134,14 +137,28 @@ async def insert_plugin(
     parts = {"prompt": prompt, "selector": selector}
     if plugin_class == "static":
         parts["data"] = data or data_values(description, None, None)
+    names = sorted(set(tags))
     if dialect_of(session) == "postgresql":
-        await insert_tags(session, tags)
-        statement = insert_at_once(tags=bool(tags), data="data" in parts)
-        row = (await execute(session, statement, insert_values(plugin, parts, tags))).one()
-        return view_from(row._mapping)
-    # An id can come back after a delete on SQLite (rowid reuse): the insert drops any old snapshot of it.
-    plugin_id = (await execute(session, insert(PLUGINS).values(**plugin).returning(PLUGINS.c.id))).scalar_one()
-    await link_tags(session, plugin_id, tags, replace=False)
+        # No snapshot to forget: PostgreSQL never hands out an id twice, and no cache keeps a missing plugin.
+        statement = insert_at_once(tags=bool(names), data="data" in parts, if_absent=if_absent)
+        row = (await execute(session, statement, insert_values(plugin, parts, names))).first()
+        if row is None:
+            return None
+        view = view_from(row._mapping)
+        if names and row._mapping["tags_linked"] < len(names):  # a tag no plugin had yet
+            await insert_tags(session, names)
+            await session.execute(LINK_MISSING_TAGS, {"plugin_id": view.id, "tag_names": names})
+        return view
+    write = insert(PLUGINS).values(**plugin)
+    if if_absent:
+        taken = (PLUGINS.c.account_id, PLUGINS.c.name)
+        write = sqlite_insert(PLUGINS).values(**plugin).on_conflict_do_nothing(index_elements=taken)
+    plugin_id = (await execute(session, write.returning(PLUGINS.c.id))).scalar_one_or_none()
+    if plugin_id is None:
+        return None
+    # An id can come back after a delete on SQLite (rowid reuse): the insert's RETURNING id drops any old
+    # snapshot of it (`cache_rules`).
+    await link_tags(session, plugin_id, names, replace=False)
     for part, values in parts.items():
         await insert_part(session, plugin_id, part, values)
     return await reloaded_view(session, plugin_id)
@@ -166,12 +183,19 @@ async def _detail(session: AsyncSession, plugin_id: int) -> PluginDetail:
     return PluginDetail.model_validate(detail_of(await reloaded_view(session, plugin_id)))
 
 
+def created(plugin: PluginView | None) -> PluginView:
+    """The view `insert_plugin` returns when it was not asked to skip a taken name (it then always writes)."""
+    assert plugin is not None  # without `if_absent` a taken name is a 409, never None
+    return plugin
+
+
 async def create_plugin(
     session: AsyncSession, principal: Principal, data: PluginCreate, *, account_number: str | None = None
-) -> PluginDetail:
+) -> PluginView:
     """Any member may create a plugin in an account they belong to; it is owned by their profile there.
 
     The account is the body's `accountNumber`, else `account_number` (the query's), else the acting one.
+    The router presents the view (`views.detail_of`).
     """
     if data.data is not None and data.plugin_class != "static":
         raise Unprocessable.field("data", STATIC_ONLY.format(plugin_class=data.plugin_class))
@@ -191,7 +215,7 @@ async def create_plugin(
         else dict(SELECTOR_DEFAULTS),
         data=data_values(data.data.description, data.data.parameters, data.data.static_data) if data.data else None,
     )
-    return PluginDetail.model_validate(detail_of(plugin))
+    return created(plugin)
 
 
 async def get_owned(session: AsyncSession, principal: Principal, plugin_id: int, *options: ORMOption) -> PluginMeta:
@@ -233,8 +257,9 @@ async def delete_plugin(session: AsyncSession, principal: Principal, plugin_id: 
 
 async def clone_plugin(
     session: AsyncSession, principal: Principal, plugin_id: int, data: PluginClone, *, account_number: str | None
-) -> PluginDetail:
-    """Copy a readable plugin (metadata, tags, parts) into a new one owned by the caller."""
+) -> PluginView:
+    """Copy a readable plugin (metadata, tags, parts) into a new one owned by the caller (presented as
+    `create_plugin`'s)."""
     row = (await session.execute(VIEW.where(PluginMeta.id == plugin_id, read_scope(principal, PluginMeta)))).first()
     if row is None:
         raise NotFound(NOT_FOUND)
@@ -261,7 +286,7 @@ async def clone_plugin(
         if static
         else None,
     )
-    return PluginDetail.model_validate(detail_of(clone))
+    return created(clone)
 
 
 async def write_prompt(
