@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
-from urllib.parse import urlencode
+from typing import Any, TypeVar
 
-from fastapi import Depends, Query, Request, Response
 from sqlalchemy import Select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -20,7 +18,7 @@ from app.db_errors import classify_integrity_error
 from app.errors import NotFound
 from app.identifiers import parse_path_id
 from app.models import Base
-from app.schemas.base import DEFAULT_LIMIT, LIMIT_DESCRIPTION, MAX_LIMIT, MAX_OFFSET, OFFSET_DESCRIPTION
+from app.schemas.base import DEFAULT_LIMIT
 
 T = TypeVar("T")
 
@@ -47,16 +45,6 @@ class PageRequest:
         return self.limit is None
 
 
-async def page_params(
-    limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION)] = None,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description=OFFSET_DESCRIPTION)] = 0,
-) -> PageRequest:
-    return PageRequest(limit=limit, offset=offset)
-
-
-PageDep = Annotated[PageRequest, Depends(page_params)]
-
-
 async def fetch_page(
     session: AsyncSession, statement: Select[T], page: Page, *, key: InstrumentedAttribute[int]
 ) -> tuple[list[T], bool]:
@@ -66,17 +54,6 @@ async def fetch_page(
     statement = statement.order_by(key.desc()).limit(page.limit + 1).offset(page.offset)
     rows = list((await session.execute(statement)).scalars().unique().all())
     return rows[: page.limit], len(rows) > page.limit
-
-
-def link_next(request: Request, response: Response, page: Page | PageRequest, has_more: bool) -> None:
-    """`Link: <url>; rel="next"` when another page exists (the body stays a bare JSON array).
-
-    The request's URL with its other query parameters as they were and the next `limit`/`offset`.
-    """
-    if has_more and page.limit is not None:
-        query = [(k, v) for k, v in request.query_params.multi_items() if k != "limit" and k != "offset"]
-        query += [("limit", str(page.limit)), ("offset", str(page.offset + page.limit))]
-        response.headers["Link"] = f'<{request.url.replace(query=urlencode(query))}>; rel="next"'
 
 
 def path_id(value: str, *, not_found: str) -> int:
