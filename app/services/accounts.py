@@ -46,7 +46,7 @@ from app.services.account_snapshots import cached_by_number as cached_by_number
 from app.services.account_snapshots import readable_snapshot as readable_snapshot
 from app.services.account_snapshots import resolve_path_id as resolve_path_id
 from app.services.account_snapshots import snapshot_of as snapshot_of
-from app.services.base import Page, fetch_page, flush
+from app.services.base import Page, fetch_page, flush, query_name
 from app.services.cache_rules import ACCOUNT_CACHE as ACCOUNT_CACHE
 from app.services.permissions import (
     account_admin_scope,
@@ -55,6 +55,7 @@ from app.services.permissions import (
     require,
 )
 from app.services.principals import Principal
+from app.text import iso_utc
 
 NUMBER_ATTEMPTS = 8
 
@@ -108,13 +109,6 @@ async def get_by_number(session: AsyncSession, account_number: str) -> Account |
 
 
 # --- shared rules --------------------------------------------------------------------------------------------
-
-
-def _query_name(name: str) -> str:
-    try:
-        return text.normalise_name(name)
-    except ValueError as exc:
-        raise Unprocessable.field("name", str(exc), where="query") from exc
 
 
 def _readable(principal: Principal, *conditions: ColumnElement[bool]) -> Select[Account]:
@@ -172,7 +166,7 @@ async def list_accounts(
     """Superuser all; others the accounts they have a profile in. Newest first, tags in one extra query."""
     statement = _readable(principal)
     if name is not None:
-        statement = statement.where(Account.name == _query_name(name))
+        statement = statement.where(Account.name == query_name(name))
     if tag is not None:
         statement = statement.where(Account.has_tag(tag.strip()))
     if account_number is not None:
@@ -295,7 +289,7 @@ async def apply_manifest(
 
 async def describe_by_name(session: AsyncSession, principal: Principal, *, name: str) -> AccountManifestRead:
     """Any account the caller can read (as the REST detail)."""
-    statement = _readable(principal, Account.name == _query_name(name))
+    statement = _readable(principal, Account.name == query_name(name))
     account = await get_scoped(session, statement, not_found=_not_found_by_name(name))
     return manifest_of(account, await admin_username(session, account.id))
 
@@ -316,7 +310,7 @@ async def manifest_rows(session: AsyncSession, principal: Principal, *, name: st
         .order_by(Account.id.desc())
     )
     if name is not None:
-        statement = statement.where(Account.name == _query_name(name))
+        statement = statement.where(Account.name == query_name(name))
     return [
         {
             "name": row.name,
@@ -324,8 +318,8 @@ async def manifest_rows(session: AsyncSession, principal: Principal, *, name: st
             "companyName": row.company_name,
             "isDefaultAccount": row.is_default_account,
             "isActive": row.is_active,
-            "createdAt": row.created_at.isoformat(),
-            "updatedAt": row.updated_at.isoformat(),
+            "createdAt": iso_utc(row.created_at),
+            "updatedAt": iso_utc(row.updated_at),
         }
         for row in (await session.execute(statement)).all()
     ]
@@ -333,7 +327,7 @@ async def manifest_rows(session: AsyncSession, principal: Principal, *, name: st
 
 async def delete_by_name(session: AsyncSession, principal: Principal, *, name: str) -> None:
     """Superusers only (404 first outside the read scope); never the platform account (409)."""
-    statement = _readable(principal, Account.name == _query_name(name))
+    statement = _readable(principal, Account.name == query_name(name))
     account = await get_scoped(session, statement, not_found=_not_found_by_name(name))
     require(principal.is_superuser, DELETE_SUPERUSER)
     await _delete(session, account)

@@ -13,9 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app import text
 from app.db import dialect_of
 from app.db_errors import classify_integrity_error
-from app.errors import NotFound
+from app.errors import NotFound, Unprocessable
 from app.identifiers import parse_path_id
 from app.models import Base
 from app.schemas.base import DEFAULT_LIMIT
@@ -54,6 +55,15 @@ async def fetch_page(
     statement = statement.order_by(key.desc()).limit(page.limit + 1).offset(page.offset)
     rows = list((await session.execute(statement)).scalars().unique().all())
     return rows[: page.limit], len(rows) > page.limit
+
+
+def query_name(name: str, *, where: str = "query") -> str:
+    """A name given to look a row up by (`?name=`, a manifest's name), as names are stored
+    (`text.normalise_name`); 422 naming the field when none comes out."""
+    try:
+        return text.normalise_name(name)
+    except ValueError as exc:
+        raise Unprocessable.field("name", str(exc), where=where) from exc
 
 
 def path_id(value: str, *, not_found: str) -> int:

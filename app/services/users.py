@@ -44,6 +44,7 @@ from app.services.permissions import (
     user_scope,
 )
 from app.services.principals import Principal
+from app.text import iso_utc
 
 NOT_FOUND = "No user with this id is visible to you."
 SUPERUSER_FLAG = "Only a superuser can grant or revoke isSuperuser."
@@ -363,8 +364,8 @@ async def manifest_rows(
             "isActive": row.is_active,
             "isStaff": row.is_staff,
             "isSuperuser": row.is_superuser,
-            "createdAt": row.created_at.isoformat(),
-            "updatedAt": row.updated_at.isoformat(),
+            "createdAt": iso_utc(row.created_at),
+            "updatedAt": iso_utc(row.updated_at),
         }
         for row in (await session.execute(statement)).all()
     ]

@@ -17,7 +17,6 @@ from app.schemas.manifests.smarterauthtoken import (
     SmarterAuthTokenSpecRead,
     SmarterAuthTokenStatusRead,
 )
-from app.services import profiles
 from app.services.api_keys.issuing import issue_key
 from app.services.api_keys.rules import APPLY_NOT_STAFF, READ_OPTIONS
 from app.services.api_keys.scopes import (
@@ -29,6 +28,7 @@ from app.services.api_keys.scopes import (
     writable_key,
     write_key,
 )
+from app.services.base import query_name
 from app.services.permissions import (
     Acting,
     acting_required,
@@ -36,6 +36,7 @@ from app.services.permissions import (
     require,
 )
 from app.services.principals import Principal
+from app.text import iso_utc
 
 
 def manifest_of(key: ApiKey) -> SmarterAuthTokenManifestRead:
@@ -68,7 +69,7 @@ def _by_name(principal: Principal, name: str, acting: Acting | None) -> Select[A
     """The caller's key called `name` (names are unique per owner profile, not per account): the caller's
     own first, then one in the acting account, then the oldest.
     """
-    normalised = profiles.normalised_query_name(name)
+    normalised = query_name(name)
     preference: list[Any] = [(ApiKey.user_id == principal.user_id).desc()]
     if acting is not None:
         preference.append((ApiKey.account_id == acting.account_id).desc())
@@ -132,16 +133,16 @@ async def manifest_rows(session: AsyncSession, principal: Principal, *, name: st
         .order_by(ApiKey.id.desc())
     )
     if name is not None:
-        statement = statement.where(ApiKey.name == profiles.normalised_query_name(name))
+        statement = statement.where(ApiKey.name == query_name(name))
     return [
         {
             "keyId": str(row.key_id),
             "name": row.name,
             "description": row.description,
             "isActive": row.is_active,
-            "lastUsedAt": row.last_used_at.isoformat() if row.last_used_at else None,
-            "createdAt": row.created_at.isoformat(),
-            "updatedAt": row.updated_at.isoformat(),
+            "lastUsedAt": iso_utc(row.last_used_at) if row.last_used_at else None,
+            "createdAt": iso_utc(row.created_at),
+            "updatedAt": iso_utc(row.updated_at),
         }
         for row in (await session.execute(statement)).all()
     ]

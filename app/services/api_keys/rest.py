@@ -11,7 +11,6 @@ from app import text
 from app.identifiers import hashed_id, record_locator
 from app.models import Account, ApiKey, Base, Tag, User
 from app.schemas.api_keys import ApiKeyCreate, ApiKeyRead, ApiKeyUpdate
-from app.services import profiles
 from app.services.api_keys.issuing import check_expiry, issue_key
 from app.services.api_keys.rules import CALLER_NOT_STAFF, NOT_FOUND, READ_OPTIONS
 from app.services.api_keys.scopes import (
@@ -24,7 +23,7 @@ from app.services.api_keys.scopes import (
     writable_key,
     write_key,
 )
-from app.services.base import Page
+from app.services.base import Page, query_name
 from app.services.permissions import (
     acting_account,
     get_scoped,
@@ -76,7 +75,7 @@ async def list_keys(
     """
     statement = _PAGE.where(visible(principal))
     if name is not None:
-        statement = statement.where(ApiKey.name == profiles.normalised_query_name(name))
+        statement = statement.where(ApiKey.name == query_name(name))
     if is_active is not None:
         statement = statement.where(ApiKey.is_active == is_active)
     if tag is not None:
