@@ -27,7 +27,6 @@ from app.db_errors import classify_integrity_error
 from app.errors import Conflict, FieldError, Forbidden, Unprocessable
 from app.identifiers import ACCOUNT_NUMBER_SENTINEL, random_account_number
 from app.models import KIND_LOGIN, Account, ApiKey, User, UserProfile
-from app.models.base import utcnow
 from app.schemas.accounts import STAFF_FIELDS, AccountCreate, AccountUpdate
 from app.schemas.manifests.account import (
     AccountConfigRead,
@@ -118,18 +117,7 @@ def _readable(principal: Principal, *conditions: ColumnElement[bool]) -> Select[
 
 async def _write(session: AsyncSession, account: Account, values: dict[str, Any]) -> bool:
     """Set what differs (`tags` as names; `account.tag_links` loaded), so the same values twice change nothing."""
-    values = dict(values)
-    tags = values.pop("tags", None)
-    changed = False
-    for key, value in values.items():
-        if getattr(account, key) != value:
-            setattr(account, key, value)
-            changed = True
-    if tags is not None and set(tags) != set(account.tags):
-        await tag_service.set_tags(session, account, tags)
-        # The links live in their own table; the account is still what was modified.
-        account.updated_at = utcnow()
-        changed = True
+    changed = await tag_service.assign_tagged(session, account, values)
     if changed:
         await flush(session)
     return changed

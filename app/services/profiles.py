@@ -19,7 +19,7 @@ from app.models import KIND_LOGIN, Account, AccountContact, ApiKey, User, UserPr
 from app.schemas.profiles import ProfileCreate, ProfileUpdate
 from app.services import accounts
 from app.services import tags as tag_service
-from app.services.base import Page, assign, fetch_page, flush, insert_ignore, query_name
+from app.services.base import Page, fetch_page, flush, insert_ignore, query_name
 from app.services.permissions import (
     account_admin_scope,
     acting_account,
@@ -188,13 +188,7 @@ async def create_profile(session: AsyncSession, principal: Principal, data: Prof
 
 async def write_metadata(session: AsyncSession, profile: UserProfile, values: dict[str, Any]) -> bool:
     """Apply metadata and profile fields (`tags` as names); `profile.tag_links` must be loaded."""
-    values = dict(values)
-    tags = values.pop("tags", None)
-    changed = assign(profile, values)
-    if tags is not None and sorted(tags) != sorted(profile.tags):
-        await tag_service.set_tags(session, profile, tags)
-        changed = True
-    return changed
+    return await tag_service.assign_tagged(session, profile, values)
 
 
 async def update_profile(

@@ -13,7 +13,7 @@ from app.models import KIND_API_KEY, ApiKey, User, UserProfile
 from app.models.base import utcnow
 from app.services import tags as tag_service
 from app.services.api_keys.rules import NOT_FOUND, READ_OPTIONS, STAFF_ONLY, SUPERUSER_KEYS
-from app.services.base import assign, flush, path_id
+from app.services.base import flush, path_id
 from app.services.permissions import (
     Acting,
     get_scoped,
@@ -109,12 +109,7 @@ async def key_owner(
 
 async def write_key(session: AsyncSession, key: ApiKey, values: dict[str, Any]) -> bool:
     """Set what differs (`tags` as names; `key.tag_links` loaded) and flush; True when something changed."""
-    values = dict(values)
-    tags = values.pop("tags", None)
-    changed = assign(key, values)
-    if tags is not None and sorted(tags) != sorted(key.tags):
-        await tag_service.set_tags(session, key, tags)
-        changed = True
+    changed = await tag_service.assign_tagged(session, key, values)
     if changed:
         await flush(session)
     return changed
