@@ -27,8 +27,8 @@ from app.errors import (
     Unauthorized,
     Unprocessable,
 )
-from app.http_errors import PROBLEM_JSON, Problem, is_cli_path, problem_body
-from app.schemas.journal import JOURNAL_API, JournalErrorResponse
+from app.http_errors import PROBLEM_JSON, JournalContext, Problem, is_cli_path, journal_error_body, problem_body
+from app.schemas.journal import JournalErrorResponse
 
 # Every route that authenticates can answer these; every route that touches the database, 503.
 AUTH = (401,)
@@ -74,19 +74,9 @@ _EXAMPLE_REQUEST_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 def error_example(status: int, *, journal: bool) -> dict[str, Any]:
     error = _EXAMPLE_ERRORS.get(status) or AppError(HTTPStatus(status).phrase)
-    errors = [e.model_dump() for e in error.errors] if error.errors else None
     if journal:
-        return {
-            "api": JOURNAL_API,
-            "metadata": {"command": "apply", "thing": "Plugin"},
-            "error": {
-                "errorClass": type(error).__name__,
-                "description": error.detail,
-                "status": status,
-                "errors": errors,
-                "requestId": _EXAMPLE_REQUEST_ID,
-            },
-        }
+        context = JournalContext("apply", "Plugin")
+        return journal_error_body(context, error, request_id=_EXAMPLE_REQUEST_ID, status=status)
     return problem_body(status, error.detail, slug=error.slug, errors=error.errors, request_id=_EXAMPLE_REQUEST_ID)
 
 

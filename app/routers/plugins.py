@@ -10,6 +10,7 @@ from app.deps import PrincipalDep, RuntimeDep, SessionDep, runtime_of
 from app.openapi import problems
 from app.routers.base import resource_router
 from app.routers.lists import list_responses, streamed
+from app.routers.pages import link_next
 from app.schemas.plugins import (
     DataPut,
     DataRead,
@@ -26,7 +27,7 @@ from app.schemas.plugins import (
     SelectorRead,
 )
 from app.services import plugins
-from app.services.base import Page, link_next, path_id
+from app.services.base import Page, path_id
 
 router = resource_router(prefix="/api/v1/plugins", tag="plugins")
 

@@ -107,8 +107,10 @@ RULES: dict[str, Rule] = {
 def queue(session: Session, invalidations: Iterable[Invalidation]) -> None:
     """Queue invalidations on the unit of work; `app.db.commit` publishes and applies them after commit."""
     pending: list[Invalidation] = session.info.setdefault(PENDING_KEY, [])
+    queued = set(pending)  # a flush of many rows queues many alike: each once, in order
     for item in invalidations:
-        if item not in pending:
+        if item not in queued:
+            queued.add(item)
             pending.append(item)
 
 
