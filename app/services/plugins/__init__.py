@@ -5,8 +5,9 @@
 - `views`: the presenter: a view decoded by column name, and the row, detail, part, manifest and `get` row.
 - `snapshots`: the `plugin` cache of views and their serialised bodies; `forget`, its one invalidation.
 - `lists`: pages and complete lists from the snapshots.
+- `inserts`: a new plugin, its parts and tag links in one PostgreSQL statement returning its view.
 - `writes`: REST create, update, delete, clone and parts (Core inserts with RETURNING).
-- `manifests`: the `Plugin` kind's apply, describe, delete and `get` table.
+- `manifests`: the `Plugin` kind's apply, describe, delete and `get` table (rows from the snapshots).
 
 The routers use the names below; the manifest broker uses `manifests`.
 """

@@ -1,8 +1,10 @@
 """Writes of plugins and their parts: REST create, update, delete, clone and the three part routes.
 
-A new plugin is written with Core inserts (the plugin with RETURNING, its tags in two set-based statements,
-one insert per part): the ORM's unit of work cost about as much CPU as the rest of the request. Every
-statement that changes a plugin's rows returns the plugin's id, and every write calls `snapshots.forget`.
+A new plugin is written with Core inserts: on PostgreSQL one statement for the plugin, its parts and its tag
+links (`inserts`), elsewhere the plugin with RETURNING, its tags in two set-based statements and one insert
+per part; the ORM's unit of work cost about as much CPU as the rest of the request. Every statement that
+changes a plugin's rows returns the plugin's id, and every write of an existing plugin calls
+`snapshots.forget` (a new PostgreSQL id has nothing to forget).
 """
 
 from __future__ import annotations
