@@ -5,8 +5,9 @@
 - `views`: the presenter: a view decoded by column name, and the row, detail, part, manifest and `get` row.
 - `snapshots`: the `plugin` cache of views and their serialised bodies (invalidated by `cache_rules`).
 - `lists`: pages and complete lists from the snapshots.
+- `inserts`: a new plugin, its parts and tag links in one PostgreSQL statement returning its view.
 - `writes`: REST create, update, delete, clone and parts (Core inserts with RETURNING).
-- `manifests`: the `Plugin` kind's apply, describe, delete and `get` table.
+- `manifests`: the `Plugin` kind's apply, describe, delete and `get` table (rows from the snapshots).
 
 The routers use the names below; the manifest broker uses `manifests`.
 """
@@ -18,7 +19,6 @@ from app.services.plugins.snapshots import (
     PluginSnapshot,
     cached_part,
     detail_body,
-    forget,
     plugin_cache,
     readable_snapshot,
     row_body,
@@ -48,7 +48,6 @@ __all__ = [
     "delete_plugin",
     "detail_body",
     "detail_json",
-    "forget",
     "list_plugins",
     "plugin_cache",
     "readable_snapshot",

@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic_core import to_json
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, NotFound
 from app.reads import Reader
-from app.services.cache import CacheRegistry, SingleFlightCache, invalidate_after_commit
+from app.services.cache import CacheRegistry, SingleFlightCache
 from app.services.cache import Tag as CacheTag
 from app.services.cache_rules import PLUGIN_CACHE as PLUGIN_CACHE
 from app.services.permissions import can_read_owned
@@ -52,15 +51,6 @@ def _snapshot_tags(snapshot: PluginSnapshot) -> Iterable[CacheTag]:
 
 def plugin_cache(caches: CacheRegistry) -> SingleFlightCache[int, PluginSnapshot]:
     return caches.register(PLUGIN_CACHE, tags_of=_snapshot_tags)
-
-
-def forget(session: AsyncSession, plugin_id: int) -> None:
-    """Drop the plugin's snapshot (here and in every other process) once this unit of work commits.
-
-    Writes need not call it: `cache_rules` derives the invalidation from the rows they write. Kept for
-    code written before that (other branches); remove once none calls it.
-    """
-    invalidate_after_commit(session, PLUGIN_CACHE, plugin_id)
 
 
 def snapshot_of(plugin: PluginView) -> PluginSnapshot:
