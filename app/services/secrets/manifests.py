@@ -26,8 +26,7 @@ from app.schemas.manifests.secret import (
     SecretStatusRead,
 )
 from app.services import profiles
-from app.services.permissions import Acting
-from app.services.plugins.writes import owner_in
+from app.services.permissions import Acting, owner_in
 from app.services.principals import Principal
 from app.services.secrets import rules, usage
 from app.services.secrets.cipher import SecretCipher
