@@ -26,7 +26,7 @@ from sqlalchemy.orm.interfaces import ORMOption
 from app import text
 from app.errors import NotFound, Unprocessable
 from app.identifiers import hashed_id, record_locator
-from app.models import KIND_API_KEY, KIND_LOGIN, Account, ApiKey, Base, Tag, User, UserProfile
+from app.models import KIND_API_KEY, KIND_LOGIN, Account, ApiKey, User, UserProfile
 from app.models.base import utcnow
 from app.schemas.api_keys import ApiKeyCreate, ApiKeyRead, ApiKeyUpdate
 from app.schemas.manifests.smarterauthtoken import (
@@ -308,7 +308,6 @@ _PAGE = (
     .join(User, User.id == ApiKey.user_id)
     .join(Account, Account.id == ApiKey.account_id)
 )
-_TAG_LINKS = Base.metadata.tables["api_key_tag"]
 _PAGE_ADAPTER: TypeAdapter[list[ApiKeyRead]] = TypeAdapter(list[ApiKeyRead])
 
 
@@ -340,16 +339,7 @@ async def list_keys(
     has_more = len(rows) > page.limit
     rows = rows[: page.limit]
 
-    tags: dict[int, list[str]] = {row.id: [] for row in rows}
-    if rows:
-        links = (
-            select(_TAG_LINKS.c.object_id, Tag.name)
-            .join(Tag, Tag.id == _TAG_LINKS.c.tag_id)
-            .where(_TAG_LINKS.c.object_id.in_(list(tags)))
-            .order_by(Tag.name)
-        )
-        for object_id, tag_name in (await session.execute(links)).all():
-            tags[object_id].append(tag_name)
+    tags = await tag_service.names_of(session, ApiKey, [row.id for row in rows])
     items = [
         {
             "id": row.id,
