@@ -246,6 +246,15 @@ def acting_required(acting: Acting | None) -> Acting:
     return acting
 
 
+def owner_in(acting: Acting | None) -> Membership:
+    """The caller's profile in the acting account, which owns what they create there (plugins, secrets,
+    connections): 422 without an acting account or without a profile in it (a superuser acting elsewhere)."""
+    acting = acting_required(acting)
+    if acting.membership is None:
+        raise Unprocessable.field("accountNumber", f"You have no profile in account {acting.account_number}.")
+    return acting.membership
+
+
 def user_manage_scope(principal: Principal) -> ColumnElement[bool]:
     """May this caller manage this user (their password, email, names, flags, a `User` manifest, a new key)?
 

@@ -9,8 +9,9 @@ from sqlalchemy.orm import selectinload
 
 from app import text
 from app.identifiers import hashed_id, record_locator
-from app.models import Account, ApiKey, Base, Tag, User
+from app.models import Account, ApiKey, User
 from app.schemas.api_keys import ApiKeyCreate, ApiKeyRead, ApiKeyUpdate
+from app.services import tags as tag_service
 from app.services.api_keys.issuing import check_expiry, issue_key
 from app.services.api_keys.rules import CALLER_NOT_STAFF, NOT_FOUND, READ_OPTIONS
 from app.services.api_keys.scopes import (
@@ -55,7 +56,6 @@ _PAGE = (
     .join(User, User.id == ApiKey.user_id)
     .join(Account, Account.id == ApiKey.account_id)
 )
-_TAG_LINKS = Base.metadata.tables["api_key_tag"]
 _PAGE_ADAPTER: TypeAdapter[list[ApiKeyRead]] = TypeAdapter(list[ApiKeyRead])
 
 
@@ -87,16 +87,7 @@ async def list_keys(
     has_more = len(rows) > page.limit
     rows = rows[: page.limit]
 
-    tags: dict[int, list[str]] = {row.id: [] for row in rows}
-    if rows:
-        links = (
-            select(_TAG_LINKS.c.object_id, Tag.name)
-            .join(Tag, Tag.id == _TAG_LINKS.c.tag_id)
-            .where(_TAG_LINKS.c.object_id.in_(list(tags)))
-            .order_by(Tag.name)
-        )
-        for object_id, tag_name in (await session.execute(links)).all():
-            tags[object_id].append(tag_name)
+    tags = await tag_service.names_of(session, ApiKey, [row.id for row in rows])
     items = [
         {
             "id": row.id,

@@ -16,7 +16,7 @@ from app.models import PluginMeta
 from app.reads import Reader
 from app.schemas.manifests.plugin import PluginManifest
 from app.services.cache import CacheRegistry
-from app.services.permissions import Acting, get_scoped, ownership_scope, read_scope, require
+from app.services.permissions import Acting, get_scoped, owner_in, ownership_scope, read_scope, require
 from app.services.plugins.lists import PluginFilters, every_snapshot
 from app.services.plugins.rules import FORBIDDEN, data_values, normalised, selector_values
 from app.services.plugins.snapshots import get_table_row
@@ -28,7 +28,6 @@ from app.services.plugins.writes import (
     insert_part,
     insert_plugin,
     link_tags,
-    owner_in,
     reloaded_view,
 )
 from app.services.principals import Principal

@@ -37,7 +37,7 @@ from app.schemas.plugins import (
 )
 from app.services import tags as tag_service
 from app.services.base import assign, flush, insert_ignore
-from app.services.permissions import Acting, acting_account, acting_required, get_scoped, ownership_scope, read_scope
+from app.services.permissions import acting_account, get_scoped, owner_in, ownership_scope, read_scope
 from app.services.plugins.inserts import LINK_MISSING_TAGS, insert_at_once, insert_values
 from app.services.plugins.rules import (
     FORBIDDEN,
@@ -168,14 +168,6 @@ async def insert_plugin(
     for part, values in parts.items():
         await insert_part(session, plugin_id, part, values)
     return await reloaded_view(session, plugin_id)
-
-
-def owner_in(acting: Acting | None) -> Membership:
-    """The caller's profile in the acting account: a plugin is owned by a profile (422 without one there)."""
-    acting = acting_required(acting)
-    if acting.membership is None:
-        raise Unprocessable.field("accountNumber", f"You have no profile in account {acting.account_number}.")
-    return acting.membership
 
 
 async def _owner(
