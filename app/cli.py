@@ -25,7 +25,8 @@ from typer.core import TyperGroup
 from app import __version__, db, observe
 from app.cli_failures import USAGE, Failure, checked, describe
 from app.config import Settings, get_settings
-from app.errors import AppError, is_database_unavailable
+from app.db_errors import is_database_unavailable
+from app.errors import AppError
 from app.identifiers import PLATFORM_ACCOUNT_NUMBER
 from app.models.base import utcnow
 from app.schemas.base import Username

@@ -32,7 +32,6 @@ from app.deps import get_principal, runtime_of
 from app.errors import AppError
 from app.runtime import Runtime
 from app.services import plugin_runtime
-from app.services.permissions import acting_account
 from app.services.principals import Principal
 
 PATH = "/mcp"
@@ -59,9 +58,10 @@ def _caller(ctx: ServerRequestContext[Any, Any]) -> Caller:
 
 async def _indexes(caller: Caller) -> list[plugin_runtime.index.AccountIndex]:
     runtime = caller.runtime
-    async with runtime.sessionmaker() as session:  # used only to look up a named account
-        acting = await acting_account(session, caller.principal, caller.account_number)
-    return await plugin_runtime.scope_indexes(runtime.reader, runtime.caches, caller.principal, acting.account_id)
+    account_id = await plugin_runtime.acting_account_id(
+        runtime.sessionmaker, caller.principal, caller.account_number, where="query"
+    )
+    return await plugin_runtime.scope_indexes(runtime.reader, runtime.caches, caller.principal, account_id)
 
 
 def _page_start(cursor: str | None) -> int:

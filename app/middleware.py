@@ -6,7 +6,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.deps import PARSED_KEY, parse_authorization
-from app.errors import AppError, PayloadTooLarge, Unauthorized, render
+from app.errors import AppError, PayloadTooLarge, Unauthorized
+from app.http_errors import render
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

@@ -15,8 +15,6 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from app.errors import (
-    JOURNAL_API,
-    PROBLEM_JSON,
     AppError,
     BadRequest,
     Conflict,
@@ -25,14 +23,12 @@ from app.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
-    Problem,
     ServiceUnavailable,
     Unauthorized,
     Unprocessable,
-    is_cli_path,
-    problem_body,
 )
-from app.schemas.journal import JournalErrorResponse
+from app.http_errors import PROBLEM_JSON, Problem, is_cli_path, problem_body
+from app.schemas.journal import JOURNAL_API, JournalErrorResponse
 
 # Every route that authenticates can answer these; every route that touches the database, 503.
 AUTH = (401,)
@@ -52,7 +48,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-# Each error status's own example, as the handlers of `app.errors` render it.
+# Each error status's own example, as the handlers of `app.http_errors` render it.
 _EXAMPLE_ERRORS: dict[int, AppError] = {
     error.status: error
     for error in (
@@ -119,7 +115,7 @@ def _add_components(document: dict[str, Any], *models: type[BaseModel]) -> None:
 
 
 def complete_error_responses(document: dict[str, Any], *, guarded_methods: Iterable[str]) -> dict[str, Any]:
-    """Make every operation's error responses say what the handlers in `app.errors` actually send.
+    """Make every operation's error responses say what the handlers in `app.http_errors` actually send.
 
     - Every 4xx/5xx is `application/problem+json` with the `Problem` schema (REST routes) or `application/json`
       with the journal error envelope (`/api/v1/cli/`), and nothing else: `responses=` with a `model` also adds

@@ -84,12 +84,13 @@ def _secret_value(path: str, body: object) -> object:
 async def remember_secret_value(request: httpx.Request) -> None:
     """An httpx request hook: the `value` of a secret sent as JSON (REST or a `Secret` manifest) becomes a
     secret to look for."""
-    if not request.content or request.method not in ("POST", "PUT", "PATCH"):
+    path = request.url.path
+    if request.method not in ("POST", "PUT", "PATCH") or not path.startswith(("/api/v1/secrets", "/api/v1/cli/")):
         return
     try:
         body = json.loads(request.content)
-    except ValueError:
+    except (httpx.RequestNotRead, ValueError, RecursionError):  # streamed (size-limit tests), not JSON, hostile
         return
-    value = _secret_value(request.url.path, body)
+    value = _secret_value(path, body)
     if isinstance(value, str):
         SCANNER.remember_password(value)

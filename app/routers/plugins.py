@@ -102,6 +102,7 @@ async def list_plugins(
 @router.post(
     "/",
     status_code=201,
+    response_model=PluginDetail,
     summary="Create a plugin",
     description=(
         "Create a plugin owned by your profile in your acting account (or `accountNumber`, body or query, of an "
@@ -113,8 +114,9 @@ async def list_plugins(
 )
 async def create_plugin(
     principal: PrincipalDep, session: SessionDep, body: PluginCreate, account_number: AccountNumberQuery = None
-) -> PluginDetail:
-    return await plugins.create_plugin(session, principal, body, account_number=account_number)
+) -> Response:
+    plugin = await plugins.create_plugin(session, principal, body, account_number=account_number)
+    return Response(plugins.detail_json(plugin), status_code=201, media_type=JSON)
 
 
 @router.patch(
@@ -147,6 +149,7 @@ async def delete_plugin(id_: PluginId, principal: PrincipalDep, session: Session
 @router.post(
     "/{id}/clone/",
     status_code=201,
+    response_model=PluginDetail,
     summary="Clone a plugin",
     description=(
         "Copy a plugin you can read (metadata, tags, selector, prompt and data) under a new `name`, owned by your "
@@ -160,8 +163,9 @@ async def clone_plugin(
     session: SessionDep,
     body: PluginClone,
     account_number: AccountNumberQuery = None,
-) -> PluginDetail:
-    return await plugins.clone_plugin(session, principal, _id(id_), body, account_number=account_number)
+) -> Response:
+    clone = await plugins.clone_plugin(session, principal, _id(id_), body, account_number=account_number)
+    return Response(plugins.detail_json(clone), status_code=201, media_type=JSON)
 
 
 @router.get(

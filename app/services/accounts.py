@@ -9,7 +9,7 @@ Who may do what:
 
 The `account` cache holds immutable snapshots keyed by `("id", id)` and `("number", number)`; every write
 of an account invalidates both keys in its unit of work, and `("account", id)` too (every principal and
-snapshot showing the account's members) when the flags change or the account is deleted.
+snapshot showing the account's members) when the flags change or the account is deleted (`cache_rules`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app import identifiers, text
-from app.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable, classify_integrity_error
+from app.db_errors import classify_integrity_error
+from app.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from app.identifiers import ACCOUNT_NUMBER_SENTINEL, random_account_number
 from app.models import KIND_LOGIN, Account, ApiKey, User, UserProfile
 from app.models.base import utcnow
@@ -39,7 +40,8 @@ from app.schemas.manifests.account import (
 )
 from app.services import tags as tag_service
 from app.services.base import Page, fetch_page, flush, path_id
-from app.services.cache import CacheRegistry, SingleFlightCache, Tag, invalidate_after_commit
+from app.services.cache import CacheRegistry, SingleFlightCache, Tag
+from app.services.cache_rules import ACCOUNT_CACHE as ACCOUNT_CACHE
 from app.services.permissions import (
     account_admin_scope,
     account_scope,
@@ -49,7 +51,6 @@ from app.services.permissions import (
 )
 from app.services.principals import Principal
 
-ACCOUNT_CACHE = "account"
 NUMBER_ATTEMPTS = 8
 
 NOT_FOUND = "No account with this id is visible to you."
@@ -94,7 +95,6 @@ async def create_account(
             if account_number is None and collided and attempt + 1 < attempts:
                 continue
             raise error from exc
-        forget(session, account)
         return account
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -124,15 +124,6 @@ def _snapshot_tags(snapshot: AccountSnapshot) -> Iterable[Tag]:
 
 def account_cache(caches: CacheRegistry) -> SingleFlightCache[Hashable, AccountSnapshot]:
     return caches.register(ACCOUNT_CACHE, tags_of=_snapshot_tags)
-
-
-def forget(session: AsyncSession, account: Account, *, principals: bool = False) -> None:
-    """Drop the account's snapshots (here and in every other process) once this unit of work commits;
-    `principals`: also everything tagged with the account (its members' principals, their plugins...)."""
-    invalidate_after_commit(session, ACCOUNT_CACHE, ("id", account.id))
-    invalidate_after_commit(session, ACCOUNT_CACHE, ("number", account.account_number))
-    if principals:
-        invalidate_after_commit(session, tag=("account", account.id))
 
 
 def snapshot_of(account: Account) -> AccountSnapshot:
@@ -213,7 +204,6 @@ async def _write(session: AsyncSession, account: Account, values: dict[str, Any]
     """Set what differs (`tags` as names; `account.tag_links` loaded), so the same values twice change nothing."""
     values = dict(values)
     tags = values.pop("tags", None)
-    flags = (account.is_active, account.is_default_account)
     changed = False
     for key, value in values.items():
         if getattr(account, key) != value:
@@ -226,8 +216,6 @@ async def _write(session: AsyncSession, account: Account, values: dict[str, Any]
         changed = True
     if changed:
         await flush(session)
-        # Flags are what principals may be judged on; the number and the id never change.
-        forget(session, account, principals=(account.is_active, account.is_default_account) != flags)
     return changed
 
 
@@ -240,10 +228,10 @@ async def _delete(session: AsyncSession, account: Account) -> None:
         update(ApiKey)
         .where(ApiKey.account_id == account.id, ApiKey.kind == KIND_LOGIN)
         .values(user_profile_id=None, account_id=None)
+        .returning(ApiKey.digest)
     )
-    await session.execute(delete(Account).where(Account.id == account.id))
+    await session.execute(delete(Account).where(Account.id == account.id).returning(Account.id, Account.account_number))
     session.expunge(account)
-    forget(session, account, principals=True)
 
 
 # --- REST ----------------------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ Rules:
 - a key's user must be staff when the key is created; a staff caller creates keys for the staff users
   they may manage (`permissions.user_manage_scope`), a superuser for any staff user; only a superuser
   creates or changes a superuser's keys; a key acts only in its owner profile's account;
-- every write that can change how a key authenticates drops its cached principal (`forget`), here and,
-  through NOTIFY, in every other process, once the unit of work commits.
+- every write of a key drops its cached principal, here and, through NOTIFY, in every other process, once
+  the unit of work commits (derived from the rows written: `cache_rules`; a statement returns the digest).
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from app.schemas.manifests.smarterauthtoken import (
 from app.services import keys, profiles
 from app.services import tags as tag_service
 from app.services.base import Page, assign, flush, path_id
-from app.services.cache import invalidate_after_commit
 from app.services.permissions import (
     Acting,
     acting_account,
@@ -53,7 +52,7 @@ from app.services.permissions import (
     user_manage_scope,
     user_scope,
 )
-from app.services.principals import PRINCIPAL_CACHE, Principal
+from app.services.principals import Principal
 
 STAFF_ONLY = "API keys can only be created for staff users."
 NOT_FOUND = "No API key with this id is visible to you."
@@ -137,7 +136,9 @@ async def issue_login_token(session: AsyncSession, user: User, ttl_seconds: int)
     )
     # Expired login tokens of this user are garbage; the login path is the cheap place to collect them.
     await session.execute(
-        delete(ApiKey).where(ApiKey.user_id == user.id, ApiKey.kind == KIND_LOGIN, ApiKey.expires_at <= utcnow())
+        delete(ApiKey)
+        .where(ApiKey.user_id == user.id, ApiKey.kind == KIND_LOGIN, ApiKey.expires_at <= utcnow())
+        .returning(ApiKey.digest)
     )
     return await issue_key(
         session,
@@ -148,11 +149,6 @@ async def issue_login_token(session: AsyncSession, user: User, ttl_seconds: int)
         description="Login token",
         expires_at=utcnow() + timedelta(seconds=ttl_seconds),
     )
-
-
-def forget(session: AsyncSession, key: ApiKey) -> None:
-    """Drop the key's cached principal everywhere once this unit of work commits."""
-    invalidate_after_commit(session, PRINCIPAL_CACHE, key.digest)
 
 
 async def revoke_login_tokens(session: AsyncSession, user_id: int) -> int:
@@ -166,8 +162,6 @@ async def revoke_login_tokens(session: AsyncSession, user_id: int) -> int:
         .scalars()
         .all()
     )
-    for digest in rows:
-        invalidate_after_commit(session, PRINCIPAL_CACHE, digest)
     return len(rows)
 
 
@@ -265,7 +259,6 @@ async def _write(session: AsyncSession, key: ApiKey, values: dict[str, Any]) -> 
         changed = True
     if changed:
         await flush(session)
-        forget(session, key)
     return changed
 
 
@@ -276,16 +269,16 @@ async def _set_active(session: AsyncSession, key: ApiKey, active: bool | None) -
         statement = statement.where(ApiKey.is_active != active)  # already so: keep updated_at
     value: Any = ~ApiKey.is_active if active is None else active
     await session.execute(
-        statement.values(is_active=value, updated_at=utcnow()).execution_options(synchronize_session=False)
+        statement.values(is_active=value, updated_at=utcnow())
+        .returning(ApiKey.digest)
+        .execution_options(synchronize_session=False)
     )
-    forget(session, key)
 
 
 async def _delete(session: AsyncSession, key: ApiKey) -> None:
     # The tag links cascade (ON DELETE CASCADE).
-    await session.execute(delete(ApiKey).where(ApiKey.id == key.id))
+    await session.execute(delete(ApiKey).where(ApiKey.id == key.id).returning(ApiKey.digest))
     session.expunge(key)
-    forget(session, key)
 
 
 # --- REST ---------------------------------------------------------------------------------------------------

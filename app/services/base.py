@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db import dialect_of
-from app.errors import NotFound, classify_integrity_error
+from app.db_errors import classify_integrity_error
+from app.errors import NotFound
 from app.identifiers import parse_path_id
 from app.models import Base
 from app.schemas.base import DEFAULT_LIMIT, LIMIT_DESCRIPTION, MAX_LIMIT, MAX_OFFSET, OFFSET_DESCRIPTION

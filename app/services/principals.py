@@ -23,10 +23,9 @@ from app.models import KIND_API_KEY, Account, ApiKey, User, UserProfile
 from app.models.base import utcnow
 from app.reads import Read, Reader
 from app.services.cache import CacheRegistry, SingleFlightCache, Tag
+from app.services.cache_rules import PRINCIPAL_CACHE as PRINCIPAL_CACHE
 
 logger = logging.getLogger(__name__)
-
-PRINCIPAL_CACHE = "principal"
 
 
 @dataclass(frozen=True, slots=True)

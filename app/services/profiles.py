@@ -1,7 +1,7 @@
 """User profiles: a user's membership of an account (and the account contact that comes with it).
 
 A profile's user and account never change. Adding or removing a profile changes the user's
-memberships, so it invalidates the user's principals (`("user", id)`).
+memberships, so it invalidates the user's principals (`("user", id)`, derived by `cache_rules`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from app.schemas.profiles import ProfileCreate, ProfileUpdate
 from app.services import accounts
 from app.services import tags as tag_service
 from app.services.base import Page, assign, fetch_page, flush, insert_ignore
-from app.services.cache import invalidate_after_commit
 from app.services.permissions import (
     account_admin_scope,
     acting_account,
@@ -78,8 +77,6 @@ async def add_profile(
     session.add(profile)
     await flush(session)
     await add_contact_for(session, user, account.id)
-    # The user's principal lists their memberships.
-    invalidate_after_commit(session, tag=("user", user.id))
     return profile
 
 
@@ -240,11 +237,11 @@ async def remove_profile(session: AsyncSession, profile: UserProfile) -> None:
         update(ApiKey)
         .where(ApiKey.user_profile_id == profile.id, ApiKey.kind == KIND_LOGIN)
         .values(user_profile_id=None, account_id=None)
+        .returning(ApiKey.digest)
     )
-    await session.execute(delete(UserProfile).where(UserProfile.id == profile.id))
+    # Memberships change, and the cascade removes keys and plugins cached under this user (`cache_rules`).
+    await session.execute(delete(UserProfile).where(UserProfile.id == profile.id).returning(UserProfile.user_id))
     session.expunge(profile)
-    # Memberships changed, and the cascade removed keys and plugins cached under this user.
-    invalidate_after_commit(session, tag=("user", profile.user_id))
 
 
 async def delete_profile(session: AsyncSession, principal: Principal, profile_id: int) -> None:

@@ -6,8 +6,8 @@ Who may change a user:
   (`permissions.user_manage_scope`: a user shared with another tenant is a superuser's to change);
 - only a superuser grants or revokes `isSuperuser`.
 A new password ends all of the user's login tokens (`set_password`). Every change of a user invalidates
-`("user", id)`: their principals (flags, memberships) and any cached snapshot showing their name or email
-are reloaded on the very next request.
+`("user", id)` (derived by `cache_rules` from the rows written): their principals (flags, memberships)
+and any cached snapshot showing their name or email are reloaded on the very next request.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from app.schemas.manifests.user import (
 from app.schemas.users import UserCreate, UserUpdate
 from app.services import api_keys, passwords, profiles
 from app.services.base import Page, assign, fetch_page, flush
-from app.services.cache import invalidate_after_commit
 from app.services.permissions import (
     STAFF_ONLY,
     SUPERUSER_TARGET,
@@ -91,7 +90,6 @@ async def set_password(session: AsyncSession, user: User, password: str) -> None
     user.password = await passwords.hash_password(password)
     await flush(session)
     await api_keys.revoke_login_tokens(session, user.id)
-    invalidate_after_commit(session, tag=("user", user.id))
 
 
 # --- scopes -------------------------------------------------------------------------------------------------
@@ -180,7 +178,6 @@ async def _write_user(session: AsyncSession, user: User, values: dict[str, Any])
         changed = True
     if changed:
         await flush(session)
-        invalidate_after_commit(session, tag=("user", user.id))
     return changed
 
 
@@ -208,9 +205,8 @@ async def _delete_user(
     # Staff may not erase a user other tenants still have: that would be a write outside their accounts.
     require_manageable(principal, user.is_superuser, manageable, foreign)
     # The database cascades to profiles, keys and owned plugins; account contacts are the accounts' records.
-    await session.execute(delete(User).where(User.id == user.id))
+    await session.execute(delete(User).where(User.id == user.id).returning(User.id))
     session.expunge(user)
-    invalidate_after_commit(session, tag=("user", user.id))
 
 
 async def delete_user(session: AsyncSession, principal: Principal, user_id: int) -> None:

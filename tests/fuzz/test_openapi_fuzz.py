@@ -74,6 +74,7 @@ KINDS = [
     "smarter_auth_token",
     "SqlConnection",
     "api_connections",
+    "Secret",
 ]
 PLUGINS = {"superuser": "p_platform", "staff_a": "p_staff_a", "regular_a": "p_regular_a", "staff_b": "p_staff_b"}
 # A connection of each kind per owner (loopback hosts: `test/` is refused by the network policy at once).
@@ -81,7 +82,8 @@ CONNECTIONS = {
     "sql": {"dbEngine": "postgresql", "hostname": "127.0.0.1", "database": "x", "timeout": 1},
     "api": {"baseUrl": "http://127.0.0.1:9/", "timeout": 1},
 }
-NAMES = ["tenant_a", "admin", "staff_a", "regular_a", "staff_a_key", *PLUGINS.values(), "c_staff_a"]
+SECRETS = {"superuser": "s_platform", "staff_a": "s_staff_a", "regular_a": "s_regular_a"}
+NAMES = ["tenant_a", "admin", "staff_a", "regular_a", "staff_a_key", *PLUGINS.values(), "c_staff_a", *SECRETS.values()]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -137,6 +139,10 @@ async def seed(app: FastAPI) -> World:
                     f"/api/v1/connections/{kind}/", json=connection, headers=world[actor].headers
                 )
                 assert response.status_code == 201, response.text
+        for actor, name in SECRETS.items():
+            body = {"name": name, "value": f"fuzz-value-of-{actor}"}
+            response = await http.post("/api/v1/secrets/", json=body, headers=world[actor].headers)
+            assert response.status_code == 201, response.text
     return world
 
 

@@ -18,7 +18,15 @@ from app.models import Secret
 from app.models.base import utcnow
 from app.runtime import Runtime
 from app.services.principals import Membership
-from app.services.secrets import SecretCipher, SecretUnavailable, SecretUndecryptable, generate_key, reveal
+from app.services.secrets import (
+    SecretCipher,
+    SecretUnavailable,
+    SecretUndecryptable,
+    generate_key,
+    ids_by_name,
+    names_by_id,
+    reveal,
+)
 from app.services.secrets.cipher import key_file_of
 from app.services.secrets.writes import insert_secret
 from tests import support
@@ -120,3 +128,15 @@ async def test_rotate_secrets_reencrypts_every_value_with_the_newest_key(world: 
             assert await reveal(session, newest_only, secret_id, now=utcnow()) == value, name
             with pytest.raises(SecretUndecryptable):
                 await reveal(session, old_only, secret_id, now=utcnow())
+
+
+async def test_references_by_name(client: httpx.AsyncClient, world: World, runtime: Runtime) -> None:
+    """What connections use to turn a secret's name into its id (same account only) and back."""
+    for actor in ("staff_a", "staff_b"):
+        response = await client.post(BASE, headers=world[actor].headers, json={"name": "db_password", "value": "v"})
+        assert response.status_code == 201
+    async with runtime.sessionmaker() as session:
+        found = await ids_by_name(session, world.account_a.id, ["db_password", "missing"])
+        assert list(found) == ["db_password"]
+        assert await names_by_id(session, [found["db_password"], None]) == {found["db_password"]: "db_password"}
+        assert await ids_by_name(session, world.account_a.id, []) == {}

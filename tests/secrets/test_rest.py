@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from app.identifiers import hashed_id
+from app.main import create_app
 from app.models.base import utcnow
 from app.runtime import Runtime
 from app.services import secrets
+from tests import support
 from tests.support import World, unit_of_work
 
 BASE = "/api/v1/secrets/"
@@ -176,3 +179,15 @@ async def test_lists_page_with_limit_and_are_complete_without(client: httpx.Asyn
 async def revealed(runtime: Runtime, secret_id: int) -> str:
     async with unit_of_work(runtime) as session:
         return await secrets.reveal(session, runtime.cipher, secret_id, now=utcnow())
+
+
+@pytest.mark.postgres_only
+async def test_without_a_key_secret_values_are_a_503(database_url: str, world: World) -> None:
+    """An app built on PostgreSQL without SMARTER_CORE_SECRETS_KEYS (not through `serve`, which refuses to
+    start): nothing is encrypted with no key, reads of metadata still work."""
+    unkeyed = create_app(support.test_settings(database_url, secrets_keys=None))
+    async with unkeyed.router.lifespan_context(unkeyed), support.client_for(unkeyed) as http:
+        refused = await create(http, world["staff_a"].headers, "unkeyed")
+        assert refused.status_code == 503
+        assert "SMARTER_CORE_SECRETS_KEYS" in refused.json()["detail"]
+        assert (await http.get(BASE, headers=world["staff_a"].headers)).json() == []

@@ -26,6 +26,7 @@ from sqlalchemy.orm import selectinload
 
 from app import __version__, documents
 from app.config import Settings
+from app.db_errors import is_database_unavailable
 from app.errors import (
     AppError,
     BadRequest,
@@ -33,9 +34,9 @@ from app.errors import (
     Unauthorized,
     Unprocessable,
     field_errors,
-    is_database_unavailable,
 )
 from app.models import Account, ImmutableFieldError, User
+from app.reads import Reader
 from app.runtime import Runtime
 from app.schemas.accounts import AccountRead
 from app.schemas.journal import (
@@ -58,6 +59,7 @@ from app.schemas.journal import (
 from app.schemas.manifests.base import SAMManifest
 from app.schemas.users import UserRead
 from app.services import permissions
+from app.services.cache import CacheRegistry
 from app.services.connections.pools import ConnectionPools
 from app.services.manifests import registry
 from app.services.manifests.base import Broker, BrokerContext
@@ -82,10 +84,19 @@ _PACKAGES = ("fastapi", "starlette", "pydantic", "sqlalchemy", "alembic", "async
 async def parse_document(raw: bytes, content_type: str | None) -> dict[str, Any]:
     """The body as a mapping of plain JSON values (dates as ISO strings); 400 when it is not one.
 
-    Always on a worker thread, whatever the size: a body's cost is not its length (a 500-byte YAML
-    document could take seconds before merge keys were refused), and the event loop serves everyone else.
+    On a worker thread, whatever the size: a body's cost is not its length (a 500-byte YAML document could
+    take seconds before merge keys were refused), and the event loop serves everyone else. Only a small
+    JSON body (`documents.INLINE_JSON_BYTES`, linear to parse) is read on the event loop: the hand-off to a
+    thread would cost more than the parse.
     """
+    if len(raw) <= documents.INLINE_JSON_BYTES and _is_json(content_type):
+        return _parse_document(raw, content_type)
     return await anyio.to_thread.run_sync(_parse_document, raw, content_type)
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 def _parse_document(raw: bytes, content_type: str | None) -> dict[str, Any]:
@@ -95,7 +106,7 @@ def _parse_document(raw: bytes, content_type: str | None) -> dict[str, Any]:
     try:
         if media in YAML_MEDIA_TYPES:
             loaded = _load_yaml(raw)
-        elif media == "application/json" or media.endswith("+json"):
+        elif _is_json(media):
             loaded = _load_json(raw)
         else:  # no or another content type (curl's default is form-encoded): JSON, else YAML
             try:
@@ -239,6 +250,8 @@ async def broker_context(
     settings: Settings,
     *,
     account_number: str | None,
+    reader: Reader,
+    caches: CacheRegistry,
     cipher: SecretCipher | None = None,
     pools: ConnectionPools | None = None,
 ) -> BrokerContext:
@@ -246,7 +259,9 @@ async def broker_context(
         acting = await permissions.acting_account(session, principal, account_number)
     except permissions.NoActingAccount:
         acting = None  # `get` and `describe` of what they can read still answer
-    return BrokerContext(session, principal, settings, acting, cipher or SecretCipher.unconfigured(), pools)
+    return BrokerContext(
+        session, principal, settings, acting, reader, caches, cipher or SecretCipher.unconfigured(), pools
+    )
 
 
 # --- commands -----------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 - `statements`: the Core SELECTs (the plugin view with its owner, tags and parts; page ids; the `get` table).
 - `rules`: defaults and shapes of the parts, the name rule, the messages.
 - `views`: the presenter: a view decoded by column name, and the row, detail, part, manifest and `get` row.
-- `snapshots`: the `plugin` cache of views and their serialised bodies; `forget`, its one invalidation.
+- `snapshots`: the `plugin` cache of views and their serialised bodies (invalidated by `cache_rules`).
 - `lists`: pages and complete lists from the snapshots.
 - `writes`: REST create, update, delete, clone and parts (Core inserts with RETURNING).
 - `manifests`: the `Plugin` kind's apply, describe, delete and `get` table.
@@ -23,6 +23,7 @@ from app.services.plugins.snapshots import (
     readable_snapshot,
     row_body,
 )
+from app.services.plugins.views import detail_json
 from app.services.plugins.writes import (
     clone_plugin,
     create_plugin,
@@ -46,6 +47,7 @@ __all__ = [
     "create_plugin",
     "delete_plugin",
     "detail_body",
+    "detail_json",
     "forget",
     "list_plugins",
     "plugin_cache",

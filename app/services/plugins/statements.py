@@ -1,4 +1,4 @@
-"""The plugin domain's Core SELECTs, each built once: the view of one plugin, page ids, the `get` table.
+"""The plugin domain's Core SELECTs, each built once: the view of one plugin, the ids of a page.
 
 Every column a view shows is labelled with its `PluginView` field name (a part's columns as
 `<part>__<column>`), so rows are decoded by those names (`app.services.plugins.views.view_of`), never by
@@ -145,10 +145,3 @@ def page_read(
         statement = statement.where(PluginMeta.account_id == number)
     page = (bindparam("limit", type_=Integer), bindparam("offset", type_=Integer))
     return Read(statement.order_by(PluginMeta.id.desc()).limit(page[0]).offset(page[1]))
-
-
-# The manifest `get` table's cells (`app.services.plugins.views.get_row`), static plugins only.
-GET_FIELDS = ("name", "description", "plugin_class", "version", "email", "username", "account_number")
-GET_TABLE = with_owner({name: PLUGIN_COLUMNS[name] for name in (*GET_FIELDS, "created_at", "updated_at")}).where(
-    PluginMeta.plugin_class == "static"
-)

@@ -6,6 +6,7 @@ single secret alike (one shape, one code path).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -117,3 +118,24 @@ async def get_secret(session: AsyncSession, principal: Principal, ref: str) -> S
     if not found:
         raise NotFound(rules.NOT_FOUND)
     return found[0]
+
+
+# --- for the domains that refer to secrets by name (connections) ----------------------------------------------
+
+
+async def ids_by_name(session: AsyncSession, account_id: int, names: Iterable[str]) -> dict[str, int]:
+    """The ids of the account's secrets called `names` (already normalised); absent names are left out."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    statement = select(Secret.name, Secret.id).where(Secret.account_id == account_id, Secret.name.in_(wanted))
+    return {str(name): int(secret_id) for name, secret_id in (await session.execute(statement)).all()}
+
+
+async def names_by_id(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, str]:
+    """The names of the secrets `ids` (None entries ignored), for showing a reference by name."""
+    wanted = sorted({secret_id for secret_id in ids if secret_id is not None})
+    if not wanted:
+        return {}
+    statement = select(Secret.id, Secret.name).where(Secret.id.in_(wanted))
+    return {int(secret_id): str(name) for secret_id, name in (await session.execute(statement)).all()}
