@@ -6,11 +6,13 @@
 - `snapshots`: the `plugin` cache of views and their serialised bodies; `forget`, its one invalidation.
 - `lists`: pages and complete lists from the snapshots.
 - `writes`: REST create, update, delete, clone and parts (Core inserts with RETURNING).
-- `manifests`: the `Plugin` kind's apply, describe, delete and `get` table.
+- `manifests`: the `Plugin` kind's apply, describe, delete and `get` table (any class's, for the reads).
+- `connection_refs`, `connected_views`, `connected`: SQL and API plugins' connection, data and manifests.
 
 The routers use the names below; the manifest broker uses `manifests`.
 """
 
+from app.services.plugins.connected import write_class_data
 from app.services.plugins.lists import PluginFilters, all_plugins, list_plugins
 from app.services.plugins.rules import FORBIDDEN, NOT_FOUND, STATIC_ONLY
 from app.services.plugins.snapshots import (
@@ -52,6 +54,7 @@ __all__ = [
     "readable_snapshot",
     "row_body",
     "update_plugin",
+    "write_class_data",
     "write_data",
     "write_prompt",
     "write_selector",

@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, NotFound
 from app.models import PluginMeta
+from app.models.plugin import PLUGIN_KINDS
 from app.schemas.manifests.plugin import PluginManifest
 from app.schemas.plugins import PluginManifestRead
 from app.services.permissions import Acting, get_scoped, ownership_scope, read_scope, require
 from app.services.plugins.rules import FORBIDDEN, data_values, normalised, selector_values
 from app.services.plugins.snapshots import forget
-from app.services.plugins.statements import GET_TABLE, PART_TABLES, PLUGINS, VIEW
+from app.services.plugins.statements import GET_TABLES, PART_TABLES, PLUGINS, VIEW
 from app.services.plugins.views import PluginView, get_row, manifest_of, view_from
 from app.services.plugins.writes import (
     delete_by_id,
@@ -34,8 +35,11 @@ from app.services.principals import Principal
 S = TypeVar("S", bound=Select[Any])
 
 
-def _by_name_in(statement: S, principal: Principal, name: str, acting: Acting | None) -> S:
-    """`statement` narrowed to the static plugin called `name` in the acting account, else the platform's."""
+def _by_name_in(
+    statement: S, principal: Principal, name: str, acting: Acting | None, plugin_class: str = "static"
+) -> S:
+    """`statement` narrowed to the plugin of `plugin_class` called `name` in the acting account, else the
+    platform's."""
     accounts = [m.account_id for m in (acting,) if m is not None]
     platform = principal.platform_account_id
     if platform is not None and platform not in accounts:
@@ -44,7 +48,7 @@ def _by_name_in(statement: S, principal: Principal, name: str, acting: Acting | 
     return (
         statement.where(
             PluginMeta.name == name,
-            PluginMeta.plugin_class == "static",
+            PluginMeta.plugin_class == plugin_class,
             PluginMeta.account_id.in_(accounts),
             read_scope(principal, PluginMeta),
         )
@@ -54,35 +58,39 @@ def _by_name_in(statement: S, principal: Principal, name: str, acting: Acting | 
     )
 
 
-def _not_found_by_name(name: str) -> str:
-    return f"No Plugin named {name!r} is visible to you."
+def _not_found_by_name(name: str, plugin_class: str = "static") -> str:
+    return f"No {PLUGIN_KINDS[plugin_class]} named {name!r} is visible to you."
 
 
 async def describe_by_name(
-    session: AsyncSession, principal: Principal, *, name: str, acting: Acting | None
+    session: AsyncSession, principal: Principal, *, name: str, acting: Acting | None, plugin_class: str = "static"
 ) -> PluginManifestRead:
-    statement = _by_name_in(VIEW, principal, normalised(name, where="query"), acting)
+    statement = _by_name_in(VIEW, principal, normalised(name, where="query"), acting, plugin_class)
     row = (await session.execute(statement)).first()
     if row is None:
-        raise NotFound(_not_found_by_name(name))
+        raise NotFound(_not_found_by_name(name, plugin_class))
     return manifest_of(view_from(row._mapping))
 
 
-async def delete_by_name(session: AsyncSession, principal: Principal, *, name: str, acting: Acting | None) -> None:
-    statement = _by_name_in(select(PluginMeta.id), principal, normalised(name, where="query"), acting)
+async def delete_by_name(
+    session: AsyncSession, principal: Principal, *, name: str, acting: Acting | None, plugin_class: str = "static"
+) -> None:
+    statement = _by_name_in(select(PluginMeta.id), principal, normalised(name, where="query"), acting, plugin_class)
     plugin_id = await get_scoped(
         session,
         statement,
         write_scope=ownership_scope(principal, PluginMeta),
-        not_found=_not_found_by_name(name),
+        not_found=_not_found_by_name(name, plugin_class),
         forbidden=FORBIDDEN,
     )
     await delete_by_id(session, plugin_id)
 
 
-async def manifest_rows(session: AsyncSession, principal: Principal, *, name: str | None) -> list[dict[str, Any]]:
-    """The `get` table: static plugins in the read scope (newest first), filtered by name in SQL."""
-    statement = GET_TABLE.where(read_scope(principal, PluginMeta)).order_by(PluginMeta.id.desc())
+async def manifest_rows(
+    session: AsyncSession, principal: Principal, *, name: str | None, plugin_class: str = "static"
+) -> list[dict[str, Any]]:
+    """The `get` table: the class's plugins in the read scope (newest first), filtered by name in SQL."""
+    statement = GET_TABLES[plugin_class].where(read_scope(principal, PluginMeta)).order_by(PluginMeta.id.desc())
     if name is not None:
         statement = statement.where(PluginMeta.name == normalised(name, where="query"))
     return [get_row(row._mapping) for row in await session.execute(statement)]

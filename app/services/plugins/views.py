@@ -16,7 +16,9 @@ from typing import Any
 
 from app.identifiers import hashed_id, record_locator
 from app.models.plugin import PLUGIN_KINDS
+from app.schemas.plugin_data import ApiDataRead, SqlDataRead
 from app.schemas.plugins import API_VERSION, DataRead, PluginManifestRead, PromptRead, SelectorRead
+from app.services.plugins.connected_views import connected_spec
 from app.services.plugins.statements import PART_KEYS, PARTS, PLUGIN_COLUMNS, TAG_SEPARATOR, VIEW_NAMES
 from app.text import iso_utc
 
@@ -45,6 +47,8 @@ class PluginView:
     prompt: dict[str, Any] | None
     selector: dict[str, Any] | None
     data: dict[str, Any] | None
+    sql_data: dict[str, Any] | None
+    api_data: dict[str, Any] | None
 
 
 # The dataclass types what the statement defines: the same names, or the import fails.
@@ -105,7 +109,7 @@ def row_of(plugin: PluginView) -> dict[str, Any]:
 def manifest_body(plugin: PluginView) -> dict[str, Any]:
     """The plugin's manifest (`PluginManifestRead`: metadata, spec, status) as camelCase JSON values."""
     prompt, selector, data = plugin.prompt, plugin.selector, plugin.data
-    parts = [p for p in (prompt, selector, data) if p is not None]
+    parts = [p for p in (prompt, selector, data, plugin.sql_data, plugin.api_data) if p is not None]
     return {
         "apiVersion": API_VERSION,
         "kind": PLUGIN_KINDS[plugin.plugin_class],
@@ -133,13 +137,19 @@ def manifest_body(plugin: PluginView) -> dict[str, Any]:
             }
             if prompt
             else None,
-            "data": {
-                "description": data["description"],
-                "staticData": data["static_data"] or {},
-                "parameters": data["parameters"],
-            }
-            if data
-            else None,
+            **(
+                connected_spec(plugin.plugin_class, plugin.sql_data, plugin.api_data)
+                if plugin.plugin_class != "static"
+                else {
+                    "data": {
+                        "description": data["description"],
+                        "staticData": data["static_data"] or {},
+                        "parameters": data["parameters"],
+                    }
+                    if data
+                    else None
+                }
+            ),
         },
         "status": {
             "recordLocator": _record_locator(plugin.id),
@@ -162,10 +172,12 @@ def detail_of(plugin: PluginView) -> dict[str, Any]:
     return {**row_of(plugin), **manifest_body(plugin)}
 
 
-_PART_READS: dict[str, type[PromptRead | SelectorRead | DataRead]] = {
+_PART_READS: dict[str, type[PromptRead | SelectorRead | DataRead | SqlDataRead | ApiDataRead]] = {
     "prompt": PromptRead,
     "selector": SelectorRead,
     "data": DataRead,
+    "sql_data": SqlDataRead,
+    "api_data": ApiDataRead,
 }
 
 
