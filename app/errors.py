@@ -199,6 +199,7 @@ UNIQUE_MESSAGES: dict[str, tuple[str, str]] = {
     "uq_user_profile_user_id_account_id": ("username", "This user already has a profile in this account."),
     "uq_plugin_meta_account_id_name": ("name", "A plugin with this name already exists in this account."),
     "uq_api_key_user_profile_id_name": ("name", "An API key with this name already exists for this owner."),
+    "uq_secret_account_id_name": ("name", "A secret with this name already exists in this account."),
 }
 
 

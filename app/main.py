@@ -30,6 +30,8 @@ TAGS = [
     {"name": "contacts", "description": "Account contacts; one primary per account."},
     {"name": "plugins", "description": "Plugins with their selector, LLM prompt settings and static data."},
     {"name": "api-keys", "description": "API keys (SAM kind `SmarterAuthToken`). The key is shown once."},
+    {"name": "secrets", "description": "Secrets connections use (SAM kind `Secret`); values are never returned."},
+    {"name": "connections", "description": "SQL and API connections plugins call; credentials are secret names."},
     {"name": "manifests", "description": "The Smarter CLI/SDK manifest protocol (journal envelopes)."},
 ]
 

@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.secrets_scan import SCANNER
 
@@ -68,6 +69,8 @@ def live_server(database_url: str, *, access_log: bool = False, **settings: str)
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "SMARTER_CORE_LOG_LEVEL": "warning", **settings}
     env.pop("SMARTER_CORE_ADMIN_PASSWORD", None)
+    if not database_url.startswith("sqlite"):  # `serve` refuses PostgreSQL without a secrets key
+        env.setdefault("SMARTER_CORE_SECRETS_KEYS", Fernet.generate_key().decode())
     stderr = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [

@@ -24,9 +24,12 @@ from app.models import Account, ApiKey, Base, User, UserProfile
 from app.runtime import Runtime
 from app.services import accounts, api_keys, profiles, users
 from app.services.bootstrap import bootstrap
+from app.services.secrets.cipher import generate_key
 from tests.secrets_scan import remember_basic_password
 
 POSTGRES_ADMIN_DB = "postgres"
+# The secrets' key of a test run on PostgreSQL (SQLite runs use the key file next to their database).
+TEST_SECRETS_KEY = generate_key()
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK")
 
 
@@ -88,6 +91,8 @@ def test_settings(url: str, **overrides: object) -> Settings:
         "db_pool_size": 10,
         "log_level": "warning",
     }
+    if not url.startswith("sqlite"):  # PostgreSQL has no key file: the secrets' cipher needs a key
+        values["secrets_keys"] = TEST_SECRETS_KEY
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 

@@ -84,6 +84,12 @@ def can_read_owned(principal: Principal, account_id: int) -> bool:
     return principal.is_superuser or account_id in principal.readable_account_ids
 
 
+def member_scope(principal: Principal, model: type[Owned]) -> ColumnElement[bool]:
+    """Owned resources only the members of their account read (connections): superuser all; others the
+    rows of their accounts (not the platform account's, unlike `read_scope`)."""
+    return true() if principal.is_superuser else _in(model.account_id, principal.account_ids)
+
+
 def ownership_scope(principal: Principal, model: type[Owned]) -> ColumnElement[bool]:
     return _scope_predicate(model, owned_scope_shape(principal, "owned"))
 

@@ -291,7 +291,8 @@ async def test_version_status_and_resources(client: httpx.AsyncClient, world: Wo
     assert infos is not None
     by_kind = {info.api_kind: info for info in infos}
     assert set(by_kind) == {b.kind for b in registry.brokers()}
-    assert {"Account", "User", "Plugin", "SmarterAuthToken", "SqlPlugin", "ApiPlugin"} <= set(by_kind)
+    expected = {"Account", "User", "Plugin", "SmarterAuthToken", "SqlConnection", "ApiConnection"}
+    assert expected | {"SqlPlugin", "ApiPlugin"} <= set(by_kind)
     assert by_kind["SmarterAuthToken"].deployable is True
     assert by_kind["Plugin"].plural == "Plugins"
     assert by_kind["Plugin"].deployable is False
