@@ -11,10 +11,24 @@ otherwise capture `users`, `user-profiles` and `contacts`.
 
 from fastapi import APIRouter
 
-from app.routers import accounts, api_keys, auth, cli, connections, contacts, health, plugins, profiles, secrets, users
+from app.routers import (
+    accounts,
+    api_keys,
+    auth,
+    cli,
+    connections,
+    contacts,
+    health,
+    plugin_runtime,
+    plugins,
+    profiles,
+    secrets,
+    users,
+)
 
 ROUTERS: list[APIRouter] = [
     plugins.router,
+    plugin_runtime.router,
     health.router,
     cli.router,
     api_keys.router,
