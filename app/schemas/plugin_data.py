@@ -107,6 +107,8 @@ class RequestHeader(InputModel):
     @field_validator("value")
     @classmethod
     def _no_line_breaks(cls, value: Scalar) -> Scalar:
+        if isinstance(value, str) and not value.isascii():
+            raise ValueError("must be ASCII text (HTTP header values are).")
         return _no_control(value) if isinstance(value, str) else value
 
 

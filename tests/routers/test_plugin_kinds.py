@@ -147,6 +147,7 @@ async def test_a_plugin_created_without_data_gets_it_by_put(
         ("api", {"headers": [{"name": "X-A", "value": "{token}"}]}, "headers"),
         ("api", {"headers": [{"name": "Bad Header", "value": "x"}]}, "name"),
         ("api", {"headers": [{"name": "X-A", "value": "a\r\nInjected: 1"}]}, "value"),
+        ("api", {"headers": [{"name": "X-A", "value": "São"}]}, "value"),
         ("api", {"body": {"nested": [{"q": "{query}"}]}}, "body"),
         ("api", {"method": "TRACE"}, "method"),
         ("api", {"limit": 0}, "limit"),

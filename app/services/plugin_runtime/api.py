@@ -61,9 +61,9 @@ def _body(template: Any, arguments: JsonObject) -> Any:
 
 def _header_value(name: str, template: Any, arguments: JsonObject) -> str:
     value = _substituted(template, arguments) if isinstance(template, str) else _text(template)
-    if _LINE_BREAK.search(value):
+    if _LINE_BREAK.search(value) or not value.isascii():
         used = sorted(placeholders(template)) or [name]
-        raise bad_argument(used[0], "A value sent in a header may not contain line breaks.")
+        raise bad_argument(used[0], "A value sent in a header must be ASCII text without line breaks.")
     return value
 
 
