@@ -231,6 +231,7 @@ def api_example_manifest(connection: str = "example_api_connection") -> dict[str
                         "description": "The temperature unit.",
                         "enum": ["metric", "imperial"],
                         "default": "metric",
+                        "required": False,
                     },
                 ],
                 "testValues": [{"name": "city", "value": "Lisbon"}, {"name": "unit", "value": "metric"}],
