@@ -109,6 +109,10 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
             reader=runtime.reader,
             caches=runtime.caches,
             settings=runtime.settings,
+            pools=runtime.pools,
+            cipher=runtime.cipher,
+            sessionmaker=runtime.sessionmaker,
+            writer_sessionmaker=runtime.writer_sessionmaker,
         )
         result = await plugin_runtime.call(tool, dict(params.arguments or {}), context)
     except AppError as exc:

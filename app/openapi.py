@@ -92,6 +92,26 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+# Bodies a route reads itself (its `openapi_extra` names their schemas, e.g. a `oneOf` chosen by the resource's
+# class): their models go in `components.schemas`, as FastAPI does for the bodies it validates.
+_REQUEST_MODELS: list[type[BaseModel]] = []
+
+
+def register_request_models(*models: type[BaseModel]) -> None:
+    _REQUEST_MODELS.extend(model for model in models if model not in _REQUEST_MODELS)
+
+
+def _add_request_models(document: dict[str, Any]) -> None:
+    if not _REQUEST_MODELS:
+        return
+    schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in _REQUEST_MODELS], ref_template="#/components/schemas/{model}"
+    )
+    for name, schema in definitions.get("$defs", {}).items():
+        schemas.setdefault(name, schema)
+
+
 def _add_components(document: dict[str, Any], *models: type[BaseModel]) -> None:
     """Put `models` (and the models they use) in `components.schemas` if FastAPI has not already."""
     schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
@@ -193,7 +213,9 @@ def install(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document = complete_error_responses(generate(), guarded_methods=guarded_methods)
+            generated = generate()
+            _add_request_models(generated)
+            document = complete_error_responses(generated, guarded_methods=guarded_methods)
             # By path, whatever order the routes are matched in (the busiest first, `app.routers`): Swagger UI
             # then shows each tag's collection before its items.
             document["paths"] = dict(sorted(document.get("paths", {}).items()))

@@ -8,10 +8,12 @@
 - `inserts`: a new plugin, its parts and tag links in one PostgreSQL statement returning its view.
 - `writes`: REST create, update, delete, clone and parts (Core inserts with RETURNING).
 - `manifests`: the `Plugin` kind's apply, describe, delete and `get` table (rows from the snapshots).
+- `connection_refs`, `connected_views`, `connected`: SQL and API plugins' connection, data and manifests.
 
 The routers use the names below; the manifest broker uses `manifests`.
 """
 
+from app.services.plugins.connected import write_class_data
 from app.services.plugins.lists import PluginFilters, all_plugins, list_plugins
 from app.services.plugins.rules import FORBIDDEN, NOT_FOUND, STATIC_ONLY
 from app.services.plugins.snapshots import (
@@ -53,6 +55,7 @@ __all__ = [
     "readable_snapshot",
     "row_body",
     "update_plugin",
+    "write_class_data",
     "write_data",
     "write_prompt",
     "write_selector",
