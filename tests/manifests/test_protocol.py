@@ -495,7 +495,7 @@ async def test_real_kind_segment_spellings(client: httpx.AsyncClient, world: Wor
 
 
 async def test_unknown_kind_segment_is_400(client: httpx.AsyncClient, world: World) -> None:
-    for path in ("get/gadgets/", "describe/gadget/?name=x", "example-manifest/WebsearchPlugin/", "logs/secret/"):
+    for path in ("get/gadgets/", "describe/gadget/?name=x", "example-manifest/WebsearchPlugin/", "logs/widget/"):
         response = await client.post(f"{CLI}/{path}", headers=world["staff_a"].headers)
         error = journal_error(response, 400, path.split("/")[0].replace("-", "_"))
         assert "Unsupported kind" in error["description"]
