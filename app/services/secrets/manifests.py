@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.errors import NotFound
-from app.models import Account, Secret, User, UserProfile
+from app.models import Account, Secret, User
 from app.schemas.manifests.base import SAMDependency
 from app.schemas.manifests.secret import (
     SecretConfigRead,
@@ -25,11 +25,10 @@ from app.schemas.manifests.secret import (
     SecretSpecRead,
     SecretStatusRead,
 )
-from app.services import profiles
-from app.services.permissions import Acting
-from app.services.plugins.writes import owner_in
+from app.services.base import query_name
+from app.services.permissions import Acting, owner_in
 from app.services.principals import Principal
-from app.services.secrets import rules, usage
+from app.services.secrets import reads, rules, usage
 from app.services.secrets.cipher import SecretCipher
 from app.services.secrets.writes import change_secret, insert_secret, remove_secret
 
@@ -39,7 +38,7 @@ _EXPIRY_FIELD = "spec.config.expiration_date"
 
 def _by_name(principal: Principal, name: str, acting: Acting | None) -> Select[Secret]:
     """The caller's secret called `name` (unique per account): the acting account's first, then the oldest."""
-    statement = select(Secret).where(Secret.name == profiles.normalised_query_name(name), rules.visible(principal))
+    statement = select(Secret).where(Secret.name == query_name(name), rules.visible(principal))
     if acting is not None:
         statement = statement.order_by((Secret.account_id == acting.account_id).desc())
     return statement.order_by(Secret.id).limit(1)
@@ -54,10 +53,7 @@ async def _found(session: AsyncSession, statement: Select[Secret], name: str) ->
 
 async def _described(session: AsyncSession, secret_id: int) -> SecretManifestRead:
     statement = (
-        select(Secret, User.username, Account.account_number)
-        .join(UserProfile, UserProfile.id == Secret.user_profile_id)
-        .join(User, User.id == UserProfile.user_id)
-        .join(Account, Account.id == Secret.account_id)
+        reads.with_owner(Secret, User.username, Account.account_number)
         .where(Secret.id == secret_id)
         .options(selectinload(Secret.tag_links))
         .execution_options(populate_existing=True)
@@ -144,7 +140,7 @@ async def delete_by_name(session: AsyncSession, principal: Principal, *, name: s
 async def manifest_rows(session: AsyncSession, principal: Principal, *, name: str | None) -> list[dict[str, Any]]:
     """The `get` table: the caller's secrets (ownership scope), newest first; never a value."""
     statement = (
-        select(
+        reads.with_owner(
             Secret.name,
             Secret.description,
             Secret.version,
@@ -155,14 +151,11 @@ async def manifest_rows(session: AsyncSession, principal: Principal, *, name: st
             User.username,
             Account.account_number,
         )
-        .join(UserProfile, UserProfile.id == Secret.user_profile_id)
-        .join(User, User.id == UserProfile.user_id)
-        .join(Account, Account.id == Secret.account_id)
         .where(rules.visible(principal))
         .order_by(Secret.id.desc())
     )
     if name is not None:
-        statement = statement.where(Secret.name == profiles.normalised_query_name(name))
+        statement = statement.where(Secret.name == query_name(name))
 
     def when(value: Any) -> str | None:
         return value.isoformat() if value is not None else None
