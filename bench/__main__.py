@@ -21,7 +21,7 @@ from typing import Any
 
 from app.config import Settings
 from app.schemas.manifests.plugin import example_manifest
-from bench import RESULTS_DIR, report, seed
+from bench import RESULTS_DIR, report, seed, sql_call
 from bench.loadgen import UNIQUE, LoadGenerator, Target, choose, run_tag
 from bench.report import Outcome, Report
 from bench.server import Server, cpu_busy_seconds, request, wait_until_quiet
@@ -154,6 +154,18 @@ def scenarios(world: seed.World) -> list[Scenario]:
             "service",
             Call("POST", "/api/v1/cli/apply/", {**staff, **JSON_BODY}, json.dumps(apply_body())),
             target=0.06,
+        ),
+        Scenario(
+            "k",
+            f"SQL tool call: 10 rows of a {sql_call.ROWS:,}-row table on the local PostgreSQL, regular user",
+            "service",
+            Call(
+                "POST",
+                f"/api/v1/plugins/{world.sql_plugin_id}/call/",
+                {**regular, **JSON_BODY},
+                json.dumps({"arguments": sql_call.ARGUMENTS}),
+            ),
+            target=0.10,
         ),
         Scenario(
             "h",
@@ -297,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         seed.migrate_database(url)
         world = asyncio.run(seed.seed(url))
+        world.sql_plugin_id = asyncio.run(sql_call.seed(url))
         print(
             f"seeded {seed.TENANTS} tenants, {world.plugins:,} plugins in {world.seconds:.1f} s "
             f"(database {url.rsplit('/', 1)[-1]})",
@@ -309,7 +322,13 @@ def main(argv: list[str] | None = None) -> int:
         chosen = [s for s in scenarios(world) if s.key == "a" or not args.only or s.key in args.only]
         servers = {
             "ceiling": ("plain FastAPI (ceiling)", "bench.ceiling:create_app", {}, "/"),
-            "service": ("service", "app.main:create_app", {"DATABASE_URL": url}, "/readyz"),
+            # `any`: the SQL tool-call scenario's database is on 127.0.0.1 (`bench.sql_call`).
+            "service": (
+                "service",
+                "app.main:create_app",
+                {"DATABASE_URL": url, "SMARTER_CORE_PLUGIN_NETWORKS": "any"},
+                "/readyz",
+            ),
             "nocache": (
                 "service, SMARTER_CORE_CACHE_TTL=0",
                 "app.main:create_app",
@@ -349,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         unpin_postgres(pinned)
         if not args.keep_db:
             asyncio.run(seed.drop_database(url))
+            asyncio.run(sql_call.drop(url))
 
     outcomes.sort(key=lambda o: o.key)
     has_taskset = shutil.which("taskset") is not None

@@ -58,6 +58,7 @@ class World:
     first_plugin_ids: list[int] = field(default_factory=list)  # per tenant
     plugins: int = 0
     seconds: float = 0.0
+    sql_plugin_id: int = 0  # `bench.sql_call`
 
 
 def server_url() -> str:
