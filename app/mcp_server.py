@@ -29,10 +29,9 @@ from starlette.types import Receive, Scope, Send
 
 from app import __version__
 from app.deps import get_principal, runtime_of
-from app.errors import AppError
+from app.errors import AppError, MethodNotAllowed
 from app.runtime import Runtime
 from app.services import plugin_runtime
-from app.services.permissions import acting_account
 from app.services.principals import Principal
 
 PATH = "/mcp"
@@ -40,6 +39,7 @@ PAGE_SIZE = 100
 CALLER = "smarter_core.mcp_caller"
 INVALID_PARAMS = -32602
 UNKNOWN_TOOL = "No tool with this name is visible to you."
+ALLOW = {"Allow": "POST"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +59,10 @@ def _caller(ctx: ServerRequestContext[Any, Any]) -> Caller:
 
 async def _indexes(caller: Caller) -> list[plugin_runtime.index.AccountIndex]:
     runtime = caller.runtime
-    async with runtime.sessionmaker() as session:  # used only to look up a named account
-        acting = await acting_account(session, caller.principal, caller.account_number)
-    return await plugin_runtime.scope_indexes(runtime.reader, runtime.caches, caller.principal, acting.account_id)
+    account_id = await plugin_runtime.acting_account_id(
+        runtime.sessionmaker, caller.principal, caller.account_number, where="query"
+    )
+    return await plugin_runtime.scope_indexes(runtime.reader, runtime.caches, caller.principal, account_id)
 
 
 def _page_start(cursor: str | None) -> int:
@@ -178,5 +179,9 @@ class McpEndpoint:
         request = Request(scope, receive)
         # Raises the app's `Unauthorized`, which its exception handlers render as a 401 problem+json.
         principal = await get_principal(request)
+        if request.method != "POST":
+            # Stateless and JSON-only: no server-initiated stream to GET, no session to DELETE (the transport's
+            # 405 for these, as the specification allows; a GET would otherwise hold an idle stream open).
+            raise MethodNotAllowed("The MCP endpoint takes POST only (stateless, JSON responses).", headers=ALLOW)
         scope[CALLER] = Caller(principal, runtime_of(request), request.query_params.get("accountNumber"))
         await self.manager.handle_request(scope, receive, send)

@@ -15,8 +15,6 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from app.errors import (
-    JOURNAL_API,
-    PROBLEM_JSON,
     AppError,
     BadRequest,
     Conflict,
@@ -25,13 +23,11 @@ from app.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
-    Problem,
     ServiceUnavailable,
     Unauthorized,
     Unprocessable,
-    is_cli_path,
-    problem_body,
 )
+from app.http_errors import PROBLEM_JSON, JournalContext, Problem, is_cli_path, journal_error_body, problem_body
 from app.schemas.journal import JournalErrorResponse
 
 # Every route that authenticates can answer these; every route that touches the database, 503.
@@ -52,7 +48,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-# Each error status's own example, as the handlers of `app.errors` render it.
+# Each error status's own example, as the handlers of `app.http_errors` render it.
 _EXAMPLE_ERRORS: dict[int, AppError] = {
     error.status: error
     for error in (
@@ -78,19 +74,9 @@ _EXAMPLE_REQUEST_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 def error_example(status: int, *, journal: bool) -> dict[str, Any]:
     error = _EXAMPLE_ERRORS.get(status) or AppError(HTTPStatus(status).phrase)
-    errors = [e.model_dump() for e in error.errors] if error.errors else None
     if journal:
-        return {
-            "api": JOURNAL_API,
-            "metadata": {"command": "apply", "thing": "Plugin"},
-            "error": {
-                "errorClass": type(error).__name__,
-                "description": error.detail,
-                "status": status,
-                "errors": errors,
-                "requestId": _EXAMPLE_REQUEST_ID,
-            },
-        }
+        context = JournalContext("apply", "Plugin")
+        return journal_error_body(context, error, request_id=_EXAMPLE_REQUEST_ID, status=status)
     return problem_body(status, error.detail, slug=error.slug, errors=error.errors, request_id=_EXAMPLE_REQUEST_ID)
 
 
@@ -139,7 +125,7 @@ def _add_components(document: dict[str, Any], *models: type[BaseModel]) -> None:
 
 
 def complete_error_responses(document: dict[str, Any], *, guarded_methods: Iterable[str]) -> dict[str, Any]:
-    """Make every operation's error responses say what the handlers in `app.errors` actually send.
+    """Make every operation's error responses say what the handlers in `app.http_errors` actually send.
 
     - Every 4xx/5xx is `application/problem+json` with the `Problem` schema (REST routes) or `application/json`
       with the journal error envelope (`/api/v1/cli/`), and nothing else: `responses=` with a `model` also adds

@@ -22,8 +22,8 @@ from typing import IO, Any
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 
+from tests import support
 from tests.secrets_scan import SCANNER
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -69,8 +69,7 @@ def live_server(database_url: str, *, access_log: bool = False, **settings: str)
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "SMARTER_CORE_LOG_LEVEL": "warning", **settings}
     env.pop("SMARTER_CORE_ADMIN_PASSWORD", None)
-    if not database_url.startswith("sqlite"):  # `serve` refuses PostgreSQL without a secrets key
-        env.setdefault("SMARTER_CORE_SECRETS_KEYS", Fernet.generate_key().decode())
+    env = {**support.secrets_env(database_url), **env}  # `serve` refuses PostgreSQL without a secrets key
     stderr = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [

@@ -19,7 +19,8 @@ def operation_id(route: APIRoute) -> str:
 
 
 class DocumentRequest(Request):
-    """A request whose JSON body is parsed on a worker thread, with `app.documents`' nesting limit.
+    """A request whose JSON body is parsed on a worker thread (a small one on the event loop), with
+    `app.documents`' nesting limit.
 
     FastAPI parses a route's JSON body with `request.json()` on the event loop: a 1 MiB document costs
     tens of milliseconds there (more on a loaded machine), stalling every other request meanwhile.
@@ -28,6 +29,8 @@ class DocumentRequest(Request):
     async def json(self) -> Any:
         body = await self.body()
         try:
+            if len(body) <= documents.INLINE_JSON_BYTES:
+                return documents.load_json(body)
             return await anyio.to_thread.run_sync(documents.load_json, body)
         except documents.DocumentError as exc:
             raise HTTPException(422, detail=str(exc)) from None
@@ -51,7 +54,7 @@ class DocumentRoute(APIRoute):
         return handle
 
 
-def resource_router(*, tag: str, prefix: str = "") -> APIRouter:
+def resource_router(*, tag: str, prefix: str = "", route_class: type[APIRoute] = DocumentRoute) -> APIRouter:
     """A resource's router. Its routes are complete where they are declared (full path, tags, operation id):
     the app puts them on its own router rather than including the router (`app.main.create_app`)."""
-    return APIRouter(prefix=prefix, tags=[tag], generate_unique_id_function=operation_id, route_class=DocumentRoute)
+    return APIRouter(prefix=prefix, tags=[tag], generate_unique_id_function=operation_id, route_class=route_class)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Path, Query, Request, Response
 from pydantic_core import to_json
 
-from app.deps import PrincipalDep, SessionDep, runtime_of
+from app.deps import PrincipalDep, runtime_of
 from app.openapi import problems
 from app.routers.base import resource_router
 from app.runtime import Runtime
@@ -20,7 +20,6 @@ from app.schemas.plugin_runtime import (
 )
 from app.services import plugin_runtime, plugins
 from app.services.base import path_id
-from app.services.permissions import acting_account
 from app.services.principals import Principal
 
 router = resource_router(prefix="/api/v1/plugins", tag="plugins")
@@ -63,12 +62,13 @@ async def _tool(runtime: Runtime, principal: Principal, id_: str) -> plugin_runt
     ),
     responses=problems(400, 401, 413, 422, 503),
 )
-async def select_plugins(
-    request: Request, principal: PrincipalDep, session: SessionDep, body: SelectionRequest
-) -> Response:
+async def select_plugins(request: Request, principal: PrincipalDep, body: SelectionRequest) -> Response:
     runtime = runtime_of(request)
-    acting = await acting_account(session, principal, body.account_number, where="body")
-    answer = await plugin_runtime.selection(runtime.reader, runtime.caches, principal, acting.account_id, body)
+    await runtime.schema.ensure(runtime.engine)
+    account_id = await plugin_runtime.acting_account_id(
+        runtime.sessionmaker, principal, body.account_number, where="body"
+    )
+    answer = await plugin_runtime.selection(runtime.reader, runtime.caches, principal, account_id, body)
     return Response(to_json(answer), media_type=JSON)
 
 

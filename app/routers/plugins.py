@@ -10,6 +10,7 @@ from app.deps import PrincipalDep, RuntimeDep, SessionDep, runtime_of
 from app.openapi import problems, register_request_models
 from app.routers.base import resource_router
 from app.routers.lists import list_responses, streamed
+from app.routers.pages import link_next
 from app.schemas.plugin_data import ApiDataPut, ApiDataRead, SqlDataPut, SqlDataRead
 from app.schemas.plugins import (
     DATA_EXAMPLE,
@@ -28,7 +29,7 @@ from app.schemas.plugins import (
     SelectorRead,
 )
 from app.services import plugins
-from app.services.base import Page, link_next, path_id
+from app.services.base import Page, path_id
 
 router = resource_router(prefix="/api/v1/plugins", tag="plugins")
 
@@ -108,6 +109,7 @@ async def list_plugins(
 @router.post(
     "/",
     status_code=201,
+    response_model=PluginDetail,
     summary="Create a plugin",
     description=(
         "Create a plugin owned by your profile in your acting account (or `accountNumber`, body or query, of an "
@@ -119,8 +121,9 @@ async def list_plugins(
 )
 async def create_plugin(
     principal: PrincipalDep, session: SessionDep, body: PluginCreate, account_number: AccountNumberQuery = None
-) -> PluginDetail:
-    return await plugins.create_plugin(session, principal, body, account_number=account_number)
+) -> Response:
+    plugin = await plugins.create_plugin(session, principal, body, account_number=account_number)
+    return Response(plugins.detail_json(plugin), status_code=201, media_type=JSON)
 
 
 @router.patch(
@@ -153,6 +156,7 @@ async def delete_plugin(id_: PluginId, principal: PrincipalDep, session: Session
 @router.post(
     "/{id}/clone/",
     status_code=201,
+    response_model=PluginDetail,
     summary="Clone a plugin",
     description=(
         "Copy a plugin you can read (metadata, tags, selector, prompt and data) under a new `name`, owned by your "
@@ -166,8 +170,9 @@ async def clone_plugin(
     session: SessionDep,
     body: PluginClone,
     account_number: AccountNumberQuery = None,
-) -> PluginDetail:
-    return await plugins.clone_plugin(session, principal, _id(id_), body, account_number=account_number)
+) -> Response:
+    clone = await plugins.clone_plugin(session, principal, _id(id_), body, account_number=account_number)
+    return Response(plugins.detail_json(clone), status_code=201, media_type=JSON)
 
 
 @router.get(

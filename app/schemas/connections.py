@@ -91,6 +91,10 @@ SecretName = Annotated[Name, Field(examples=["db_password"], description="The na
 Database = Annotated[str, Field(min_length=1, max_length=1024, examples=["sales"]), AfterValidator(_line)]
 
 
+# Proxy and SSH settings round-trip (the SDK's shapes have them) but connections are made directly.
+_KEPT = "Stored and shown; connections are made directly (proxies and SSH tunnels are not used)."
+
+
 def check_sql_host(db_engine: str, hostname: str) -> None:
     """Network engines need a host; SQLite's `database` is a file path and needs none."""
     if DB_ENGINES[db_engine] != "sqlite" and not hostname:
@@ -117,11 +121,11 @@ class SqlConnectionFields(InputModel):
     ssl_key: LongText | None = Field(None, description="A private key: write-only, shown as `********`.")
     pool_size: PoolSize = 5
     max_overflow: MaxOverflow = 10
-    proxy_host: Host | None = None
-    proxy_port: Port | None = None
-    proxy_username: Line | None = None
-    proxy_password: SecretName | None = None
-    ssh_known_hosts: LongText | None = None
+    proxy_host: Host | None = Field(None, description=_KEPT)
+    proxy_port: Port | None = Field(None, description=_KEPT)
+    proxy_username: Line | None = Field(None, description=_KEPT)
+    proxy_password: SecretName | None = Field(None, description=_KEPT)
+    ssh_known_hosts: LongText | None = Field(None, description=_KEPT)
 
     @model_validator(mode="after")
     def _host_required(self) -> Self:
@@ -137,11 +141,11 @@ class ApiConnectionFields(InputModel):
     username: Line | None = Field(None, description="The user of `basic` auth (`username:<apiKey secret>`).")
     api_key: SecretName | None = None
     timeout: Timeout = CONNECTION_TIMEOUT_MAX
-    proxy_protocol: ProxyProtocol | None = None
-    proxy_host: Host | None = None
-    proxy_port: Port | None = None
-    proxy_username: Line | None = None
-    proxy_password: SecretName | None = None
+    proxy_protocol: ProxyProtocol | None = Field(None, description=_KEPT)
+    proxy_host: Host | None = Field(None, description=_KEPT)
+    proxy_port: Port | None = Field(None, description=_KEPT)
+    proxy_username: Line | None = Field(None, description=_KEPT)
+    proxy_password: SecretName | None = Field(None, description=_KEPT)
 
     @model_validator(mode="after")
     def _secret_for_auth(self) -> Self:
@@ -150,24 +154,30 @@ class ApiConnectionFields(InputModel):
         return self
 
 
+# `warehouse_password` is the secret of the secrets' own example (`app.schemas.secrets`).
 _SQL_EXAMPLE: dict[str, Any] = {
-    "name": "sales_db",
-    "description": "The sales database (read-only user)",
+    "name": "warehouse",
+    "description": "The warehouse database (read-only user)",
     "dbEngine": "django.db.backends.postgresql",
     "hostname": "db.example.com",
     "port": 5432,
-    "database": "sales",
+    "database": "warehouse",
     "username": "reader",
-    "password": "sales_db_password",
+    "password": "warehouse_password",
     "timeout": 10,
 }
 _API_EXAMPLE: dict[str, Any] = {
     "name": "weather_api",
     "description": "The weather service",
     "baseUrl": "https://api.example.com/v1/",
-    "authMethod": "token",
-    "apiKey": "weather_api_token",
+    "authMethod": "none",
     "timeout": 10,
+}
+_API_TOKEN_EXAMPLE: dict[str, Any] = {
+    **_API_EXAMPLE,
+    "name": "weather_api_private",
+    "authMethod": "token",
+    "apiKey": "weather_api_key",
 }
 
 
@@ -193,7 +203,7 @@ class ApiConnectionCreate(MetadataCreate, ApiConnectionFields):
 
     account_number: AccountNumber | None = None
 
-    model_config = ConfigDict(json_schema_extra={"examples": [_API_EXAMPLE]})
+    model_config = ConfigDict(json_schema_extra={"examples": [_API_EXAMPLE, _API_TOKEN_EXAMPLE]})
 
 
 class ApiConnectionPut(MetadataCreate, ApiConnectionFields):

@@ -24,6 +24,19 @@ class HistoryMessage(BaseModel):
 
 
 class SelectionRequest(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "prompt": "What is the weather forecast for Lisbon?",
+                    "history": [{"role": "user", "content": "I am flying to Portugal tomorrow."}],
+                    "maxTools": 5,
+                    "format": "openai",
+                }
+            ]
+        }
+    )
+
     prompt: str = Field(max_length=MAX_TEXT, description="The user's prompt.")
     history: list[HistoryMessage] = Field(
         default_factory=list,
@@ -62,6 +75,12 @@ class SelectionResponse(CamelModel):
 
 class ToolCallRequest(InputModel):
     """`{"arguments": {...}}`, or an OpenAI tool call `{"name": ..., "arguments": "<JSON text>"}`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"arguments": {"inquiry_type": "conditions"}}, {"name": "weather", "arguments": "{}"}]
+        }
+    )
 
     arguments: dict[str, Any] | str | None = Field(default=None, description="An object, or its JSON text.")
     name: str | None = Field(default=None, description="The tool's name (must be this plugin's, if given).")

@@ -42,8 +42,8 @@ async def probe(client: httpx.AsyncClient, world: World, base: str, row: dict[st
     return body
 
 
-def sqlite_file(tmp_path: Path) -> str:
-    path = tmp_path / "plugin-data.sqlite3"
+def sqlite_file(tmp_path: Path, name: str = "plugin-data") -> str:
+    path = tmp_path / f"{name}.sqlite3"
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE t (x INTEGER)")
     return str(path)
@@ -302,3 +302,40 @@ async def test_redirects_to_refused_addresses_are_not_followed(
             assert (await probe(client, world, API, row))["ok"] is True
             assert internal_seen.requests
             assert all("Authorization" not in headers for _, _, headers in internal_seen.requests)
+
+
+async def test_unusable_tls_material_is_an_answer(client: httpx.AsyncClient, world: World, runtime: Runtime) -> None:
+    row = await create(
+        client,
+        SQL,
+        world["staff_a"].headers,
+        name="tls",
+        dbEngine="postgresql",
+        hostname="127.0.0.1",
+        database="postgres",
+        username="postgres",
+        useSsl=True,
+        sslCa="not a certificate",
+        timeout=5,
+    )
+    with policy(runtime, "any"):
+        result = await probe(client, world, SQL, row)
+    assert result["ok"] is False
+    assert "SSL" in result["error"]
+
+
+async def test_deleting_a_connection_disposes_of_its_engine(
+    client: httpx.AsyncClient, world: World, runtime: Runtime, tmp_path: Path
+) -> None:
+    staff = world["staff_a"].headers
+    for name, delete in (("by_rest", "rest"), ("by_manifest", "manifest")):
+        row = await create(client, SQL, staff, name=name, dbEngine="sqlite", database=sqlite_file(tmp_path, name))
+        with policy(runtime, "any"):
+            assert (await probe(client, world, SQL, row))["ok"] is True
+        assert runtime.pools.has_engine(row["id"])
+        if delete == "rest":
+            response = await client.delete(f"{SQL}{row['id']}/", headers=staff)
+        else:
+            response = await client.post("/api/v1/cli/delete/SqlConnection/", params={"name": name}, headers=staff)
+        assert response.status_code in (200, 204), response.text
+        assert not runtime.pools.has_engine(row["id"])

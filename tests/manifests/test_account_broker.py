@@ -77,7 +77,14 @@ async def context(runtime: Runtime, world: World, actor: str) -> AsyncIterator[B
     """A unit of work acting as `actor` (committed at the end, like a request)."""
     principal = await principals.authenticate(runtime.reader, runtime.caches, keys.digest_of(world[actor].key))
     async with unit_of_work(runtime) as session:
-        yield await protocol.broker_context(session, principal, runtime.settings, account_number=None)
+        yield await protocol.broker_context(
+            session,
+            principal,
+            runtime.settings,
+            account_number=None,
+            reader=runtime.reader,
+            caches=runtime.caches,
+        )
 
 
 async def apply(runtime: Runtime, world: World, actor: str, document: dict[str, Any]) -> ApplyResult:

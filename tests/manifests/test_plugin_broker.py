@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -49,7 +50,14 @@ async def broker_context(
     """A unit of work acting as `actor` (committed at the end, like a request)."""
     principal = await principals.authenticate(runtime.reader, runtime.caches, keys.digest_of(world[actor].key))
     async with unit_of_work(runtime) as session:
-        yield await protocol.broker_context(session, principal, runtime.settings, account_number=account_number)
+        yield await protocol.broker_context(
+            session,
+            principal,
+            runtime.settings,
+            account_number=account_number,
+            reader=runtime.reader,
+            caches=runtime.caches,
+        )
 
 
 async def apply(runtime: Runtime, world: World, actor: str, document: dict[str, Any]) -> Any:
@@ -287,6 +295,40 @@ async def test_get_lists_the_read_scope_filtered_by_name(world: World, runtime: 
         }
     )
     assert listing.names == ["a_two", "a_one", "shared"]
+
+
+async def test_get_shows_every_write_at_once(world: World, runtime: Runtime, client: httpx.AsyncClient) -> None:
+    """The table comes from the plugin snapshots: an apply, a REST change and an owner's new email all show."""
+    headers = world["staff_a"].headers
+
+    async def table() -> dict[str, dict[str, Any]]:
+        response = await client.post("/api/v1/cli/get/plugins/", headers=headers)
+        assert response.status_code == 200, response.text
+        return {row["name"]: row for row in response.json()["data"]["data"]["items"]}
+
+    created = await apply(runtime, world, "staff_a", verbatim(name="live"))
+    assert (await table())["live"]["description"] == created.data["metadata"]["description"]
+    await apply(runtime, world, "staff_a", verbatim(name="live", description="second"))
+    assert (await table())["live"]["description"] == "second"
+    plugin_id = (await client.get("/api/v1/plugins/", params={"name": "live"}, headers=headers)).json()[0]["id"]
+    patched = await client.patch(f"/api/v1/plugins/{plugin_id}/", json={"version": "9.0.0"}, headers=headers)
+    assert patched.status_code == 200
+    row = (await table())["live"]
+    assert row["version"] == "9.0.0"
+    assert row["updatedAt"] == patched.json()["updatedAt"].replace("+00:00", "Z")
+    me = await client.patch(
+        f"/api/v1/accounts/users/{world['staff_a'].user.id}/", json={"email": "renamed@example.com"}, headers=headers
+    )
+    assert me.status_code == 200, me.text
+    assert (await table())["live"]["email"] == "renamed@example.com"
+    await apply(runtime, world, "staff_a", verbatim(name="later"))
+    assert list(await table()) == ["later", "live"]
+
+
+async def test_concurrent_applies_of_one_new_name_converge(world: World, runtime: Runtime) -> None:
+    results = await asyncio.gather(*(apply(runtime, world, "staff_a", verbatim(name="racing")) for _ in range(3)))
+    assert sorted(result.created for result in results) == [False, False, True]
+    assert await counts(runtime) == {m.__name__: 1 for m in PLUGIN_ROWS}
 
 
 # --- delete / deploy -------------------------------------------------------------------------------------------

@@ -76,7 +76,14 @@ async def broker_context(runtime: Runtime, world: World, actor: str) -> AsyncIte
     """A unit of work acting as `actor` (committed at the end, like a request)."""
     principal = await principals.authenticate(runtime.reader, runtime.caches, keys.digest_of(world[actor].key))
     async with unit_of_work(runtime) as session:
-        yield await protocol.broker_context(session, principal, runtime.settings, account_number=None)
+        yield await protocol.broker_context(
+            session,
+            principal,
+            runtime.settings,
+            account_number=None,
+            reader=runtime.reader,
+            caches=runtime.caches,
+        )
 
 
 async def apply(runtime: Runtime, world: World, actor: str, document: dict[str, Any]) -> ApplyResult:
@@ -343,7 +350,12 @@ async def test_staff_cannot_undeploy_or_delete_a_superusers_key(world: World, ru
     await add_admin_to(runtime, world, world.account_a)
     async with broker_context(runtime, world, "superuser") as ctx:
         ctx = await protocol.broker_context(
-            ctx.session, ctx.principal, ctx.settings, account_number=world.account_a.account_number
+            ctx.session,
+            ctx.principal,
+            ctx.settings,
+            account_number=world.account_a.account_number,
+            reader=ctx.reader,
+            caches=ctx.caches,
         )
         key = (await BROKER.apply(ctx, SmarterAuthTokenManifest.model_validate(verbatim()))).data["key"]
     assert (await describe(runtime, world, "staff_a"))["spec"]["config"]["username"] == "admin"

@@ -52,7 +52,14 @@ async def context(
     """A unit of work acting as `actor` (committed at the end, like a request)."""
     principal = await principals.authenticate(runtime.reader, runtime.caches, keys.digest_of(world[actor].key))
     async with unit_of_work(runtime) as session:
-        yield await protocol.broker_context(session, principal, runtime.settings, account_number=account_number)
+        yield await protocol.broker_context(
+            session,
+            principal,
+            runtime.settings,
+            account_number=account_number,
+            reader=runtime.reader,
+            caches=runtime.caches,
+        )
 
 
 async def apply(

@@ -59,6 +59,9 @@ def test_fuzzy_only_for_words_of_six_letters_or_more() -> None:
     assert matcher("rain").matches(words("will it rian")) == {}  # 4 letters: exact only
     assert matcher("forest").matches(words("forset walks")) == {}  # a transposition: 2 edits
     assert matcher("forest").matches(words("forests")) == {0: 0}
+    # Words with digits are identifiers: exact only.
+    assert matcher("order1234").matches(words("order1235")) == {}
+    assert matcher("weather").matches(words("weather1")) == {}
 
 
 def test_first_matching_term_of_each_owner() -> None:

@@ -26,9 +26,8 @@ from app.services.connections.queries import (
 from app.services.connections.rules import FORBIDDEN, MODELS, Connection, Kind
 from app.services.connections.views import get_row, manifest_of
 from app.services.connections.writes import change_connection, delete_found, insert_connection
-from app.services.permissions import Acting, ownership_scope, require
+from app.services.permissions import Acting, owner_in, ownership_scope, require
 from app.services.plugins.rules import normalised
-from app.services.plugins.writes import owner_in
 from app.services.principals import Principal
 
 Manifest = SqlConnectionManifest | ApiConnectionManifest

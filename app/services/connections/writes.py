@@ -40,8 +40,7 @@ from app.services.connections.rules import (
     default_port,
 )
 from app.services.connections.views import ConnectionRead, row_of
-from app.services.permissions import acting_account
-from app.services.plugins.writes import owner_in
+from app.services.permissions import acting_account, owner_in
 from app.services.principals import Membership, Principal
 
 Create = SqlConnectionCreate | ApiConnectionCreate

@@ -40,7 +40,9 @@ class _ConnectionBroker(Broker[Any]):
         return await connections.manifest_rows(ctx.session, ctx.principal, self.connection_kind, name=name)
 
     async def delete(self, ctx: BrokerContext, name: str) -> None:
-        await connections.delete_by_name(ctx.session, ctx.principal, self.connection_kind, name=name, acting=ctx.acting)
+        await connections.delete_by_name(
+            ctx.session, ctx.principal, self.connection_kind, name=name, acting=ctx.acting, pools=ctx.pools
+        )
 
 
 class SqlConnectionBroker(_ConnectionBroker):

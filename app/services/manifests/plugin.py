@@ -13,11 +13,11 @@ from app.schemas.manifests.plugin import (
     sql_example_manifest,
 )
 from app.schemas.manifests.plugin import example_manifest as plugin_example
-from app.schemas.plugins import PluginManifestRead
 from app.services.manifests import registry
 from app.services.manifests.base import ApplyResult, Broker, BrokerContext, Column
 from app.services.plugins import connected
 from app.services.plugins import manifests as plugins
+from app.services.plugins.views import manifest_json
 
 
 class PluginBroker(Broker[PluginManifest]):
@@ -37,24 +37,20 @@ class PluginBroker(Broker[PluginManifest]):
     )
 
     async def apply(self, ctx: BrokerContext, manifest: PluginManifest) -> ApplyResult:
-        described, created = await plugins.apply_manifest(ctx.session, ctx.principal, manifest, acting=ctx.acting)
-        return ApplyResult(name=manifest.metadata.name, created=created, data=_dump(described))
+        applied, created = await plugins.apply_manifest(ctx.session, ctx.principal, manifest, acting=ctx.acting)
+        return ApplyResult(name=manifest.metadata.name, created=created, data=manifest_json(applied))
 
     async def describe(self, ctx: BrokerContext, name: str) -> dict[str, Any]:
-        return _dump(await plugins.describe_by_name(ctx.session, ctx.principal, name=name, acting=ctx.acting))
+        return manifest_json(await plugins.describe_by_name(ctx.session, ctx.principal, name=name, acting=ctx.acting))
 
     async def get(self, ctx: BrokerContext, name: str | None) -> list[dict[str, Any]]:
-        return await plugins.manifest_rows(ctx.session, ctx.principal, name=name)
+        return await plugins.manifest_rows(ctx.reader, ctx.caches, ctx.principal, name=name)
 
     async def delete(self, ctx: BrokerContext, name: str) -> None:
         await plugins.delete_by_name(ctx.session, ctx.principal, name=name, acting=ctx.acting)
 
     def example_manifest(self) -> dict[str, Any]:
         return plugin_example()
-
-
-def _dump(manifest: PluginManifestRead) -> dict[str, Any]:
-    return manifest.model_dump(mode="json", by_alias=True)
 
 
 registry.register(PluginBroker())
@@ -70,16 +66,18 @@ class _ConnectedPluginBroker(Broker[Any]):
         described, created = await connected.apply_connected_manifest(
             ctx.session, ctx.principal, manifest, acting=ctx.acting
         )
-        return ApplyResult(name=manifest.metadata.name, created=created, data=_dump(described))
+        return ApplyResult(name=manifest.metadata.name, created=created, data=manifest_json(described))
 
     async def describe(self, ctx: BrokerContext, name: str) -> dict[str, Any]:
-        described = await plugins.describe_by_name(
+        view = await plugins.describe_by_name(
             ctx.session, ctx.principal, name=name, acting=ctx.acting, plugin_class=self.plugin_class
         )
-        return _dump(described)
+        return manifest_json(view)
 
     async def get(self, ctx: BrokerContext, name: str | None) -> list[dict[str, Any]]:
-        return await plugins.manifest_rows(ctx.session, ctx.principal, name=name, plugin_class=self.plugin_class)
+        return await plugins.manifest_rows(
+            ctx.reader, ctx.caches, ctx.principal, name=name, plugin_class=self.plugin_class
+        )
 
     async def delete(self, ctx: BrokerContext, name: str) -> None:
         await plugins.delete_by_name(

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
-from functools import lru_cache
-from importlib import metadata as package_metadata
 from typing import Any
 
 import anyio
@@ -24,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app import __version__, documents
+from app import documents
 from app.config import Settings
 from app.errors import (
     AppError,
@@ -33,14 +30,11 @@ from app.errors import (
     Unauthorized,
     Unprocessable,
     field_errors,
-    is_database_unavailable,
 )
 from app.models import Account, ImmutableFieldError, User
-from app.runtime import Runtime
+from app.reads import Reader
 from app.schemas.accounts import AccountRead
 from app.schemas.journal import (
-    ApiVersionInfo,
-    CliVersionInfo,
     Journaled,
     JournalMessage,
     JournalMetadata,
@@ -51,16 +45,17 @@ from app.schemas.journal import (
     ManifestListMetadata,
     ManifestListTitle,
     ManifestValidation,
-    PlatformStatus,
-    PlatformVersion,
     WhoAmI,
 )
 from app.schemas.manifests.base import SAMManifest
 from app.schemas.users import UserRead
 from app.services import permissions
+from app.services.cache import CacheRegistry
+from app.services.connections.pools import ConnectionPools
 from app.services.manifests import registry
 from app.services.manifests.base import Broker, BrokerContext
 from app.services.principals import Principal
+from app.services.secrets.cipher import SecretCipher
 from app.text import to_camel_case
 
 YAML_MEDIA_TYPES = frozenset({"application/x-yaml", "application/yaml", "text/yaml", "text/x-yaml"})
@@ -71,7 +66,6 @@ _NOT_A_MAPPING = "A manifest must be a mapping with apiVersion, kind, metadata a
 _TOO_BIG = f"The manifest is too large (over {MAX_NODES} values)."
 
 # Packages whose versions `version/` reports (the original listed its own stack the same way).
-_PACKAGES = ("fastapi", "starlette", "pydantic", "sqlalchemy", "alembic", "asyncpg", "aiosqlite", "uvicorn", "pyyaml")
 
 
 # --- bodies -------------------------------------------------------------------------------------------
@@ -80,10 +74,19 @@ _PACKAGES = ("fastapi", "starlette", "pydantic", "sqlalchemy", "alembic", "async
 async def parse_document(raw: bytes, content_type: str | None) -> dict[str, Any]:
     """The body as a mapping of plain JSON values (dates as ISO strings); 400 when it is not one.
 
-    Always on a worker thread, whatever the size: a body's cost is not its length (a 500-byte YAML
-    document could take seconds before merge keys were refused), and the event loop serves everyone else.
+    On a worker thread, whatever the size: a body's cost is not its length (a 500-byte YAML document could
+    take seconds before merge keys were refused), and the event loop serves everyone else. Only a small
+    JSON body (`documents.INLINE_JSON_BYTES`, linear to parse) is read on the event loop: the hand-off to a
+    thread would cost more than the parse.
     """
+    if len(raw) <= documents.INLINE_JSON_BYTES and _is_json(content_type):
+        return _parse_document(raw, content_type)
     return await anyio.to_thread.run_sync(_parse_document, raw, content_type)
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 def _parse_document(raw: bytes, content_type: str | None) -> dict[str, Any]:
@@ -93,7 +96,7 @@ def _parse_document(raw: bytes, content_type: str | None) -> dict[str, Any]:
     try:
         if media in YAML_MEDIA_TYPES:
             loaded = _load_yaml(raw)
-        elif media == "application/json" or media.endswith("+json"):
+        elif _is_json(media):
             loaded = _load_json(raw)
         else:  # no or another content type (curl's default is form-encoded): JSON, else YAML
             try:
@@ -232,13 +235,23 @@ def broker_errors() -> Iterator[None]:
 
 
 async def broker_context(
-    session: AsyncSession, principal: Principal, settings: Settings, *, account_number: str | None
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    *,
+    account_number: str | None,
+    reader: Reader,
+    caches: CacheRegistry,
+    cipher: SecretCipher | None = None,
+    pools: ConnectionPools | None = None,
 ) -> BrokerContext:
     try:
         acting = await permissions.acting_account(session, principal, account_number)
     except permissions.NoActingAccount:
         acting = None  # `get` and `describe` of what they can read still answer
-    return BrokerContext(session, principal, settings, acting)
+    return BrokerContext(
+        session, principal, settings, acting, reader, caches, cipher or SecretCipher.unconfigured(), pools
+    )
 
 
 # --- commands -----------------------------------------------------------------------------------------
@@ -276,14 +289,16 @@ async def apply(ctx: BrokerContext, broker: Broker[Any], manifest: SAMManifest) 
 async def get(ctx: BrokerContext, broker: Broker[Any], name: str | None) -> Journaled[ManifestList]:
     with broker_errors():
         rows = await broker.get(ctx, name)
-    table = ManifestList(
-        kind=broker.kind,
-        name=name,
-        metadata=ManifestListMetadata(count=len(rows)),
-        data=ManifestListData(titles=[ManifestListTitle(name=c.name, type=c.type) for c in broker.columns], items=rows),
-    )
+    # The rows are the broker's own JSON values (not input): copying every cell through validation cost as
+    # much as building a plugin table from its cached rows.
+    items = ManifestListData.model_construct(titles=_titles(broker), items=rows)
+    table = ManifestList(kind=broker.kind, name=name, metadata=ManifestListMetadata(count=len(rows)), data=items)
     noun = broker.kind if len(rows) == 1 else broker.plural
     return Journaled(metadata=_meta("get", broker.kind), data=table, message=f"Got {len(rows)} {noun}")
+
+
+def _titles(broker: Broker[Any]) -> list[ManifestListTitle]:
+    return [ManifestListTitle(name=c.name, type=c.type) for c in broker.columns]
 
 
 async def describe(ctx: BrokerContext, broker: Broker[Any], name: str) -> Journaled[ManifestDocument]:
@@ -365,59 +380,3 @@ async def whoami(
         environment=settings.environment,
     )
     return Journaled(metadata=_meta("whoami", NO_THING), data=data, message=f"You are {user.username}")
-
-
-@lru_cache(maxsize=1)
-def _package_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for package in _PACKAGES:
-        try:
-            versions[package] = package_metadata.version(package)
-        except package_metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
-
-
-def sees_platform_details(principal: Principal) -> bool:
-    """Only staff and superusers see the database backend, Python and package versions (they help attackers)."""
-    return principal.is_staff or principal.is_superuser
-
-
-def version(principal: Principal) -> Journaled[PlatformVersion]:
-    packages = _package_versions() if sees_platform_details(principal) else {}
-    data = PlatformVersion(api=ApiVersionInfo(version=__version__, python=packages), cli=CliVersionInfo(version=None))
-    return Journaled(metadata=_meta("version", NO_THING), data=data, message=f"smarter-core {__version__}")
-
-
-async def status(runtime: Runtime, principal: Principal) -> Journaled[PlatformStatus]:
-    """The database (reachable, schema revision) and the caches; 200 even when the database is down.
-
-    Regular users see whether the database answers, nothing of what it or the runtime is.
-    """
-    backend = "sqlite" if runtime.settings.is_sqlite else "postgresql"
-    database: dict[str, Any] = {"backend": backend, "head": runtime.schema.head}
-    try:
-        revision = await runtime.schema.check(runtime.engine)
-    except Exception as exc:
-        if not is_database_unavailable(exc):
-            raise
-        database.update(status="unavailable", revision=None)
-    else:
-        database.update(status="ok" if revision == runtime.schema.head else "migration-pending", revision=revision)
-    caches = {
-        "backend": "in-process",
-        "ttlSeconds": runtime.settings.cache_ttl,
-        "invalidation": "postgresql-listen-notify" if runtime.listener is not None else "process-local",
-    }
-    compute = {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "system": platform.system(),
-        "machine": platform.machine(),
-        "workers": runtime.settings.workers,
-    }
-    if not sees_platform_details(principal):
-        data = PlatformStatus(infrastructures={"database": {"status": database["status"]}}, compute={})
-    else:
-        data = PlatformStatus(infrastructures={"database": database, "caches": caches}, compute=compute)
-    return Journaled(metadata=_meta("status", NO_THING), data=data, message=f"Database {database['status']}")

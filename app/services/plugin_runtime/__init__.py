@@ -21,7 +21,7 @@ from app.services.plugin_runtime import static as _static  # noqa: F401 - regist
 from app.services.plugin_runtime.calls import CallResult, arguments_of, call, test
 from app.services.plugin_runtime.kinds import CallContext, KindRuntime, Outcome, register
 from app.services.plugin_runtime.schemas import TOOL_FORMATS, ToolFormat, declared_parameters_schema
-from app.services.plugin_runtime.selection import find_by_name, scope_indexes, selection, visible
+from app.services.plugin_runtime.selection import acting_account_id, find_by_name, scope_indexes, selection, visible
 from app.services.plugin_runtime.tools import Tool, runnable, tool_of
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "Outcome",
     "Tool",
     "ToolFormat",
+    "acting_account_id",
     "arguments_of",
     "call",
     "declared_parameters_schema",

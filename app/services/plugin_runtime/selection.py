@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from app.reads import Reader
 from app.schemas.plugin_runtime import SelectionRequest
 from app.services.cache import CacheRegistry
+from app.services.permissions import acting_account
 from app.services.plugin_runtime.bm25 import rank
 from app.services.plugin_runtime.index import AccountIndex, Indexed, account_index
 from app.services.plugin_runtime.tools import tool_of
@@ -22,6 +25,17 @@ from app.services.plugin_runtime.words import words
 from app.services.principals import Principal
 
 SCORE_DIGITS = 6
+
+
+async def acting_account_id(
+    sessions: async_sessionmaker[AsyncSession], principal: Principal, account_number: str | None, *, where: str
+) -> int:
+    """The acting account by `permissions.acting_account` (the one rule). It reads the database only to look up
+    a named account, so a session is opened only then: opening and closing one costs more than a selection."""
+    if account_number is None:
+        return (await acting_account(sessions(), principal, None, where=where)).account_id  # the session stays unused
+    async with sessions() as session:
+        return (await acting_account(session, principal, account_number, where=where)).account_id
 
 
 async def scope_indexes(

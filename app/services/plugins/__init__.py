@@ -3,10 +3,11 @@
 - `statements`: the Core SELECTs (the plugin view with its owner, tags and parts; page ids; the `get` table).
 - `rules`: defaults and shapes of the parts, the name rule, the messages.
 - `views`: the presenter: a view decoded by column name, and the row, detail, part, manifest and `get` row.
-- `snapshots`: the `plugin` cache of views and their serialised bodies; `forget`, its one invalidation.
+- `snapshots`: the `plugin` cache of views and their serialised bodies (invalidated by `cache_rules`).
 - `lists`: pages and complete lists from the snapshots.
+- `inserts`: a new plugin, its parts and tag links in one PostgreSQL statement returning its view.
 - `writes`: REST create, update, delete, clone and parts (Core inserts with RETURNING).
-- `manifests`: the `Plugin` kind's apply, describe, delete and `get` table (any class's, for the reads).
+- `manifests`: the `Plugin` kind's apply, describe, delete and `get` table (rows from the snapshots).
 - `connection_refs`, `connected_views`, `connected`: SQL and API plugins' connection, data and manifests.
 
 The routers use the names below; the manifest broker uses `manifests`.
@@ -20,11 +21,11 @@ from app.services.plugins.snapshots import (
     PluginSnapshot,
     cached_part,
     detail_body,
-    forget,
     plugin_cache,
     readable_snapshot,
     row_body,
 )
+from app.services.plugins.views import detail_json
 from app.services.plugins.writes import (
     clone_plugin,
     create_plugin,
@@ -48,7 +49,7 @@ __all__ = [
     "create_plugin",
     "delete_plugin",
     "detail_body",
-    "forget",
+    "detail_json",
     "list_plugins",
     "plugin_cache",
     "readable_snapshot",

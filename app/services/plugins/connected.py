@@ -15,20 +15,18 @@ from app.errors import Conflict, Unprocessable, field_errors
 from app.models import PluginMeta
 from app.schemas.manifests.plugin import ApiPluginManifest, SqlPluginManifest, SqlPluginSpec
 from app.schemas.plugin_data import ApiDataPut, ApiDataRead, SqlDataPut, SqlDataRead
-from app.schemas.plugins import DataPut, DataRead, PluginManifestRead
-from app.services.permissions import Acting, ownership_scope, require
+from app.schemas.plugins import DataPut, DataRead
+from app.services.permissions import Acting, owner_in, ownership_scope, require
 from app.services.plugins.connection_refs import class_data_values
 from app.services.plugins.manifests import _update_changed
 from app.services.plugins.rules import FORBIDDEN, selector_values
-from app.services.plugins.snapshots import forget
 from app.services.plugins.statements import DATA_PARTS, PART_TABLES, VIEW
-from app.services.plugins.views import manifest_of, part_body, view_from
+from app.services.plugins.views import PluginView, part_body, view_from
 from app.services.plugins.writes import (
     execute,
     get_owned,
     insert_part,
     insert_plugin,
-    owner_in,
     reloaded_view,
     write_data,
 )
@@ -69,8 +67,7 @@ async def write_class_data(
             table = PART_TABLES[part]
             statement = update(table).where(table.c.plugin_id == plugin.id).values(**changes)
             await execute(session, statement.returning(table.c.plugin_id))
-    if current is None or changes:
-        forget(session, plugin.id)
+    if current is None or changes:  # the write returned the plugin's id: `cache_rules` drops its snapshot
         view = await reloaded_view(session, plugin.id)
     row = getattr(view, part)
     read = SqlDataRead if plugin.plugin_class == "sql" else ApiDataRead
@@ -104,7 +101,7 @@ async def apply_connected_manifest(
     manifest: SqlPluginManifest | ApiPluginManifest,
     *,
     acting: Acting | None,
-) -> tuple[PluginManifestRead, bool]:
+) -> tuple[PluginView, bool]:
     """Create or update the SQL or API plugin `metadata.name` of the acting account; (manifest, created).
 
     The connection is resolved in that account (422 naming `spec.connection` otherwise). Idempotent: the
@@ -142,13 +139,14 @@ async def apply_connected_manifest(
             selector=parts["selector"],
             data=values,
         )
-        return manifest_of(created), True
+        if created is None:  # only an `if_absent` insert finds the name taken without raising
+            raise Conflict(f"A plugin named {name!r} was just created in this account.")
+        return created, True
     found = view_from(row._mapping)
     if found.plugin_class != plugin_class:
         kind = manifest.kind
         raise Conflict(f"{name!r} is a {found.plugin_class} plugin; the {kind} kind is for {plugin_class} ones.")
     require(bool(row._mapping["writable"]), FORBIDDEN)
     if await _update_changed(session, found, plugin, tags, parts):
-        forget(session, found.id)
         found = await reloaded_view(session, found.id)
-    return manifest_of(found), False
+    return found, False

@@ -3,7 +3,13 @@
 The INSERTs run in CTEs (`WITH new_plugin AS (INSERT ... RETURNING ...), new_prompt AS (...) ...`) and the
 statement's SELECT joins their RETURNING rows to the owner, so the view needs no second read. Built once
 per shape with every value a bound parameter: SQLAlchemy compiles it once, and each request only binds.
-SQLite has no INSERT in a CTE: `writes.insert_plugin` writes table by table there.
+
+The tags are linked from the `tag` rows that exist when the statement starts, and the row says how many it
+linked: a tag seen for the first time (rare: tags are shared by every plugin) is created and linked by two
+more statements (`writes.insert_plugin`), so the common write is one round trip. A manifest apply inserts
+`if_absent`: the plugin is written unless the account already has one of that name (no row comes back),
+which spares apply a read before every create. SQLite has no INSERT in a CTE: `writes.insert_plugin` writes
+table by table there.
 """
 
 from __future__ import annotations
@@ -11,11 +17,13 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, insert, null, select
+from sqlalchemy import Select, String, bindparam, func, insert, null, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql.selectable import CTE
 
 from app.models import Tag
 from app.models.base import utcnow
+from app.services import cache_rules
 from app.services.permissions import in_bound_ids
 from app.services.plugins.statements import (
     PART_KEYS,
@@ -36,11 +44,15 @@ def _bound(prefix: str, table: Any, keys: tuple[str, ...]) -> dict[str, Any]:
     return {key: bindparam(f"{prefix}__{key}", type_=table.c[key].type) for key in keys}
 
 
-@lru_cache(maxsize=4)
-def insert_at_once(*, tags: bool, data: bool) -> Select[Any]:
-    """The statement for a plugin with (or without) tags and static data; its row is a `statements.VIEW` row."""
+@lru_cache(maxsize=8)
+def insert_at_once(*, tags: bool, data: bool, if_absent: bool = False) -> Select[Any]:
+    """The statement for a plugin with (or without) tags and static data; its row is a `statements.VIEW` row
+    plus `tags_linked` (with tags). `if_absent`: no row when the account has a plugin of that name."""
     plugin_values = _bound("plugin", PLUGINS, (*PLUGIN_KEYS, "created_at", "updated_at"))
-    new_plugin = insert(PLUGINS).values(plugin_values).returning(*PLUGINS.c).cte("new_plugin")
+    plugin = pg_insert(PLUGINS).values(plugin_values)
+    if if_absent:
+        plugin = plugin.on_conflict_do_nothing(index_elements=[PLUGINS.c.account_id, PLUGINS.c.name])
+    new_plugin = plugin.returning(*PLUGINS.c).cte("new_plugin")
     written: dict[str, CTE] = {}
     for part in ("prompt", "selector", "data") if data else ("prompt", "selector"):
         table = PART_TABLES[part]
@@ -64,8 +76,26 @@ def insert_at_once(*, tags: bool, data: bool) -> Select[Any]:
             .join(Tag, in_bound_ids(Tag.name, "tag_names", dialect="postgresql"))
         )
         write_links = insert(TAG_LINKS).from_select(["object_id", "tag_id"], links).returning(TAG_LINKS.c.object_id)
-        statement = statement.add_cte(write_links.cte("new_tag_links"))
-    return statement
+        written_links = write_links.cte("new_tag_links")
+        statement = statement.add_columns(
+            select(func.count()).select_from(written_links).scalar_subquery().label("tags_linked")
+        )
+    # Its row is the new plugin's: the cache rules read it as an insert into `plugin_meta`.
+    return statement.execution_options(**cache_rules.writes("plugin_meta"))
+
+
+# Links the tags named in `tag_names` that `plugin_id` lacks (after `insert_at_once` found some missing).
+LINK_MISSING_TAGS = (
+    pg_insert(TAG_LINKS)
+    .from_select(
+        ["object_id", "tag_id"],
+        select(bindparam("plugin_id", type_=PLUGINS.c.id.type), Tag.id).where(
+            in_bound_ids(Tag.name, "tag_names", dialect="postgresql")
+        ),
+    )
+    .on_conflict_do_nothing()
+    .returning(TAG_LINKS.c.object_id)
+)
 
 
 def insert_values(plugin: dict[str, Any], parts: dict[str, dict[str, Any]], tags: list[str]) -> dict[str, Any]:

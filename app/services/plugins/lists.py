@@ -79,19 +79,31 @@ async def list_plugins(
     return b"[" + _rows_json(found) + b"]", len(ids) > page.limit
 
 
-async def all_plugins(
+async def every_snapshot(
     reader: Reader, caches: CacheRegistry, principal: Principal, filters: PluginFilters, *, offset: int = 0
-) -> AsyncIterator[bytes]:
-    """Every plugin in scope and filters, newest first, as chunks of JSON array elements.
+) -> AsyncIterator[Sequence[PluginSnapshot]]:
+    """The snapshots of every plugin in scope and filters, newest first, in chunks.
 
     The ids are read at once (one query, as a page's are; a bad filter fails here, before any row is
-    sent); the rows follow from the snapshots, `_BATCH` at a time, the cache misses of each batch loaded
-    in one query.
+    sent); the snapshots follow `_BATCH` at a time, the cache misses of each batch loaded in one query.
     """
     ids = await _ids(reader, principal, filters, _NO_LIMIT, offset)
 
-    async def chunks() -> AsyncIterator[bytes]:
+    async def chunks() -> AsyncIterator[Sequence[PluginSnapshot]]:
         for start in range(0, len(ids), _BATCH):
-            yield _rows_json(await snapshots(reader, caches, ids[start : start + _BATCH]))
+            yield await snapshots(reader, caches, ids[start : start + _BATCH])
+
+    return chunks()
+
+
+async def all_plugins(
+    reader: Reader, caches: CacheRegistry, principal: Principal, filters: PluginFilters, *, offset: int = 0
+) -> AsyncIterator[bytes]:
+    """Every plugin in scope and filters, newest first, as chunks of JSON array elements (`every_snapshot`)."""
+    found = await every_snapshot(reader, caches, principal, filters, offset=offset)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        async for batch in found:
+            yield _rows_json(batch)
 
     return chunks()

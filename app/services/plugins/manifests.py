@@ -14,20 +14,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import Conflict, NotFound
 from app.models import PluginMeta
 from app.models.plugin import PLUGIN_KINDS
+from app.reads import Reader
 from app.schemas.manifests.plugin import PluginManifest
-from app.schemas.plugins import PluginManifestRead
-from app.services.permissions import Acting, get_scoped, ownership_scope, read_scope, require
+from app.services.cache import CacheRegistry
+from app.services.permissions import Acting, get_scoped, owner_in, ownership_scope, read_scope, require
+from app.services.plugins.lists import PluginFilters, every_snapshot
 from app.services.plugins.rules import FORBIDDEN, data_values, normalised, selector_values
-from app.services.plugins.snapshots import forget
-from app.services.plugins.statements import GET_TABLES, PART_TABLES, PLUGINS, VIEW
-from app.services.plugins.views import PluginView, get_row, manifest_of, view_from
+from app.services.plugins.snapshots import get_table_row
+from app.services.plugins.statements import PART_TABLES, PLUGINS, VIEW
+from app.services.plugins.views import PluginView, view_from
 from app.services.plugins.writes import (
     delete_by_id,
     execute,
     insert_part,
     insert_plugin,
     link_tags,
-    owner_in,
     reloaded_view,
 )
 from app.services.principals import Principal
@@ -64,12 +65,12 @@ def _not_found_by_name(name: str, plugin_class: str = "static") -> str:
 
 async def describe_by_name(
     session: AsyncSession, principal: Principal, *, name: str, acting: Acting | None, plugin_class: str = "static"
-) -> PluginManifestRead:
+) -> PluginView:
     statement = _by_name_in(VIEW, principal, normalised(name, where="query"), acting, plugin_class)
     row = (await session.execute(statement)).first()
     if row is None:
         raise NotFound(_not_found_by_name(name, plugin_class))
-    return manifest_of(view_from(row._mapping))
+    return view_from(row._mapping)
 
 
 async def delete_by_name(
@@ -87,13 +88,15 @@ async def delete_by_name(
 
 
 async def manifest_rows(
-    session: AsyncSession, principal: Principal, *, name: str | None, plugin_class: str = "static"
+    reader: Reader, caches: CacheRegistry, principal: Principal, *, name: str | None, plugin_class: str = "static"
 ) -> list[dict[str, Any]]:
-    """The `get` table: the class's plugins in the read scope (newest first), filtered by name in SQL."""
-    statement = GET_TABLES[plugin_class].where(read_scope(principal, PluginMeta)).order_by(PluginMeta.id.desc())
-    if name is not None:
-        statement = statement.where(PluginMeta.name == normalised(name, where="query"))
-    return [get_row(row._mapping) for row in await session.execute(statement)]
+    """The `get` table: the class's plugins in the read scope (newest first), filtered by name in SQL.
+
+    The ids come from one indexed query, the rows from the plugins' snapshots (as the REST list's do), each
+    built once per snapshot: re-reading and re-formatting every row cost the request four times the rest.
+    """
+    found = await every_snapshot(reader, caches, principal, PluginFilters(name=name, plugin_class=plugin_class))
+    return [get_table_row(snapshot) async for batch in found for snapshot in batch]
 
 
 def _differs(current: dict[str, Any] | PluginView, wanted: dict[str, Any]) -> dict[str, Any]:
@@ -134,10 +137,12 @@ async def _update_changed(
 
 async def apply_manifest(
     session: AsyncSession, principal: Principal, manifest: PluginManifest, *, acting: Acting | None
-) -> tuple[PluginManifestRead, bool]:
-    """Create or update the static plugin `metadata.name` of the acting account; (manifest, created).
+) -> tuple[PluginView, bool]:
+    """Create or update the static plugin `metadata.name` of the acting account; (its view, created).
 
-    Idempotent: applying the same manifest again writes nothing. Updating needs the ownership scope.
+    Idempotent: applying the same manifest again writes nothing. Updating needs the ownership scope. The
+    insert comes first and skips a taken name (`insert_plugin(if_absent=True)`): a new plugin costs one
+    statement, an existing one a read after it.
     """
     owner = owner_in(acting)
     meta, spec = manifest.metadata, manifest.spec
@@ -158,30 +163,32 @@ async def apply_manifest(
         "selector": selector_values(spec.selector.directive, spec.selector.search_terms),
         "data": data_values(spec.data.description, spec.data.parameters, spec.data.static_data),
     }
+    created = await insert_plugin(
+        session,
+        owner,
+        name=meta.name,
+        description=plugin["description"],
+        version=plugin["version"],
+        tags=tags,
+        annotations=plugin["annotations"],
+        plugin_class="static",
+        prompt=parts["prompt"],
+        selector=parts["selector"],
+        data=parts["data"],
+        if_absent=True,
+    )
+    if created is not None:
+        return created, True
     statement = VIEW.where(PluginMeta.account_id == owner.account_id, PluginMeta.name == meta.name).add_columns(
         ownership_scope(principal, PluginMeta).label("writable")
     )
     row = (await session.execute(statement)).first()
-    if row is None:
-        created = await insert_plugin(
-            session,
-            owner,
-            name=meta.name,
-            description=plugin["description"],
-            version=plugin["version"],
-            tags=tags,
-            annotations=plugin["annotations"],
-            plugin_class="static",
-            prompt=parts["prompt"],
-            selector=parts["selector"],
-            data=parts["data"],
-        )
-        return manifest_of(created), True
+    if row is None:  # the plugin that took the name was deleted meanwhile
+        raise Conflict(f"Plugin {meta.name!r} was deleted while this manifest was applied; apply it again.")
     found = view_from(row._mapping)
     if found.plugin_class != "static":
         raise Conflict(f"{meta.name!r} is a {found.plugin_class} plugin; the Plugin kind is for static ones.")
     require(bool(row._mapping["writable"]), FORBIDDEN)
     if await _update_changed(session, found, plugin, tags, parts):
-        forget(session, found.id)
         found = await reloaded_view(session, found.id)
-    return manifest_of(found), False
+    return found, False

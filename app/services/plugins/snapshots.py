@@ -2,7 +2,7 @@
 
 A snapshot is tagged with the owner's user and account (the row and the detail show their username,
 email and account number). The cache holds facts, not decisions: the read scope is checked against the
-snapshot's account on every hit. `forget` is the one place a plugin write drops its entry.
+snapshot's account on every hit. Writes drop entries without naming them (`cache_rules`).
 """
 
 from __future__ import annotations
@@ -12,19 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic_core import to_json
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
 from app.reads import Reader
-from app.services.cache import CacheRegistry, SingleFlightCache, invalidate_after_commit
+from app.services.cache import CacheRegistry, SingleFlightCache
 from app.services.cache import Tag as CacheTag
+from app.services.cache_rules import PLUGIN_CACHE as PLUGIN_CACHE
 from app.services.permissions import can_read_owned
 from app.services.plugins.rules import NOT_FOUND
 from app.services.plugins.statements import DATA_PARTS, VIEW_READ, views_read
-from app.services.plugins.views import PluginView, detail_of, part_body, row_of, view_of
+from app.services.plugins.views import PluginView, detail_of, get_row, part_body, row_of, view_of
 from app.services.principals import Principal
-
-PLUGIN_CACHE = "plugin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +31,8 @@ class PluginSnapshot:
 
     Each body (the flat row of the lists, the detail, a part) is serialised on its first read and kept in
     `serialised`: a list needs only the row, a detail read only the detail, and with caches off every
-    snapshot is thrown away after one use.
+    snapshot is thrown away after one use. The manifest `get` table's row is kept in `table_row` as JSON
+    values (the protocol puts it in its envelope), built on its first read too.
     """
 
     plugin_id: int
@@ -42,6 +41,7 @@ class PluginSnapshot:
     plugin_class: str
     view: PluginView
     serialised: dict[str, bytes] = field(default_factory=dict)
+    table_row: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _snapshot_tags(snapshot: PluginSnapshot) -> Iterable[CacheTag]:
@@ -51,14 +51,6 @@ def _snapshot_tags(snapshot: PluginSnapshot) -> Iterable[CacheTag]:
 
 def plugin_cache(caches: CacheRegistry) -> SingleFlightCache[int, PluginSnapshot]:
     return caches.register(PLUGIN_CACHE, tags_of=_snapshot_tags)
-
-
-def forget(session: AsyncSession, plugin_id: int) -> None:
-    """Drop the plugin's snapshot (here and in every other process) once this unit of work commits.
-
-    The one invalidation of the plugin domain: every write of a plugin, its parts or its tags calls it.
-    """
-    invalidate_after_commit(session, PLUGIN_CACHE, plugin_id)
 
 
 def snapshot_of(plugin: PluginView) -> PluginSnapshot:
@@ -87,6 +79,14 @@ def row_body(snapshot: PluginSnapshot) -> bytes:
 def detail_body(snapshot: PluginSnapshot) -> bytes:
     """The plugin's REST detail as JSON."""
     return _serialised(snapshot, "detail", detail_of)
+
+
+def get_table_row(snapshot: PluginSnapshot) -> dict[str, Any]:
+    """The plugin's row of the manifest `get` table (shared by every reader: not to be changed)."""
+    row = snapshot.table_row.get("get")
+    if row is None:
+        row = snapshot.table_row["get"] = get_row(snapshot.view)
+    return row
 
 
 def cached_part(snapshot: PluginSnapshot, part: Literal["prompt", "selector", "data"]) -> bytes:

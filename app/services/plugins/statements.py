@@ -1,4 +1,4 @@
-"""The plugin domain's Core SELECTs, each built once: the view of one plugin, page ids, the `get` table.
+"""The plugin domain's Core SELECTs, each built once: the view of one plugin, the ids of a page.
 
 Every column a view shows is labelled with its `PluginView` field name (a part's columns as
 `<part>__<column>`), so rows are decoded by those names (`app.services.plugins.views.view_of`), never by

@@ -14,10 +14,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from pydantic_core import from_json, to_json
+
 from app.identifiers import hashed_id, record_locator
 from app.models.plugin import PLUGIN_KINDS
 from app.schemas.plugin_data import ApiDataRead, SqlDataRead
-from app.schemas.plugins import API_VERSION, DataRead, PluginManifestRead, PromptRead, SelectorRead
+from app.schemas.plugins import API_VERSION, DataRead, PromptRead, SelectorRead
 from app.services.plugins.connected_views import connected_spec
 from app.services.plugins.statements import PART_KEYS, PARTS, PLUGIN_COLUMNS, TAG_SEPARATOR, VIEW_NAMES
 from app.text import iso_utc
@@ -162,14 +164,24 @@ def manifest_body(plugin: PluginView) -> dict[str, Any]:
     }
 
 
-def manifest_of(plugin: PluginView) -> PluginManifestRead:
-    """The plugin's manifest: describe's and apply's result."""
-    return PluginManifestRead.model_validate(manifest_body(plugin))
+def manifest_json(plugin: PluginView) -> dict[str, Any]:
+    """The plugin's manifest as plain JSON values (timestamps as text): describe's and apply's `data`.
+
+    Through pydantic-core's JSON, the same text as every other body (building `PluginManifestRead` to dump
+    it again cost more than the apply's statement).
+    """
+    values: dict[str, Any] = from_json(to_json(manifest_body(plugin)))
+    return values
 
 
 def detail_of(plugin: PluginView) -> dict[str, Any]:
     """The REST detail (`PluginDetail`): the flat row and the manifest sections in one object."""
     return {**row_of(plugin), **manifest_body(plugin)}
+
+
+def detail_json(plugin: PluginView) -> bytes:
+    """The REST detail as JSON: the answer of a create or a clone (a read's is kept in its snapshot)."""
+    return to_json(detail_of(plugin))
 
 
 _PART_READS: dict[str, type[PromptRead | SelectorRead | DataRead | SqlDataRead | ApiDataRead]] = {
@@ -188,16 +200,16 @@ def part_body(part: str, row: Mapping[str, Any]) -> bytes:
     return read.__pydantic_serializer__.to_json(read, by_alias=True)
 
 
-def get_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A row of the manifest `get` table (the `Plugin` broker's columns) from a `statements.GET_TABLE` row."""
+def get_row(plugin: PluginView) -> dict[str, Any]:
+    """A row of the manifest `get` table (the `Plugin` broker's columns)."""
     return {
-        "name": row["name"],
-        "description": row["description"],
-        "pluginClass": row["plugin_class"],
-        "version": row["version"],
-        "email": row["email"],
-        "username": row["username"],
-        "accountNumber": row["account_number"],
-        "createdAt": iso_utc(row["created_at"]),
-        "updatedAt": iso_utc(row["updated_at"]),
+        "name": plugin.name,
+        "description": plugin.description,
+        "pluginClass": plugin.plugin_class,
+        "version": plugin.version,
+        "email": plugin.email,
+        "username": plugin.username,
+        "accountNumber": plugin.account_number,
+        "createdAt": iso_utc(plugin.created_at),
+        "updatedAt": iso_utc(plugin.updated_at),
     }

@@ -1,8 +1,9 @@
 """Writes of plugins and their parts: REST create, update, delete, clone and the three part routes.
 
-A new plugin is written with Core inserts (the plugin with RETURNING, its tags in two set-based statements,
-one insert per part): the ORM's unit of work cost about as much CPU as the rest of the request. Every
-statement that changes a plugin's rows returns the plugin's id, and every write calls `snapshots.forget`.
+A new plugin is written with Core inserts: on PostgreSQL one statement for the plugin, its parts and its tag
+links (`inserts`), elsewhere the plugin with RETURNING, its tags in two set-based statements and one insert
+per part; the ORM's unit of work cost about as much CPU as the rest of the request. Every statement that
+changes a plugin's rows returns the plugin's id, from which `cache_rules` derives what to drop.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import copy
 from typing import Any
 
 from sqlalchemy import Executable, Result, bindparam, delete, insert, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.interfaces import ORMOption
 
 from app.db import dialect_of
-from app.errors import Conflict, NotFound, Unprocessable, classify_integrity_error
+from app.db_errors import classify_integrity_error
+from app.errors import Conflict, NotFound, Unprocessable
 from app.models import PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector, Tag
 from app.schemas.plugin_data import ApiDataSpec, SqlDataSpec
 from app.schemas.plugins import (
@@ -35,9 +38,9 @@ from app.schemas.plugins import (
 )
 from app.services import tags as tag_service
 from app.services.base import assign, flush, insert_ignore
-from app.services.permissions import Acting, acting_account, acting_required, get_scoped, ownership_scope, read_scope
+from app.services.permissions import acting_account, get_scoped, owner_in, ownership_scope, read_scope
 from app.services.plugins.connection_refs import class_data_values, connection_id
-from app.services.plugins.inserts import insert_at_once, insert_values
+from app.services.plugins.inserts import LINK_MISSING_TAGS, insert_at_once, insert_values
 from app.services.plugins.rules import (
     FORBIDDEN,
     NOT_FOUND,
@@ -48,7 +51,6 @@ from app.services.plugins.rules import (
     prompt_values,
     selector_values,
 )
-from app.services.plugins.snapshots import forget
 from app.services.plugins.statements import DATA_PARTS, PART_TABLES, PLUGINS, TAG_LINKS, VIEW, VIEW_BY_ID
 from app.services.plugins.views import PluginView, detail_of, view_from, view_of
 from app.services.principals import Membership, Principal
@@ -67,7 +69,13 @@ _LINK_TAGS = (
 
 
 async def execute(session: AsyncSession, statement: Executable, values: dict[str, Any] | None = None) -> Result[Any]:
-    """Run a write; constraint violations become 409/422 (the database decides; never a 500)."""
+    """Run a Core write in the unit of work; constraint violations become 409/422 (the database decides;
+    never a 500).
+
+    Through the session, although running it on the session's connection would save about a tenth of a
+    create's CPU: the session is where `cache_rules` sees what a statement wrote and derives the cache
+    invalidations from its RETURNING rows.
+    """
     try:
         return await session.execute(statement, values)
     except IntegrityError as exc:
@@ -118,11 +126,13 @@ async def insert_plugin(
     prompt: dict[str, Any],
     selector: dict[str, Any],
     data: dict[str, Any] | None,
-) -> PluginView:
-    """Insert the plugin and its parts in this unit of work (all or nothing); 409 on a taken name.
+    if_absent: bool = False,
+) -> PluginView | None:
+    """Insert the plugin and its parts in this unit of work (all or nothing); 409 on a taken name, or with
+    `if_absent` None (nothing written) when the owner's account has a plugin of this name.
 
-    On PostgreSQL in two statements (the missing tags, then everything else, returning the view); elsewhere
-    one per table and a read of the view.
+    On PostgreSQL in one statement returning the view (two more when a tag is new); elsewhere one per table
+    and a read of the view.
     """
     plugin = {
         "user_profile_id": owner.profile_id,
@@ -138,29 +148,31 @@ async def insert_plugin(
         parts["data"] = data or data_values(description, None, None)
     elif data is not None:
         parts[DATA_PARTS[plugin_class]] = data
+    names = sorted(set(tags))
     # The one-statement insert covers the static parts; SQL and API data go table by table (rare writes).
     if dialect_of(session) == "postgresql" and parts.keys() <= {"prompt", "selector", "data"}:
-        await insert_tags(session, tags)
-        statement = insert_at_once(tags=bool(tags), data="data" in parts)
-        row = (await execute(session, statement, insert_values(plugin, parts, tags))).one()
+        statement = insert_at_once(tags=bool(names), data="data" in parts, if_absent=if_absent)
+        row = (await execute(session, statement, insert_values(plugin, parts, names))).first()
+        if row is None:
+            return None
         view = view_from(row._mapping)
-        forget(session, view.id)
+        if names and row._mapping["tags_linked"] < len(names):  # a tag no plugin had yet
+            await insert_tags(session, names)
+            await session.execute(LINK_MISSING_TAGS, {"plugin_id": view.id, "tag_names": names})
         return view
-    plugin_id = (await execute(session, insert(PLUGINS).values(**plugin).returning(PLUGINS.c.id))).scalar_one()
-    # An id can come back after a delete on SQLite (rowid reuse): never let an old snapshot answer for it.
-    forget(session, plugin_id)
-    await link_tags(session, plugin_id, tags, replace=False)
+    write = insert(PLUGINS).values(**plugin)
+    if if_absent:
+        taken = (PLUGINS.c.account_id, PLUGINS.c.name)
+        write = sqlite_insert(PLUGINS).values(**plugin).on_conflict_do_nothing(index_elements=taken)
+    plugin_id = (await execute(session, write.returning(PLUGINS.c.id))).scalar_one_or_none()
+    if plugin_id is None:
+        return None
+    # An id can come back after a delete on SQLite (rowid reuse): the insert's RETURNING id drops any old
+    # snapshot of it (`cache_rules`).
+    await link_tags(session, plugin_id, names, replace=False)
     for part, values in parts.items():
         await insert_part(session, plugin_id, part, values)
     return await reloaded_view(session, plugin_id)
-
-
-def owner_in(acting: Acting | None) -> Membership:
-    """The caller's profile in the acting account: a plugin is owned by a profile (422 without one there)."""
-    acting = acting_required(acting)
-    if acting.membership is None:
-        raise Unprocessable.field("accountNumber", f"You have no profile in account {acting.account_number}.")
-    return acting.membership
 
 
 async def _owner(
@@ -174,12 +186,19 @@ async def _detail(session: AsyncSession, plugin_id: int) -> PluginDetail:
     return PluginDetail.model_validate(detail_of(await reloaded_view(session, plugin_id)))
 
 
+def created(plugin: PluginView | None) -> PluginView:
+    """The view `insert_plugin` returns when it was not asked to skip a taken name (it then always writes)."""
+    assert plugin is not None  # without `if_absent` a taken name is a 409, never None
+    return plugin
+
+
 async def create_plugin(
     session: AsyncSession, principal: Principal, data: PluginCreate, *, account_number: str | None = None
-) -> PluginDetail:
+) -> PluginView:
     """Any member may create a plugin in an account they belong to; it is owned by their profile there.
 
     The account is the body's `accountNumber`, else `account_number` (the query's), else the acting one.
+    The router presents the view (`views.detail_of`).
     """
     if data.data is not None and data.plugin_class != "static":
         raise Unprocessable.field("data", STATIC_ONLY.format(plugin_class=data.plugin_class))
@@ -205,7 +224,7 @@ async def create_plugin(
         if data.data
         else connected,
     )
-    return PluginDetail.model_validate(detail_of(plugin))
+    return created(plugin)
 
 
 def _class_data_of(data: PluginCreate) -> SqlDataSpec | ApiDataSpec | None:
@@ -251,14 +270,12 @@ async def update_plugin(
         changed = True
     if changed:
         await flush(session)
-        forget(session, plugin.id)
     return await _detail(session, plugin.id)
 
 
 async def delete_by_id(session: AsyncSession, plugin_id: int) -> None:
     # The database cascades to the parts and tag links (ON DELETE CASCADE on every child table).
     await session.execute(delete(PLUGINS).where(PLUGINS.c.id == plugin_id).returning(PLUGINS.c.id))
-    forget(session, plugin_id)
 
 
 async def delete_plugin(session: AsyncSession, principal: Principal, plugin_id: int) -> None:
@@ -268,8 +285,9 @@ async def delete_plugin(session: AsyncSession, principal: Principal, plugin_id: 
 
 async def clone_plugin(
     session: AsyncSession, principal: Principal, plugin_id: int, data: PluginClone, *, account_number: str | None
-) -> PluginDetail:
-    """Copy a readable plugin (metadata, tags, parts) into a new one owned by the caller."""
+) -> PluginView:
+    """Copy a readable plugin (metadata, tags, parts) into a new one owned by the caller (presented as
+    `create_plugin`'s)."""
     row = (await session.execute(VIEW.where(PluginMeta.id == plugin_id, read_scope(principal, PluginMeta)))).first()
     if row is None:
         raise NotFound(NOT_FOUND)
@@ -302,7 +320,7 @@ async def clone_plugin(
         if static
         else connected,
     )
-    return PluginDetail.model_validate(detail_of(clone))
+    return created(clone)
 
 
 def _copied_class_data(source: PluginView) -> dict[str, Any] | None:
@@ -329,7 +347,6 @@ async def write_prompt(
         session.add(prompt)
     if assign(prompt, values) or prompt.id is None:
         await flush(session)
-        forget(session, plugin.id)
     return PromptRead.model_validate(prompt)
 
 
@@ -343,7 +360,6 @@ async def write_selector(
         session.add(selector)
     if assign(selector, selector_values(data.directive, data.search_terms)) or selector.id is None:
         await flush(session)
-        forget(session, plugin.id)
     return SelectorRead.model_validate(selector)
 
 
@@ -357,5 +373,4 @@ async def write_data(session: AsyncSession, principal: Principal, plugin_id: int
         session.add(static)
     if assign(static, data_values(data.description, data.parameters, data.static_data)) or static.id is None:
         await flush(session)
-        forget(session, plugin.id)
     return DataRead.model_validate(static)

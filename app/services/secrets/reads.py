@@ -6,6 +6,7 @@ single secret alike (one shape, one code path).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -14,54 +15,45 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
 from app.identifiers import hashed_id
-from app.models import Account, Base, Secret, Tag, User, UserProfile
+from app.models import Account, Secret, User, UserProfile
 from app.schemas.secrets import SecretRead
-from app.services import profiles
-from app.services.base import Page, path_id
+from app.services.base import Page, path_id, query_name
 from app.services.principals import Principal
 from app.services.secrets import rules
+from app.services.tags import names_of as tag_names
 
-_ROWS = (
-    select(
-        Secret.id,
-        Secret.name,
-        Secret.description,
-        Secret.version,
-        Secret.annotations,
-        Secret.created_at,
-        Secret.updated_at,
-        Secret.expires_at,
-        Secret.last_accessed,
-        Secret.account_id,
-        User.username,
-        User.email,
-        Account.account_number,
+
+def with_owner(*columns: Any) -> Select[Any]:
+    """SELECT `columns` of secrets joined to their owner profile's user and account (which `columns` may name)."""
+    return (
+        select(*columns)
+        .select_from(Secret)
+        .join(UserProfile, UserProfile.id == Secret.user_profile_id)
+        .join(User, User.id == UserProfile.user_id)
+        .join(Account, Account.id == Secret.account_id)
     )
-    .join(UserProfile, UserProfile.id == Secret.user_profile_id)
-    .join(User, User.id == UserProfile.user_id)
-    .join(Account, Account.id == Secret.account_id)
+
+
+_ROWS = with_owner(
+    Secret.id,
+    Secret.name,
+    Secret.description,
+    Secret.version,
+    Secret.annotations,
+    Secret.created_at,
+    Secret.updated_at,
+    Secret.expires_at,
+    Secret.last_accessed,
+    User.username,
+    User.email,
+    Account.account_number,
 )
-_TAG_LINKS = Base.metadata.tables["secret_tag"]
 _ADAPTER: TypeAdapter[list[SecretRead]] = TypeAdapter(list[SecretRead])
-
-
-async def _tags_of(session: AsyncSession, ids: list[int]) -> dict[int, list[str]]:
-    tags: dict[int, list[str]] = {id_: [] for id_ in ids}
-    if ids:
-        links = (
-            select(_TAG_LINKS.c.object_id, Tag.name)
-            .join(Tag, Tag.id == _TAG_LINKS.c.tag_id)
-            .where(_TAG_LINKS.c.object_id.in_(ids))
-            .order_by(Tag.name)
-        )
-        for object_id, name in (await session.execute(links)).all():
-            tags[object_id].append(name)
-    return tags
 
 
 async def read_rows(session: AsyncSession, statement: Select[Any]) -> list[SecretRead]:
     rows = (await session.execute(statement)).all()
-    tags = await _tags_of(session, [row.id for row in rows])
+    tags = await tag_names(session, Secret, [row.id for row in rows])
     items = [
         {
             "id": row.id,
@@ -97,7 +89,7 @@ async def list_secrets(
     """A page of the secrets in the caller's ownership scope, newest first (and whether more exist)."""
     statement = _ROWS.where(rules.visible(principal))
     if name is not None:
-        statement = statement.where(Secret.name == profiles.normalised_query_name(name))
+        statement = statement.where(Secret.name == query_name(name))
     if tag is not None:
         statement = statement.where(Secret.has_tag(tag.strip()))
     if page.before is not None:
@@ -117,3 +109,24 @@ async def get_secret(session: AsyncSession, principal: Principal, ref: str) -> S
     if not found:
         raise NotFound(rules.NOT_FOUND)
     return found[0]
+
+
+# --- for the domains that refer to secrets by name (connections) ----------------------------------------------
+
+
+async def ids_by_name(session: AsyncSession, account_id: int, names: Iterable[str]) -> dict[str, int]:
+    """The ids of the account's secrets called `names` (already normalised); absent names are left out."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    statement = select(Secret.name, Secret.id).where(Secret.account_id == account_id, Secret.name.in_(wanted))
+    return {str(name): int(secret_id) for name, secret_id in (await session.execute(statement)).all()}
+
+
+async def names_by_id(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, str]:
+    """The names of the secrets `ids` (None entries ignored), for showing a reference by name."""
+    wanted = sorted({secret_id for secret_id in ids if secret_id is not None})
+    if not wanted:
+        return {}
+    statement = select(Secret.id, Secret.name).where(Secret.id.in_(wanted))
+    return {int(secret_id): str(name) for secret_id, name in (await session.execute(statement)).all()}

@@ -16,8 +16,7 @@ from app.models.base import utcnow
 from app.schemas.secrets import MASK, SecretCreate, SecretRead, SecretUpdate
 from app.services import tags as tag_service
 from app.services.base import assign, flush
-from app.services.permissions import acting_account
-from app.services.plugins.writes import owner_in
+from app.services.permissions import acting_account, owner_in
 from app.services.principals import Membership, Principal
 from app.services.secrets import reads, rules, usage
 from app.services.secrets.cipher import SecretCipher, SecretUndecryptable
