@@ -21,7 +21,7 @@ from typing import Any
 
 from app.config import Settings
 from app.schemas.manifests.plugin import example_manifest
-from bench import RESULTS_DIR, report, runtime_seed, seed
+from bench import RESULTS_DIR, report, runtime_seed, seed, sql_call
 from bench.loadgen import UNIQUE, LoadGenerator, Target, choose, run_tag
 from bench.report import Outcome, Report
 from bench.server import Server, cpu_busy_seconds, request, wait_until_quiet
@@ -115,8 +115,8 @@ MCP_HEADERS = {
 def runtime_scenarios(world: seed.World) -> list[Scenario]:
     """The plugin runtime's: selection, a static tool call, MCP `tools/call`.
 
-    Hook: the SQL tool call scenario ("n", target 0.10: 10 rows of a 1,000-row table on the local PostgreSQL)
-    goes here, with its plugin seeded in `bench.runtime_seed`.
+    And the SQL tool call ("n": 10 rows of a 1,000-row table on the local PostgreSQL), its database,
+    connection and plugin seeded by `bench.sql_call`.
     """
     staff = {"Authorization": f"Token {world.staff_keys[0]}"}
     runtime = {"Authorization": f"Token {world.runtime_key}"}
@@ -151,6 +151,18 @@ def runtime_scenarios(world: seed.World) -> list[Scenario]:
                 mcp_call_body(world.first_tool_name),
             ),
             target=0.15,
+        ),
+        Scenario(
+            "n",
+            f"SQL tool call: 10 rows of a {sql_call.ROWS:,}-row table on the local PostgreSQL, staff key",
+            "service",
+            Call(
+                "POST",
+                f"/api/v1/plugins/{world.sql_plugin_id}/call/",
+                {**staff, **JSON_BODY},
+                json.dumps({"arguments": sql_call.ARGUMENTS}),
+            ),
+            target=0.10,
         ),
     ]
 
@@ -356,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         seed.migrate_database(url)
         world = asyncio.run(seed.seed(url))
+        world.sql_plugin_id = asyncio.run(sql_call.seed(url))
         print(
             f"seeded {seed.TENANTS} tenants, {world.plugins:,} plugins in {world.seconds:.1f} s "
             f"(database {url.rsplit('/', 1)[-1]})",
@@ -368,7 +381,13 @@ def main(argv: list[str] | None = None) -> int:
         chosen = [s for s in scenarios(world) if s.key == "a" or not args.only or s.key in args.only]
         servers = {
             "ceiling": ("plain FastAPI (ceiling)", "bench.ceiling:create_app", {}, "/"),
-            "service": ("service", "app.main:create_app", {"DATABASE_URL": url}, "/readyz"),
+            # `any`: the SQL tool-call scenario's database is on 127.0.0.1 (`bench.sql_call`).
+            "service": (
+                "service",
+                "app.main:create_app",
+                {"DATABASE_URL": url, "SMARTER_CORE_PLUGIN_NETWORKS": "any"},
+                "/readyz",
+            ),
             "nocache": (
                 "service, SMARTER_CORE_CACHE_TTL=0",
                 "app.main:create_app",
@@ -408,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         unpin_postgres(pinned)
         if not args.keep_db:
             asyncio.run(seed.drop_database(url))
+            asyncio.run(sql_call.drop(url))
 
     outcomes.sort(key=lambda o: o.key)
     has_taskset = shutil.which("taskset") is not None

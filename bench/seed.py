@@ -59,6 +59,7 @@ class World:
     first_plugin_ids: list[int] = field(default_factory=list)  # per tenant
     plugins: int = 0
     seconds: float = 0.0
+    sql_plugin_id: int = 0  # `bench.sql_call`
     runtime_key: str = ""  # the plugin runtime's account (`bench.runtime_seed`)
     first_tool_name: str = ""  # the first tenant's first plugin, as an MCP tool
 

@@ -40,6 +40,9 @@ _PG_CANCELED = "57014"
 _MYSQL_TIMEOUTS = (3024, 1969)  # MySQL max_execution_time, MariaDB max_statement_time
 _TYPES: dict[str, TypeEngine[Any]] = {"string": String(), "integer": Integer(), "number": Float(), "boolean": Boolean()}
 _MESSAGE_MAX = 300
+_PG_READ_ONLY = text(
+    "SELECT set_config('transaction_read_only', 'on', true), set_config('statement_timeout', :timeout, true)"
+)
 # SQLite virtual machine instructions between two looks at the deadline.
 _SQLITE_PROGRESS_STEPS = 10_000
 # The database's own timeout ends a statement first and leaves its connection usable; this one is the backstop.
@@ -96,8 +99,9 @@ def _is_timeout(error: Exception) -> bool:
 async def _read_only(conn: AsyncConnection, family: str, timeout_ms: int) -> None:
     """Make this transaction read-only, with the statement timeout, before the query runs."""
     if family == "postgresql":
-        await conn.execute(text("SET TRANSACTION READ ONLY"))
-        await conn.execute(text(f"SET LOCAL statement_timeout = {int(timeout_ms)}"))
+        # `SET TRANSACTION READ ONLY` and `SET LOCAL statement_timeout` in one round trip (the transaction's own
+        # settings, gone at its end; going read-only is allowed at any point of a transaction).
+        await conn.execute(_PG_READ_ONLY, {"timeout": str(int(timeout_ms))})
     elif family == "mysql":
         # Before the transaction's first statement: applies to the next transaction only.
         await conn.execute(text("SET TRANSACTION READ ONLY"))
