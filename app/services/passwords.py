@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 
 from passlib.context import CryptContext
 
@@ -16,8 +17,19 @@ from app.errors import Unprocessable
 _LEGACY = ["bcrypt", "django_argon2", "django_bcrypt_sha256", "django_bcrypt", "django_pbkdf2_sha256"]
 _context = CryptContext(schemes=["argon2", *_LEGACY], deprecated=_LEGACY)
 
-# Verified against when the user does not exist, so both failures take the same time.
-_DUMMY_HASH = _context.hash("smarter-core timing equaliser")
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so both failures take the same time.
+
+    Made on first use, not at import: an argon2 hash allocates its memory cost (64 MiB) for its duration, and
+    at import that set every worker's peak resident size 64 MiB above what it ever needs while serving.
+    """
+    return str(_context.hash("smarter-core timing equaliser"))
+
+
+def _verify_unknown(password: str) -> None:
+    _context.verify(password, _dummy_hash())
 
 
 async def hash_password(password: str) -> str:
@@ -41,5 +53,5 @@ async def verify_password(password: str, stored_hash: str | None) -> tuple[bool,
         else:
             return bool(ok), new_hash
     with contextlib.suppress(ValueError):
-        await asyncio.to_thread(_context.verify, password, _DUMMY_HASH)
+        await asyncio.to_thread(_verify_unknown, password)
     return False, None
