@@ -31,6 +31,11 @@ logger = logging.getLogger(__name__)
 ACCOUNT_CACHE = "account"
 PLUGIN_CACHE = "plugin"
 PRINCIPAL_CACHE = "principal"
+# What a SQL or API plugin call uses (`plugin_runtime.connected`): the connection rows, and a secret's
+# plaintext with its expiry and `lastAccessed` stamp, keyed by id.
+SQL_CONNECTION_CACHE = "connection_sql"
+API_CONNECTION_CACHE = "connection_api"
+REVEALED_CACHE = "revealed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,13 @@ def _plugin_by(column: str) -> Callable[[Change], Iterable[Invalidation]]:
     return invalidations
 
 
+def _by_id(cache: str) -> Callable[[Change], Iterable[Invalidation]]:
+    def invalidations(change: Change) -> Iterable[Invalidation]:
+        yield Invalidation(cache=cache, key=int(change.row["id"]))
+
+    return invalidations
+
+
 _TIMESTAMPS = frozenset({"updated_at"})
 
 RULES: dict[str, Rule] = {
@@ -101,6 +113,10 @@ RULES: dict[str, Rule] = {
     "plugin_data_sql": Rule(("plugin_id",), _plugin_by("plugin_id"), (PLUGIN_CACHE,)),
     "plugin_data_api": Rule(("plugin_id",), _plugin_by("plugin_id"), (PLUGIN_CACHE,)),
     "plugin_meta_tag": Rule(("object_id",), _plugin_by("object_id"), (PLUGIN_CACHE,)),
+    "connection_sql": Rule(("id",), _by_id(SQL_CONNECTION_CACHE), (SQL_CONNECTION_CACHE,)),
+    "connection_api": Rule(("id",), _by_id(API_CONNECTION_CACHE), (API_CONNECTION_CACHE,)),
+    # A stamp of `lastAccessed` drops the entry too: the next use reads the new stamp.
+    "secret": Rule(("id",), _by_id(REVEALED_CACHE), (REVEALED_CACHE,)),
 }
 
 

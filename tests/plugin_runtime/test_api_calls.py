@@ -27,6 +27,7 @@ from tests.connections.support import API, create, policy, secret
 from tests.support import World
 
 PLUGINS = "/api/v1/plugins/"
+SECRETS_PATH = "/api/v1/secrets/"
 SECRET_VALUE = "api-secret-" + secrets.token_hex(8)
 BIG = b"x" * (1024 * 1024 + 10)
 
@@ -286,3 +287,29 @@ async def test_unreachable_api_is_502(client: httpx.AsyncClient, world: World, r
         plugin_id = await api_plugin(client, world, "closed", name)
         response = await call(client, world, plugin_id)
     assert response.status_code == 502, response.text
+
+
+async def test_a_changed_secret_or_connection_is_used_by_the_next_call(
+    client: httpx.AsyncClient, world: World, runtime: Runtime, upstream: str
+) -> None:
+    """The connection and the secret's plaintext are cached per process: a write of either is seen at once."""
+    headers = world["staff_a"].headers
+    name = await connection(client, world, upstream, "conn_cached", "token")
+    with policy(runtime, "any"):
+        plugin_id = await api_plugin(client, world, "echo_cached", name)
+        first = result(await call(client, world, plugin_id))
+        again = result(await call(client, world, plugin_id))
+        secrets_page = await client.get(SECRETS_PATH, headers=headers)
+        secret_id = next(item["id"] for item in secrets_page.json() if item["name"] == f"{name}_key")
+        rotated = "rotated-" + secrets.token_hex(8)
+        patched = await client.patch(f"{SECRETS_PATH}{secret_id}/", headers=headers, json={"value": rotated})
+        assert patched.status_code == 200, patched.text
+        after_rotation = result(await call(client, world, plugin_id))
+        connections_page = await client.get(API, headers=headers)
+        connection_id = next(item["id"] for item in connections_page.json() if item["name"] == name)
+        switched = await client.patch(f"{API}{connection_id}/", headers=headers, json={"authMethod": "api_key"})
+        assert switched.status_code == 200, switched.text
+        after_switch = result(await call(client, world, plugin_id))
+    assert [first["authorization"], again["authorization"]] == [digest(f"Bearer {SECRET_VALUE}")] * 2
+    assert after_rotation["authorization"] == digest(f"Bearer {rotated}")
+    assert (after_switch["authorization"], after_switch["apiKey"]) == (digest(""), digest(rotated))

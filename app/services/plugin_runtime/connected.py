@@ -3,7 +3,11 @@ the connection a call uses with its secret, and JSON-safe values.
 
 A call reads its connection (of the plugin's own account) and reveals its secret in a short unit of work of
 its own, committed before anything is sent to the database or API: no transaction of this service is held
-open while an upstream answers.
+open while an upstream answers. Both are cached per process (`cache_rules`: a write of the connection or
+the secret drops its entry, here and through NOTIFY elsewhere; the TTL is the backstop). A cached secret is
+used only while it has not expired and its `lastAccessed` stamp is not due, so a use that must stamp (at
+most once a minute) still goes to the database; the plaintext lives in memory only, as in the engine that
+the pools keep connected with it.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from sqlalchemy import select
 from app.db import commit
 from app.errors import Conflict
 from app.models import ApiConnection, SqlConnection
+from app.services.cache_rules import API_CONNECTION_CACHE, REVEALED_CACHE, SQL_CONNECTION_CACHE
 from app.services.plugin_runtime.kinds import CallContext, JsonObject, parameter_descriptions
 from app.services.plugin_runtime.schemas import declared_parameters_schema
 from app.services.plugins.connected_views import tool_description
 from app.services.plugins.statements import DATA_PARTS
 from app.services.plugins.views import PluginView
-from app.services.secrets import reveal
+from app.services.secrets.reveal import Revealed, use
 
 C = TypeVar("C", SqlConnection, ApiConnection)
 
@@ -83,23 +88,44 @@ async def connection_and_secret(
 ) -> tuple[C, str | None]:
     """The plugin's connection (of its own account) and its secret's plaintext (None without one).
 
-    An expired or missing secret is a 409 (`reveal`). Revealing stamps `lastAccessed`, so that unit of work
-    is a writer's, committed here, before the call goes out.
+    An expired or missing secret is a 409 (`secrets.reveal`). Revealing stamps `lastAccessed`, so that unit
+    of work is a writer's, committed here, before the call goes out.
     """
     if context.sessionmaker is None or context.writer_sessionmaker is None or context.cipher is None:
         raise Conflict(NOT_CONFIGURED.format(kind=kind))
-    statement = select(model).where(model.id == connection_id, model.account_id == account_id)
-    async with context.sessionmaker() as session:
-        connection = (await session.execute(statement)).scalar_one_or_none()
-    if connection is None:
+    sessionmaker, writer_sessionmaker, cipher = context.sessionmaker, context.writer_sessionmaker, context.cipher
+
+    async def load_connection() -> C | None:
+        async with sessionmaker() as session:
+            found: C | None = (
+                await session.execute(select(model).where(model.id == connection_id))
+            ).scalar_one_or_none()
+        return found  # detached, every column loaded: read-only from here on
+
+    cache_name = SQL_CONNECTION_CACHE if model is SqlConnection else API_CONNECTION_CACHE
+    connection: C | None = await context.caches.register(cache_name).get(connection_id, load_connection)
+    if connection is None or connection.account_id != account_id:
         raise Conflict(NO_CONNECTION)
     secret_id: int | None = getattr(connection, secret_column)
     if secret_id is None:
         return connection, None
-    async with context.writer_sessionmaker() as session:
-        value = await reveal(session, context.cipher, secret_id, now=datetime.now(UTC))
-        await commit(session)
-    return connection, value
+    now = datetime.now(UTC)
+    secrets = context.caches.register(REVEALED_CACHE)
+    cached: Revealed | None = secrets.peek(secret_id)
+    if cached is not None and cached.usable(now):
+        return connection, cached.value
+
+    async def load_secret() -> Revealed:
+        async with writer_sessionmaker() as session:
+            revealed = await use(session, cipher, secret_id, now=now)
+            await commit(session)  # a stamp's invalidation drops what this load returns: the next one stores
+        return revealed
+
+    if cached is not None:
+        secrets.invalidate(secret_id)
+    revealed: Revealed | None = await secrets.get(secret_id, load_secret)
+    assert revealed is not None  # the loader returns a value or raises
+    return connection, revealed.value
 
 
 def json_safe(value: Any) -> Any:

@@ -7,6 +7,7 @@ here; the value goes to the outbound call and nowhere else (never a log, a respo
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
@@ -20,8 +21,28 @@ from app.services.secrets.cipher import SecretCipher
 ACCESS_STAMP_INTERVAL = timedelta(seconds=60)
 
 
+@dataclass(frozen=True, slots=True)
+class Revealed:
+    """A secret's plaintext with what decides whether it may be used again without the database: when it
+    expires and when it was last stamped. The value is kept out of `repr` (never in a log or traceback)."""
+
+    value: str = field(repr=False)
+    expires_at: datetime | None
+    stamped_at: datetime
+
+    def usable(self, now: datetime) -> bool:
+        """Not expired, and its `lastAccessed` stamp not due yet (so a use now would write nothing)."""
+        not_expired = self.expires_at is None or self.expires_at > now
+        return not_expired and self.stamped_at > now - ACCESS_STAMP_INTERVAL
+
+
 async def reveal(session: AsyncSession, cipher: SecretCipher, secret_id: int, *, now: datetime) -> str:
-    """The plaintext of secret `secret_id`, for a call that uses it now.
+    """The plaintext of secret `secret_id`, for a call that uses it now (`use`)."""
+    return (await use(session, cipher, secret_id, now=now)).value
+
+
+async def use(session: AsyncSession, cipher: SecretCipher, secret_id: int, *, now: datetime) -> Revealed:
+    """The plaintext of secret `secret_id`, for a call that uses it now, with its expiry and stamp.
 
     Raises `rules.SecretUnavailable` (409) when the secret does not exist or has expired (`expiresAt` at or
     before `now`), `cipher.SecretsNotConfigured` / `cipher.SecretUndecryptable` (503) when no configured key
@@ -38,11 +59,14 @@ async def reveal(session: AsyncSession, cipher: SecretCipher, secret_id: int, *,
         raise rules.expired(row.name, row.expires_at)
     value = cipher.decrypt(row.encrypted_value)
     due = now - ACCESS_STAMP_INTERVAL
+    stamped_at: datetime = row.last_accessed
     if row.last_accessed is None or row.last_accessed <= due:
         await session.execute(
             update(Secret)
             .where(Secret.id == secret_id, or_(Secret.last_accessed.is_(None), Secret.last_accessed <= due))
             .values(last_accessed=now, updated_at=Secret.updated_at)  # not a change of the secret
+            .returning(Secret.id)  # the row, for the cache rules (`cache_rules.RULES["secret"]`)
             .execution_options(synchronize_session=False)
         )
-    return value
+        stamped_at = now
+    return Revealed(value, row.expires_at, stamped_at)
