@@ -320,6 +320,27 @@ async def test_postgresql_timeout_is_504_and_the_pool_recovers(
         assert ok(await call(client, world, fast))["result"] == [{"one": 1}]
 
 
+async def test_postgresql_a_dropped_pooled_connection_is_replaced(
+    client: httpx.AsyncClient, world: World, runtime: Runtime, pg_database: str
+) -> None:
+    """The pools do not ping on checkout: a pooled connection the server ended is retried on a fresh one."""
+    connection = await pg_connection(client, world, pg_database)
+    with policy(runtime, "any"):
+        plugin_id = await sql_plugin(client, world, "one", "SELECT 1 AS one", connection=connection)
+        assert ok(await call(client, world, plugin_id))["result"] == [{"one": 1}]
+        admin = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
+        try:
+            ended = await admin.fetchval(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = $1 AND application_name = 'smarter-core-plugin') AS t",
+                pg_database,
+            )
+        finally:
+            await admin.close()
+        after = await call(client, world, plugin_id)
+    assert (ended, ok(after)["result"]) == (1, [{"one": 1}])
+
+
 async def test_postgresql_failures_are_502_without_the_password(
     client: httpx.AsyncClient, world: World, runtime: Runtime, pg_database: str
 ) -> None:

@@ -64,7 +64,10 @@ class ConnectionPools:
 
     def _new_engine(self, connection: SqlConnection, password: str | None) -> AsyncEngine:
         create = creator(connection, password, lambda: self.policy, self._own_database)
-        options: dict[str, Any] = {"async_creator": create, "pool_pre_ping": True}
+        # No `pool_pre_ping`: a round trip per checkout, on every call. A pooled connection the server dropped
+        # fails its first statement instead; SQLAlchemy then invalidates it (`DBAPIError.connection_invalidated`)
+        # and the plugin runtime runs its read-only query once more on a fresh one (`plugin_runtime.sql`).
+        options: dict[str, Any] = {"async_creator": create}
         if engine_family(connection.db_engine) != "sqlite":
             options.update(
                 pool_size=connection.pool_size,

@@ -135,6 +135,26 @@ async def run_query(
     return columns, list(rows)
 
 
+async def _query(
+    context: CallContext,
+    connection: SqlConnection,
+    password: str | None,
+    statement: TextClause,
+    values: JsonObject,
+    limit: int,
+) -> tuple[list[str], list[Any]]:
+    assert context.pools is not None  # `execute` checked
+    family, timeout = engine_family(connection.db_engine), connection.timeout
+    async with context.pools.sql_connection(connection, password) as conn:
+        try:
+            async with asyncio.timeout(timeout + _BACKSTOP_SECONDS):
+                return await run_query(conn, family, statement, values, limit, timeout)
+        except TimeoutError:
+            # The backstop fired: the connection may still be busy, so it never goes back to the pool.
+            await conn.invalidate()
+            raise
+
+
 async def execute(view: PluginView, arguments: JsonObject, context: CallContext) -> Outcome:
     data = connected.required_data(view, KIND)
     if context.pools is None:
@@ -148,17 +168,16 @@ async def execute(view: PluginView, arguments: JsonObject, context: CallContext)
     arguments = connected.with_defaults(view, arguments)
     values = {name: _bound_value(arguments.get(name), declared.get(name, "string")) for name in used}
     limit: int = data["result_limit"]
-    family = engine_family(connection.db_engine)
     timeout = connection.timeout
     try:
-        async with context.pools.sql_connection(connection, password) as conn:
-            try:
-                async with asyncio.timeout(timeout + _BACKSTOP_SECONDS):
-                    columns, rows = await run_query(conn, family, statement, values, limit, timeout)
-            except TimeoutError:
-                # The backstop fired: the connection may still be busy, so it never goes back to the pool.
-                await conn.invalidate()
+        try:
+            columns, rows = await _query(context, connection, password, statement, values, limit)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
                 raise
+            # A pooled connection the server had dropped (the pools do not ping on checkout): the query only
+            # reads, so it runs once more, on a fresh connection.
+            columns, rows = await _query(context, connection, password, statement, values, limit)
     except TimeoutError as exc:
         raise UpstreamTimeout(f"The query did not finish within the connection's timeout ({timeout} s).") from exc
     except FAILURES as exc:
