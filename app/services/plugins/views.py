@@ -8,6 +8,7 @@ against its schema (building the schema's models and dumping them cost more than
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -62,12 +63,26 @@ def view_of(row: Iterable[Any]) -> PluginView:
     return view_from(dict(zip(VIEW_NAMES, row, strict=True)))
 
 
+# JSON values many plugins repeat (a parameters schema, annotations, search terms), one shared copy each: views
+# live in the `plugin` cache by the thousand and are read-only already (every reader of a cached view shares it).
+_shared_json = lru_cache(maxsize=4096)(from_json)
+
+
+def _shared(value: Any) -> Any:
+    """One copy of a repeated value: strings interned, JSON containers shared through `_shared_json`."""
+    if isinstance(value, str):
+        return sys.intern(value)
+    if isinstance(value, dict | list) and value:
+        return _shared_json(to_json(value))
+    return value
+
+
 def view_from(values: Mapping[Any, Any]) -> PluginView:
     """The view in `values`, a `statements.VIEW` row as a mapping of its labels (extra labels ignored)."""
-    plugin = {name: values[name] for name in PLUGIN_COLUMNS}
+    plugin = {name: _shared(values[name]) for name in PLUGIN_COLUMNS}
     plugin["tags"] = tag_list(plugin["tags"])
     for part, keys in PART_KEYS.items():
-        columns = {key: values[f"{part}__{key}"] for key in keys}
+        columns = {key: _shared(values[f"{part}__{key}"]) for key in keys}
         plugin[part] = None if columns["id"] is None else columns
     return PluginView(**plugin)
 
