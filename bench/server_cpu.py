@@ -20,7 +20,7 @@ import http.client
 import statistics
 from pathlib import Path
 
-from bench import seed
+from bench import seed, sql_call
 from bench.__main__ import Call, scenarios
 from bench.loadgen import UNIQUE, run_tag
 from bench.server import Server
@@ -78,11 +78,13 @@ def main() -> None:
     try:
         seed.migrate_database(url)
         world = asyncio.run(seed.seed(url))
+        world.sql_plugin_id = asyncio.run(sql_call.seed(url))  # the SQL tool call's (n) database and plugin
         chosen = [s for s in scenarios(world) if s.key == "a" or s.key in args.only]
         env = {"SMARTER_CORE_LOG_LEVEL": "warning"}
         kinds = {
             "ceiling": ("bench.ceiling:create_app", {}, "/"),
-            "service": ("app.main:create_app", {"DATABASE_URL": url}, "/readyz"),
+            # `any`: the SQL tool call's database is on 127.0.0.1 (`bench.sql_call`), as in `make bench`.
+            "service": ("app.main:create_app", {"DATABASE_URL": url, "SMARTER_CORE_PLUGIN_NETWORKS": "any"}, "/readyz"),
             "nocache": ("app.main:create_app", {"DATABASE_URL": url, "SMARTER_CORE_CACHE_TTL": "0"}, "/readyz"),
         }
         running: dict[str, Server] = {}
@@ -124,6 +126,7 @@ def main() -> None:
         for server in servers:
             server.cleanup()
         asyncio.run(seed.drop_database(url))
+        asyncio.run(sql_call.drop(url))
 
 
 if __name__ == "__main__":
