@@ -131,23 +131,25 @@ def name_thing(request: Request, thing: str) -> None:
         context.thing = thing
 
 
-def journal_error_body(request: Request, context: JournalContext, error: AppError) -> dict[str, Any]:
+def journal_error_body(
+    context: JournalContext, error: AppError, *, request_id: str | None, status: int | None = None
+) -> dict[str, Any]:
     return {
         "api": JOURNAL_API,
         "metadata": {"command": context.command, "thing": context.thing},
         "error": {
             "errorClass": type(error).__name__,
             "description": error.detail,
-            "status": error.status,
+            "status": error.status if status is None else status,
             "errors": [e.model_dump() for e in error.errors] if error.errors else None,
-            "requestId": request_id_of(request),
+            "requestId": request_id,
         },
     }
 
 
 def render(request: Request, error: AppError) -> JSONResponse:
     if (context := journal_of(request)) is not None:
-        body = journal_error_body(request, context, error)
+        body = journal_error_body(context, error, request_id=request_id_of(request))
         return JSONResponse(body, status_code=error.status, headers=error.headers)
     body = problem_body(
         error.status, error.detail, slug=error.slug, errors=error.errors, request_id=request_id_of(request)

@@ -29,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 
 from app import __version__
 from app.deps import get_principal, runtime_of
-from app.errors import AppError
+from app.errors import AppError, MethodNotAllowed
 from app.runtime import Runtime
 from app.services import plugin_runtime
 from app.services.principals import Principal
@@ -39,6 +39,7 @@ PAGE_SIZE = 100
 CALLER = "smarter_core.mcp_caller"
 INVALID_PARAMS = -32602
 UNKNOWN_TOOL = "No tool with this name is visible to you."
+ALLOW = {"Allow": "POST"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,10 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
             reader=runtime.reader,
             caches=runtime.caches,
             settings=runtime.settings,
+            pools=runtime.pools,
+            cipher=runtime.cipher,
+            sessionmaker=runtime.sessionmaker,
+            writer_sessionmaker=runtime.writer_sessionmaker,
         )
         result = await plugin_runtime.call(tool, dict(params.arguments or {}), context)
     except AppError as exc:
@@ -174,5 +179,9 @@ class McpEndpoint:
         request = Request(scope, receive)
         # Raises the app's `Unauthorized`, which its exception handlers render as a 401 problem+json.
         principal = await get_principal(request)
+        if request.method != "POST":
+            # Stateless and JSON-only: no server-initiated stream to GET, no session to DELETE (the transport's
+            # 405 for these, as the specification allows; a GET would otherwise hold an idle stream open).
+            raise MethodNotAllowed("The MCP endpoint takes POST only (stateless, JSON responses).", headers=ALLOW)
         scope[CALLER] = Caller(principal, runtime_of(request), request.query_params.get("accountNumber"))
         await self.manager.handle_request(scope, receive, send)

@@ -27,8 +27,8 @@ from app.errors import (
     Unauthorized,
     Unprocessable,
 )
-from app.http_errors import PROBLEM_JSON, Problem, is_cli_path, problem_body
-from app.schemas.journal import JOURNAL_API, JournalErrorResponse
+from app.http_errors import PROBLEM_JSON, JournalContext, Problem, is_cli_path, journal_error_body, problem_body
+from app.schemas.journal import JournalErrorResponse
 
 # Every route that authenticates can answer these; every route that touches the database, 503.
 AUTH = (401,)
@@ -74,19 +74,9 @@ _EXAMPLE_REQUEST_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 def error_example(status: int, *, journal: bool) -> dict[str, Any]:
     error = _EXAMPLE_ERRORS.get(status) or AppError(HTTPStatus(status).phrase)
-    errors = [e.model_dump() for e in error.errors] if error.errors else None
     if journal:
-        return {
-            "api": JOURNAL_API,
-            "metadata": {"command": "apply", "thing": "Plugin"},
-            "error": {
-                "errorClass": type(error).__name__,
-                "description": error.detail,
-                "status": status,
-                "errors": errors,
-                "requestId": _EXAMPLE_REQUEST_ID,
-            },
-        }
+        context = JournalContext("apply", "Plugin")
+        return journal_error_body(context, error, request_id=_EXAMPLE_REQUEST_ID, status=status)
     return problem_body(status, error.detail, slug=error.slug, errors=error.errors, request_id=_EXAMPLE_REQUEST_ID)
 
 
@@ -100,6 +90,26 @@ _HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "p
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+# Bodies a route reads itself (its `openapi_extra` names their schemas, e.g. a `oneOf` chosen by the resource's
+# class): their models go in `components.schemas`, as FastAPI does for the bodies it validates.
+_REQUEST_MODELS: list[type[BaseModel]] = []
+
+
+def register_request_models(*models: type[BaseModel]) -> None:
+    _REQUEST_MODELS.extend(model for model in models if model not in _REQUEST_MODELS)
+
+
+def _add_request_models(document: dict[str, Any]) -> None:
+    if not _REQUEST_MODELS:
+        return
+    schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in _REQUEST_MODELS], ref_template="#/components/schemas/{model}"
+    )
+    for name, schema in definitions.get("$defs", {}).items():
+        schemas.setdefault(name, schema)
 
 
 def _add_components(document: dict[str, Any], *models: type[BaseModel]) -> None:
@@ -203,7 +213,9 @@ def install(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document = complete_error_responses(generate(), guarded_methods=guarded_methods)
+            generated = generate()
+            _add_request_models(generated)
+            document = complete_error_responses(generated, guarded_methods=guarded_methods)
             # By path, whatever order the routes are matched in (the busiest first, `app.routers`): Swagger UI
             # then shows each tag's collection before its items.
             document["paths"] = dict(sorted(document.get("paths", {}).items()))

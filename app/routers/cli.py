@@ -32,7 +32,7 @@ from app.schemas.journal import (
     PlatformVersion,
     WhoAmI,
 )
-from app.services.manifests import protocol, registry
+from app.services.manifests import platform_status, protocol, registry
 from app.services.manifests.base import Broker, BrokerContext
 
 
@@ -336,7 +336,7 @@ async def whoami(
     statuses=_BASE,
 )
 async def version(principal: PrincipalDep) -> Journaled[PlatformVersion]:
-    return protocol.version(principal)
+    return platform_status.version(principal)
 
 
 @read_route(
@@ -349,7 +349,13 @@ async def version(principal: PrincipalDep) -> Journaled[PlatformVersion]:
     statuses=_BASE,
 )
 async def status(principal: PrincipalDep, runtime: RuntimeDep) -> Journaled[PlatformStatus]:
-    return await protocol.status(runtime, principal)
+    facts = platform_status.Platform(
+        settings=runtime.settings,
+        head=runtime.schema.head,
+        read_revision=lambda: runtime.schema.check(runtime.engine),
+        listening=runtime.listener is not None,
+    )
+    return await platform_status.status(facts, principal)
 
 
 @read_route(

@@ -13,6 +13,7 @@ from app.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.openapi import problems
 from app.routers.base import resource_router
 from app.routers.lists import list_response, list_responses
+from app.routers.pages import PageDep
 from app.schemas.connections import (
     ApiConnectionCreate,
     ApiConnectionPut,
@@ -24,7 +25,7 @@ from app.schemas.connections import (
     SqlConnectionRead,
     SqlConnectionUpdate,
 )
-from app.services.base import Page, PageDep, path_id
+from app.services.base import Page, path_id
 from app.services.connections import probe, queries, writes
 from app.services.connections.rules import LABELS, NOT_FOUND, Kind
 from app.services.connections.views import row_of

@@ -36,6 +36,10 @@ def _context(runtime: Runtime, principal: Principal) -> plugin_runtime.CallConte
         reader=runtime.reader,
         caches=runtime.caches,
         settings=runtime.settings,
+        pools=runtime.pools,
+        cipher=runtime.cipher,
+        sessionmaker=runtime.sessionmaker,
+        writer_sessionmaker=runtime.writer_sessionmaker,
     )
 
 

@@ -91,6 +91,10 @@ SecretName = Annotated[Name, Field(examples=["db_password"], description="The na
 Database = Annotated[str, Field(min_length=1, max_length=1024, examples=["sales"]), AfterValidator(_line)]
 
 
+# Proxy and SSH settings round-trip (the SDK's shapes have them) but connections are made directly.
+_KEPT = "Stored and shown; connections are made directly (proxies and SSH tunnels are not used)."
+
+
 def check_sql_host(db_engine: str, hostname: str) -> None:
     """Network engines need a host; SQLite's `database` is a file path and needs none."""
     if DB_ENGINES[db_engine] != "sqlite" and not hostname:
@@ -117,11 +121,11 @@ class SqlConnectionFields(InputModel):
     ssl_key: LongText | None = Field(None, description="A private key: write-only, shown as `********`.")
     pool_size: PoolSize = 5
     max_overflow: MaxOverflow = 10
-    proxy_host: Host | None = None
-    proxy_port: Port | None = None
-    proxy_username: Line | None = None
-    proxy_password: SecretName | None = None
-    ssh_known_hosts: LongText | None = None
+    proxy_host: Host | None = Field(None, description=_KEPT)
+    proxy_port: Port | None = Field(None, description=_KEPT)
+    proxy_username: Line | None = Field(None, description=_KEPT)
+    proxy_password: SecretName | None = Field(None, description=_KEPT)
+    ssh_known_hosts: LongText | None = Field(None, description=_KEPT)
 
     @model_validator(mode="after")
     def _host_required(self) -> Self:
@@ -137,11 +141,11 @@ class ApiConnectionFields(InputModel):
     username: Line | None = Field(None, description="The user of `basic` auth (`username:<apiKey secret>`).")
     api_key: SecretName | None = None
     timeout: Timeout = CONNECTION_TIMEOUT_MAX
-    proxy_protocol: ProxyProtocol | None = None
-    proxy_host: Host | None = None
-    proxy_port: Port | None = None
-    proxy_username: Line | None = None
-    proxy_password: SecretName | None = None
+    proxy_protocol: ProxyProtocol | None = Field(None, description=_KEPT)
+    proxy_host: Host | None = Field(None, description=_KEPT)
+    proxy_port: Port | None = Field(None, description=_KEPT)
+    proxy_username: Line | None = Field(None, description=_KEPT)
+    proxy_password: SecretName | None = Field(None, description=_KEPT)
 
     @model_validator(mode="after")
     def _secret_for_auth(self) -> Self:

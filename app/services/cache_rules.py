@@ -107,8 +107,10 @@ RULES: dict[str, Rule] = {
 def queue(session: Session, invalidations: Iterable[Invalidation]) -> None:
     """Queue invalidations on the unit of work; `app.db.commit` publishes and applies them after commit."""
     pending: list[Invalidation] = session.info.setdefault(PENDING_KEY, [])
+    queued = set(pending)  # a flush of many rows queues many alike: each once, in order
     for item in invalidations:
-        if item not in pending:
+        if item not in queued:
+            queued.add(item)
             pending.append(item)
 
 
@@ -167,17 +169,32 @@ def _statement_kind(state: ORMExecuteState) -> Literal["insert", "update", "dele
     return None
 
 
+def writes(table: str, kind: Literal["insert", "update", "delete"] = "insert") -> dict[str, Any]:
+    """Execution options of a SELECT whose data-modifying CTEs write `table` (one statement doing a whole
+    create on PostgreSQL): its result rows are the written rows, read like a DML statement's RETURNING."""
+    return {WRITES_OPTION: (kind, table)}
+
+
+WRITES_OPTION = "smarter_core_writes"
+
+
 def _on_execute(state: ORMExecuteState) -> Result[Any] | None:
     kind = _statement_kind(state)
+    table_name = getattr(getattr(state.statement, "table", None), "name", "")
+    declared = state.execution_options.get(WRITES_OPTION)
+    if kind is None and declared is not None:
+        kind, table_name = declared
     if kind is None:
         return None
-    table = getattr(state.statement, "table", None)
-    rule = RULES.get(getattr(table, "name", ""))
+    rule = RULES.get(table_name)
     if rule is None:
         return None
-    returned = {column["name"] for column in getattr(state.statement, "returning_column_descriptions", ())}
+    if declared is not None:
+        returned = {column["name"] for column in state.statement.column_descriptions}  # type: ignore[attr-defined]
+    else:
+        returned = {column["name"] for column in getattr(state.statement, "returning_column_descriptions", ())}
     if not set(rule.keys) <= returned:
-        queue(state.session, _whole(rule, table.name))  # type: ignore[union-attr]
+        queue(state.session, _whole(rule, table_name))
         return None
     # Run it here to read the rows its RETURNING gives, and hand the caller a copy of the same result.
     frozen = state.invoke_statement().freeze()

@@ -19,7 +19,7 @@ from app.models import KIND_LOGIN, Account, AccountContact, ApiKey, User, UserPr
 from app.schemas.profiles import ProfileCreate, ProfileUpdate
 from app.services import accounts
 from app.services import tags as tag_service
-from app.services.base import Page, assign, fetch_page, flush, insert_ignore
+from app.services.base import Page, fetch_page, flush, insert_ignore, query_name
 from app.services.permissions import (
     account_admin_scope,
     acting_account,
@@ -119,13 +119,6 @@ async def account_for(
 # --- REST -------------------------------------------------------------------------------------------------
 
 
-def normalised_query_name(name: str) -> str:
-    try:
-        return text.normalise_name(name)
-    except ValueError as exc:
-        raise Unprocessable.field("name", str(exc), where="query") from exc
-
-
 def _readable(principal: Principal, profile_id: int) -> Select[UserProfile]:
     return select(UserProfile).where(UserProfile.id == profile_id, profile_scope(principal))
 
@@ -159,7 +152,7 @@ async def list_profiles(
             UserProfile.account_id.in_(select(Account.id).where(Account.account_number == account_number))
         )
     if name is not None:
-        statement = statement.where(UserProfile.name == normalised_query_name(name))
+        statement = statement.where(UserProfile.name == query_name(name))
     if tag is not None:
         statement = statement.where(UserProfile.has_tag(tag.strip()))
     return await fetch_page(session, statement, page, key=UserProfile.id)
@@ -195,13 +188,7 @@ async def create_profile(session: AsyncSession, principal: Principal, data: Prof
 
 async def write_metadata(session: AsyncSession, profile: UserProfile, values: dict[str, Any]) -> bool:
     """Apply metadata and profile fields (`tags` as names); `profile.tag_links` must be loaded."""
-    values = dict(values)
-    tags = values.pop("tags", None)
-    changed = assign(profile, values)
-    if tags is not None and sorted(tags) != sorted(profile.tags):
-        await tag_service.set_tags(session, profile, tags)
-        changed = True
-    return changed
+    return await tag_service.assign_tagged(session, profile, values)
 
 
 async def update_profile(

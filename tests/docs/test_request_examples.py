@@ -43,8 +43,6 @@ PLAN: list[tuple[str, str, str | None]] = [
     ("put", "/api/v1/connections/api/{id}/", "post /api/v1/connections/api/"),
     ("post", "/api/v1/plugins/selection/", None),
     ("post", "/api/v1/plugins/{id}/call/", "post /api/v1/plugins/"),
-    ("post", "/api/v1/secrets/", None),
-    ("patch", "/api/v1/secrets/{id}/", "post /api/v1/secrets/"),
     ("post", "/api/v1/cli/validate/", None),
     ("post", "/api/v1/cli/apply/", None),
 ]

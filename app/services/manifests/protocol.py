@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
-from functools import lru_cache
-from importlib import metadata as package_metadata
 from typing import Any
 
 import anyio
@@ -24,9 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app import __version__, documents
+from app import documents
 from app.config import Settings
-from app.db_errors import is_database_unavailable
 from app.errors import (
     AppError,
     BadRequest,
@@ -37,11 +33,8 @@ from app.errors import (
 )
 from app.models import Account, ImmutableFieldError, User
 from app.reads import Reader
-from app.runtime import Runtime
 from app.schemas.accounts import AccountRead
 from app.schemas.journal import (
-    ApiVersionInfo,
-    CliVersionInfo,
     Journaled,
     JournalMessage,
     JournalMetadata,
@@ -52,8 +45,6 @@ from app.schemas.journal import (
     ManifestListMetadata,
     ManifestListTitle,
     ManifestValidation,
-    PlatformStatus,
-    PlatformVersion,
     WhoAmI,
 )
 from app.schemas.manifests.base import SAMManifest
@@ -75,7 +66,6 @@ _NOT_A_MAPPING = "A manifest must be a mapping with apiVersion, kind, metadata a
 _TOO_BIG = f"The manifest is too large (over {MAX_NODES} values)."
 
 # Packages whose versions `version/` reports (the original listed its own stack the same way).
-_PACKAGES = ("fastapi", "starlette", "pydantic", "sqlalchemy", "alembic", "asyncpg", "aiosqlite", "uvicorn", "pyyaml")
 
 
 # --- bodies -------------------------------------------------------------------------------------------
@@ -299,14 +289,16 @@ async def apply(ctx: BrokerContext, broker: Broker[Any], manifest: SAMManifest) 
 async def get(ctx: BrokerContext, broker: Broker[Any], name: str | None) -> Journaled[ManifestList]:
     with broker_errors():
         rows = await broker.get(ctx, name)
-    table = ManifestList(
-        kind=broker.kind,
-        name=name,
-        metadata=ManifestListMetadata(count=len(rows)),
-        data=ManifestListData(titles=[ManifestListTitle(name=c.name, type=c.type) for c in broker.columns], items=rows),
-    )
+    # The rows are the broker's own JSON values (not input): copying every cell through validation cost as
+    # much as building a plugin table from its cached rows.
+    items = ManifestListData.model_construct(titles=_titles(broker), items=rows)
+    table = ManifestList(kind=broker.kind, name=name, metadata=ManifestListMetadata(count=len(rows)), data=items)
     noun = broker.kind if len(rows) == 1 else broker.plural
     return Journaled(metadata=_meta("get", broker.kind), data=table, message=f"Got {len(rows)} {noun}")
+
+
+def _titles(broker: Broker[Any]) -> list[ManifestListTitle]:
+    return [ManifestListTitle(name=c.name, type=c.type) for c in broker.columns]
 
 
 async def describe(ctx: BrokerContext, broker: Broker[Any], name: str) -> Journaled[ManifestDocument]:
@@ -388,59 +380,3 @@ async def whoami(
         environment=settings.environment,
     )
     return Journaled(metadata=_meta("whoami", NO_THING), data=data, message=f"You are {user.username}")
-
-
-@lru_cache(maxsize=1)
-def _package_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for package in _PACKAGES:
-        try:
-            versions[package] = package_metadata.version(package)
-        except package_metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
-
-
-def sees_platform_details(principal: Principal) -> bool:
-    """Only staff and superusers see the database backend, Python and package versions (they help attackers)."""
-    return principal.is_staff or principal.is_superuser
-
-
-def version(principal: Principal) -> Journaled[PlatformVersion]:
-    packages = _package_versions() if sees_platform_details(principal) else {}
-    data = PlatformVersion(api=ApiVersionInfo(version=__version__, python=packages), cli=CliVersionInfo(version=None))
-    return Journaled(metadata=_meta("version", NO_THING), data=data, message=f"smarter-core {__version__}")
-
-
-async def status(runtime: Runtime, principal: Principal) -> Journaled[PlatformStatus]:
-    """The database (reachable, schema revision) and the caches; 200 even when the database is down.
-
-    Regular users see whether the database answers, nothing of what it or the runtime is.
-    """
-    backend = "sqlite" if runtime.settings.is_sqlite else "postgresql"
-    database: dict[str, Any] = {"backend": backend, "head": runtime.schema.head}
-    try:
-        revision = await runtime.schema.check(runtime.engine)
-    except Exception as exc:
-        if not is_database_unavailable(exc):
-            raise
-        database.update(status="unavailable", revision=None)
-    else:
-        database.update(status="ok" if revision == runtime.schema.head else "migration-pending", revision=revision)
-    caches = {
-        "backend": "in-process",
-        "ttlSeconds": runtime.settings.cache_ttl,
-        "invalidation": "postgresql-listen-notify" if runtime.listener is not None else "process-local",
-    }
-    compute = {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "system": platform.system(),
-        "machine": platform.machine(),
-        "workers": runtime.settings.workers,
-    }
-    if not sees_platform_details(principal):
-        data = PlatformStatus(infrastructures={"database": {"status": database["status"]}}, compute={})
-    else:
-        data = PlatformStatus(infrastructures={"database": database, "caches": caches}, compute=compute)
-    return Journaled(metadata=_meta("status", NO_THING), data=data, message=f"Database {database['status']}")

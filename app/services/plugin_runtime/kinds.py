@@ -12,14 +12,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.errors import FieldError, Unprocessable
 from app.reads import Reader
 from app.services.cache import CacheRegistry
+from app.services.connections.pools import ConnectionPools
 from app.services.plugins.views import PluginView
 from app.services.principals import Principal
+from app.services.secrets.cipher import SecretCipher
 
 JsonObject = dict[str, Any]
 
@@ -34,6 +36,12 @@ class CallContext:
     reader: Reader
     caches: CacheRegistry
     settings: Settings
+    # SQL and API plugins: the process's outbound connections (network policy included), the secrets' cipher,
+    # and sessions to read a connection and reveal its secret (`writer_sessionmaker`: revealing stamps it).
+    pools: ConnectionPools | None = None
+    cipher: SecretCipher | None = None
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    writer_sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
 
 @dataclass(frozen=True, slots=True)

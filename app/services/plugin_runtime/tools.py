@@ -1,7 +1,7 @@
 """A plugin's tool: its input schema, the validator its calls are checked with, its definitions.
 
 Built from the plugin's snapshot and kept in the `plugin_tool` cache while that snapshot is the current one:
-every write of a plugin replaces its snapshot (`app.services.plugins.snapshots.forget`), so a tool whose
+every write of a plugin replaces its snapshot (`app.services.cache_rules` drops it), so a tool whose
 snapshot is no longer the cached one is rebuilt, and no second invalidation is needed.
 """
 

@@ -1,8 +1,9 @@
 """Writes of plugins and their parts: REST create, update, delete, clone and the three part routes.
 
-A new plugin is written with Core inserts (the plugin with RETURNING, its tags in two set-based statements,
-one insert per part): the ORM's unit of work cost about as much CPU as the rest of the request. Every
-statement that changes a plugin's rows returns the plugin's id, from which `cache_rules` derives what to drop.
+A new plugin is written with Core inserts: on PostgreSQL one statement for the plugin, its parts and its tag
+links (`inserts`), elsewhere the plugin with RETURNING, its tags in two set-based statements and one insert
+per part; the ORM's unit of work cost about as much CPU as the rest of the request. Every statement that
+changes a plugin's rows returns the plugin's id, from which `cache_rules` derives what to drop.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from app.db import dialect_of
 from app.db_errors import classify_integrity_error
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector, Tag
+from app.schemas.plugin_data import ApiDataSpec, SqlDataSpec
 from app.schemas.plugins import (
     DataPut,
     DataRead,
@@ -37,6 +39,7 @@ from app.schemas.plugins import (
 from app.services import tags as tag_service
 from app.services.base import assign, flush, insert_ignore
 from app.services.permissions import acting_account, get_scoped, owner_in, ownership_scope, read_scope
+from app.services.plugins.connection_refs import class_data_values, connection_id
 from app.services.plugins.inserts import LINK_MISSING_TAGS, insert_at_once, insert_values
 from app.services.plugins.rules import (
     FORBIDDEN,
@@ -48,7 +51,7 @@ from app.services.plugins.rules import (
     prompt_values,
     selector_values,
 )
-from app.services.plugins.statements import PART_TABLES, PLUGINS, TAG_LINKS, VIEW, VIEW_BY_ID
+from app.services.plugins.statements import DATA_PARTS, PART_TABLES, PLUGINS, TAG_LINKS, VIEW, VIEW_BY_ID
 from app.services.plugins.views import PluginView, detail_of, view_from, view_of
 from app.services.principals import Membership, Principal
 
@@ -66,7 +69,13 @@ _LINK_TAGS = (
 
 
 async def execute(session: AsyncSession, statement: Executable, values: dict[str, Any] | None = None) -> Result[Any]:
-    """Run a write; constraint violations become 409/422 (the database decides; never a 500)."""
+    """Run a Core write in the unit of work; constraint violations become 409/422 (the database decides;
+    never a 500).
+
+    Through the session, although running it on the session's connection would save about a tenth of a
+    create's CPU: the session is where `cache_rules` sees what a statement wrote and derives the cache
+    invalidations from its RETURNING rows.
+    """
     try:
         return await session.execute(statement, values)
     except IntegrityError as exc:
@@ -137,9 +146,11 @@ async def insert_plugin(
     parts = {"prompt": prompt, "selector": selector}
     if plugin_class == "static":
         parts["data"] = data or data_values(description, None, None)
+    elif data is not None:
+        parts[DATA_PARTS[plugin_class]] = data
     names = sorted(set(tags))
-    if dialect_of(session) == "postgresql":
-        # No snapshot to forget: PostgreSQL never hands out an id twice, and no cache keeps a missing plugin.
+    # The one-statement insert covers the static parts; SQL and API data go table by table (rare writes).
+    if dialect_of(session) == "postgresql" and parts.keys() <= {"prompt", "selector", "data"}:
         statement = insert_at_once(tags=bool(names), data="data" in parts, if_absent=if_absent)
         row = (await execute(session, statement, insert_values(plugin, parts, names))).first()
         if row is None:
@@ -191,7 +202,11 @@ async def create_plugin(
     """
     if data.data is not None and data.plugin_class != "static":
         raise Unprocessable.field("data", STATIC_ONLY.format(plugin_class=data.plugin_class))
+    class_data = _class_data_of(data)
     owner = await _owner(session, principal, data.account_number, account_number)
+    connected: dict[str, Any] | None = None
+    if class_data is not None and data.connection is not None:
+        connected = await class_data_values(session, owner.account_id, data.plugin_class, data.connection, class_data)
     plugin = await insert_plugin(
         session,
         owner,
@@ -205,9 +220,30 @@ async def create_plugin(
         selector=selector_values(data.selector.directive, data.selector.search_terms)
         if data.selector
         else dict(SELECTOR_DEFAULTS),
-        data=data_values(data.data.description, data.data.parameters, data.data.static_data) if data.data else None,
+        data=data_values(data.data.description, data.data.parameters, data.data.static_data)
+        if data.data
+        else connected,
     )
     return created(plugin)
+
+
+def _class_data_of(data: PluginCreate) -> SqlDataSpec | ApiDataSpec | None:
+    """The SQL or API data of a new plugin, checked against its class: each needs the other (`connection`
+    with `sqlData`/`apiData`), and neither belongs to another class (422 naming the field)."""
+    fields = {"sql": ("sqlData", data.sql_data), "api": ("apiData", data.api_data)}
+    for plugin_class, (field, value) in fields.items():
+        if value is not None and data.plugin_class != plugin_class:
+            raise Unprocessable.field(field, f"{field} is for {plugin_class} plugins; this one is {data.plugin_class}.")
+    if data.plugin_class == "static":
+        if data.connection is not None:
+            raise Unprocessable.field("connection", "Static plugins have no connection.")
+        return None
+    field, value = fields[data.plugin_class]
+    if value is not None and data.connection is None:
+        raise Unprocessable.field("connection", f"connection is required with {field}: a connection's name.")
+    if value is None and data.connection is not None:
+        raise Unprocessable.field(field, f"{field} is required with connection.")
+    return value
 
 
 async def get_owned(session: AsyncSession, principal: Principal, plugin_id: int, *options: ORMOption) -> PluginMeta:
@@ -259,6 +295,12 @@ async def clone_plugin(
     owner = await _owner(session, principal, data.account_number, account_number)
     selector = source.selector
     static = source.data
+    # A SQL or API clone uses the connection of the same name in its own account (never another account's).
+    connected = _copied_class_data(source)
+    if connected is not None:
+        connected["connection_id"] = await connection_id(
+            session, owner.account_id, source.plugin_class, connected.pop("connection")
+        )
     clone = await insert_plugin(
         session,
         owner,
@@ -276,9 +318,20 @@ async def clone_plugin(
             static["description"], copy.deepcopy(static["parameters"]), copy.deepcopy(static["static_data"])
         )
         if static
-        else None,
+        else connected,
     )
     return created(clone)
+
+
+def _copied_class_data(source: PluginView) -> dict[str, Any] | None:
+    """A copy of the source's SQL or API data columns (with its connection's name, not its id)."""
+    if source.plugin_class == "static":
+        return None
+    row: dict[str, Any] | None = getattr(source, DATA_PARTS[source.plugin_class])
+    if row is None:
+        return None
+    skipped = ("id", "plugin_id", "created_at", "updated_at", "connection_id")
+    return {key: copy.deepcopy(value) for key, value in row.items() if key not in skipped}
 
 
 async def write_prompt(

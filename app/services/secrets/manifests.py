@@ -25,7 +25,7 @@ from app.schemas.manifests.secret import (
     SecretSpecRead,
     SecretStatusRead,
 )
-from app.services import profiles
+from app.services.base import query_name
 from app.services.permissions import Acting, owner_in
 from app.services.principals import Principal
 from app.services.secrets import reads, rules, usage
@@ -38,7 +38,7 @@ _EXPIRY_FIELD = "spec.config.expiration_date"
 
 def _by_name(principal: Principal, name: str, acting: Acting | None) -> Select[Secret]:
     """The caller's secret called `name` (unique per account): the acting account's first, then the oldest."""
-    statement = select(Secret).where(Secret.name == profiles.normalised_query_name(name), rules.visible(principal))
+    statement = select(Secret).where(Secret.name == query_name(name), rules.visible(principal))
     if acting is not None:
         statement = statement.order_by((Secret.account_id == acting.account_id).desc())
     return statement.order_by(Secret.id).limit(1)
@@ -155,7 +155,7 @@ async def manifest_rows(session: AsyncSession, principal: Principal, *, name: st
         .order_by(Secret.id.desc())
     )
     if name is not None:
-        statement = statement.where(Secret.name == profiles.normalised_query_name(name))
+        statement = statement.where(Secret.name == query_name(name))
 
     def when(value: Any) -> str | None:
         return value.isoformat() if value is not None else None

@@ -17,8 +17,7 @@ from app.errors import NotFound
 from app.identifiers import hashed_id
 from app.models import Account, Secret, User, UserProfile
 from app.schemas.secrets import SecretRead
-from app.services import profiles
-from app.services.base import Page, path_id
+from app.services.base import Page, path_id, query_name
 from app.services.principals import Principal
 from app.services.secrets import rules
 from app.services.tags import names_of as tag_names
@@ -90,7 +89,7 @@ async def list_secrets(
     """A page of the secrets in the caller's ownership scope, newest first (and whether more exist)."""
     statement = _ROWS.where(rules.visible(principal))
     if name is not None:
-        statement = statement.where(Secret.name == profiles.normalised_query_name(name))
+        statement = statement.where(Secret.name == query_name(name))
     if tag is not None:
         statement = statement.where(Secret.has_tag(tag.strip()))
     if page.before is not None:
