@@ -37,6 +37,7 @@ AccountNumberQuery = Annotated[
     Query(alias="accountNumber", description="Act in this account (one you belong to) instead of your first one."),
 ]
 NameQuery = Annotated[str | None, Query(max_length=255, description="Exact name (normalised to snake_case).")]
+TagQuery = Annotated[str | None, Query(max_length=100, description="Connections carrying this tag.")]
 
 _SCOPE = (
     "Readable by the members of the owning account and superusers (any other: 404); changed by the ownership "
@@ -67,18 +68,23 @@ def _routes(
         response_model=list[read_model],
         summary=f"List {label}s",
         description=(
-            f"{label}s of your accounts (a superuser: all), newest first. {_SCOPE} Filter by `name`. Without "
+            f"{label}s of your accounts (a superuser: all), newest first. {_SCOPE} Filter by `name` and `tag`. Without "
             '`limit` the list is complete; with it, `Link: <...>; rel="next"` points to the next page.'
         ),
         responses=list_responses(401, 422, 503),
     )
     async def list_connections(
-        request: Request, principal: PrincipalDep, session: SessionDep, query: PageDep, name: NameQuery = None
+        request: Request,
+        principal: PrincipalDep,
+        session: SessionDep,
+        query: PageDep,
+        name: NameQuery = None,
+        tag: TagQuery = None,
     ) -> Response:
         wanted = normalised(name, where="query") if name is not None else None
 
         async def fetch(session: AsyncSession, page: Page) -> tuple[list[Any], bool]:
-            found, more = await queries.list_connections(session, principal, kind, page, name=wanted)
+            found, more = await queries.list_connections(session, principal, kind, page, name=wanted, tag=tag)
             names = await queries.secret_names(session, found)
             return [row_of(connection, names) for connection in found], more
 

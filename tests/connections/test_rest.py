@@ -41,6 +41,8 @@ async def test_sql_crud(client: httpx.AsyncClient, world: World) -> None:
     assert [row["name"] for row in (await client.get(SQL, headers=staff)).json()] == ["sales_db"]
     assert [row["id"] for row in (await client.get(f"{SQL}?name=Sales DB", headers=staff)).json()] == [body["id"]]
     assert (await client.get(f"{SQL}?name=other", headers=staff)).json() == []
+    assert [row["id"] for row in (await client.get(f"{SQL}?tag=db", headers=staff)).json()] == [body["id"]]
+    assert (await client.get(f"{SQL}?tag=other", headers=staff)).json() == []
 
     patched = await client.patch(f"{SQL}{body['id']}/", headers=staff, json={"timeout": 5, "password": None})
     assert patched.status_code == 200, patched.text

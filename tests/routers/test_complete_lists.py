@@ -23,7 +23,13 @@ COLLECTIONS = (
     "/api/v1/plugins/",
     "/api/v1/api-keys/",
     "/api/v1/secrets/",
+    "/api/v1/connections/sql/",
+    "/api/v1/connections/api/",
 )
+CONNECTIONS = {
+    "/api/v1/connections/sql/": {"dbEngine": "postgresql", "hostname": "db.example.com", "database": "d"},
+    "/api/v1/connections/api/": {"baseUrl": "https://api.example.com/"},
+}
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +52,10 @@ async def _seed(client: httpx.AsyncClient, world: World) -> None:
                 "email": f"pat{n}@{account.name}.example.com",
             }
             assert (await client.post("/api/v1/accounts/contacts/", json=contact, headers=admin)).status_code == 201
+        for path, fields in CONNECTIONS.items():
+            for actor in ("staff_a", "staff_b"):
+                response = await client.post(path, json={"name": f"listed_{n}", **fields}, headers=world[actor].headers)
+                assert response.status_code == 201, response.text
         key = {"name": f"extra_{n}"}
         assert (await client.post("/api/v1/api-keys/", json=key, headers=world["staff_a"].headers)).status_code == 201
         for actor in ("staff_a", "staff_b"):

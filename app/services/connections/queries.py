@@ -43,13 +43,21 @@ def readable(principal: Principal, kind: Kind) -> Select[Any]:
 
 
 async def list_connections(
-    session: AsyncSession, principal: Principal, kind: Kind, page: Page, *, name: str | None = None
+    session: AsyncSession,
+    principal: Principal,
+    kind: Kind,
+    page: Page,
+    *,
+    name: str | None = None,
+    tag: str | None = None,
 ) -> tuple[list[Connection], bool]:
     """The connections of the caller's accounts (a superuser: all), newest first."""
     model = MODELS[kind]
     statement = readable(principal, kind).options(*read_options(kind))
     if name is not None:
         statement = statement.where(model.name == name)
+    if tag is not None:
+        statement = statement.where(model.has_tag(tag))
     return await fetch_page(session, statement, page, key=model.id)
 
 
