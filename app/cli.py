@@ -1,4 +1,5 @@
-"""`smarter-core`: serve, migrate, and the operator commands (create-superuser, create-api-key, set-password).
+"""`smarter-core`: serve, migrate, and the operator commands (create-superuser, create-api-key, set-password,
+generate-secrets-key, rotate-secrets).
 
 Every failure is one `Error: …` line on stderr and exit code 1 or 2 (`app.cli_failures`), never a traceback.
 """
@@ -24,7 +25,8 @@ from typer.core import TyperGroup
 from app import __version__, db, observe
 from app.cli_failures import USAGE, Failure, checked, describe
 from app.config import Settings, get_settings
-from app.errors import AppError, is_database_unavailable
+from app.db_errors import is_database_unavailable
+from app.errors import AppError
 from app.identifiers import PLATFORM_ACCOUNT_NUMBER
 from app.models.base import utcnow
 from app.schemas.base import Username
@@ -32,6 +34,8 @@ from app.schemas.users import Password, RequiredEmail
 from app.services import accounts, api_keys, profiles, users
 from app.services.bootstrap import bootstrap
 from app.services.cache import CacheRegistry
+from app.services.secrets import cipher as secrets_cipher
+from app.services.secrets import rotation
 from app.text import normalise_name
 
 T = TypeVar("T")
@@ -180,6 +184,18 @@ def refuse_several_sqlite_workers(settings: Settings, workers: int) -> None:
         )
 
 
+def prepare_secrets_keys(settings: Settings) -> None:
+    """PostgreSQL without `SMARTER_CORE_SECRETS_KEYS` is refused; SQLite without it gets its key file now,
+    before any worker starts (`app.services.secrets.cipher`)."""
+    if settings.secrets_keys is None and not settings.is_sqlite:
+        raise Failure(
+            "SMARTER_CORE_SECRETS_KEYS is not set: with PostgreSQL, secrets need a key "
+            "(create one with `smarter-core generate-secrets-key`).",
+            USAGE,
+        )
+    secrets_cipher.configured_keys(settings)
+
+
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
@@ -196,6 +212,7 @@ def serve(
     refuse_several_sqlite_workers(settings, workers)
     log_config = observe.prepare_serving(settings, workers=workers, access_log=access_log)
     revision = asyncio.run(wait_for_database(settings))
+    prepare_secrets_keys(settings)  # before the schema or anything else is touched
     if migrate:
         migrate_database()
     elif revision != db.migration_head():
@@ -322,6 +339,23 @@ def set_password(
 
     run(work)
     typer.echo(f"Password set for {username!r}.")
+
+
+@cli.command("generate-secrets-key")
+def generate_secrets_key() -> None:
+    """Print a new key for SMARTER_CORE_SECRETS_KEYS (put it first; keep the old keys after it until
+    `rotate-secrets` has run)."""
+    typer.echo(secrets_cipher.generate_key())
+
+
+@cli.command("rotate-secrets")
+def rotate_secrets() -> None:
+    """Re-encrypt every secret with the newest key (the first of SMARTER_CORE_SECRETS_KEYS)."""
+    cipher = secrets_cipher.SecretCipher.for_settings(get_settings())
+    if not cipher.configured:
+        raise Failure(secrets_cipher.KEYS_MISSING, USAGE)
+    count = run(lambda session: rotation.rotate_all(session, cipher))
+    typer.echo(f"Re-encrypted {count} secret{'' if count == 1 else 's'} with the newest key.")
 
 
 def main() -> None:

@@ -15,7 +15,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.config import Settings
-from app.errors import AppError, is_database_unavailable
+from app.db_errors import is_database_unavailable
+from app.errors import AppError
 
 USAGE = 2
 FAILURE = 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -72,17 +73,59 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
+    # What SQL and API connections may reach: `public` (global addresses only), `any`, or `public,<cidr>,...`
+    # (`app.services.connections.network`).
+    plugin_networks: str = "public"
+
     # Optional password for the bootstrap `admin`; without it, admin logs in with the printed key only.
     admin_password: SecretStr | None = None
+
+    # Keys of the secrets' cipher (Fernet keys, comma-separated, newest first; older ones still decrypt).
+    # Unset: SQLite generates one into `secrets.key` next to its database file; PostgreSQL refuses to serve.
+    secrets_keys: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
         return normalise_database_url(value)
 
+    @field_validator("plugin_networks")
+    @classmethod
+    def _network_policy(cls, value: str) -> str:
+        from app.services.connections.network import NetworkPolicy
+
+        NetworkPolicy.parse(value)
+        return value
+
+    @field_validator("secrets_keys")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            secrets_keys(value.get_secret_value())  # a refusal names the key's position, never the key
+        return value
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def secrets_keys(value: str) -> list[str]:
+    """The keys of `SMARTER_CORE_SECRETS_KEYS`, newest first; each must be a Fernet key (32 random bytes in
+    url-safe base64, as `smarter-core generate-secrets-key` prints)."""
+    keys = [part.strip() for part in value.split(",") if part.strip()]
+    if not keys:
+        raise ValueError("no key given (a Fernet key, or several comma-separated, newest first).")
+    for position, key in enumerate(keys, start=1):
+        try:
+            raw = base64.urlsafe_b64decode(key.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError(
+                f"key {position} is not a Fernet key (32 bytes in url-safe base64, e.g. from "
+                "`smarter-core generate-secrets-key`)."
+            )
+    return keys
 
 
 @lru_cache

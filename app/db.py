@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 from app.config import PROJECT_ROOT, Settings
 from app.services import cache_notify
 from app.services.cache import CACHES_KEY, PENDING_KEY, CacheRegistry, Invalidation
+from app.services.cache_rules import TrackedSession
 
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
 
@@ -245,7 +246,10 @@ class _WriteTurns:
 
 def create_sessionmaker(engine: AsyncEngine, caches: CacheRegistry) -> async_sessionmaker[AsyncSession]:
     # Every session carries the process's caches so services can record invalidations on it.
-    return async_sessionmaker(engine, expire_on_commit=False, info={CACHES_KEY: caches})
+    # Their writes queue the invalidations they call for (`cache_rules`), which `commit` publishes and applies.
+    return async_sessionmaker(
+        engine, expire_on_commit=False, info={CACHES_KEY: caches}, sync_session_class=TrackedSession
+    )
 
 
 async def commit(session: AsyncSession) -> None:
@@ -254,6 +258,7 @@ async def commit(session: AsyncSession) -> None:
     Invalidations recorded during the work are published with NOTIFY inside the transaction (so other
     processes hear of them only if the commit succeeds) and applied to this process's caches after it.
     """
+    await session.flush()  # what is still unwritten queues its invalidations too (`cache_rules`)
     pending: list[Invalidation] = session.info.pop(PENDING_KEY, [])
     if not pending and not session.in_transaction():
         return  # nothing read or written (a request served from the caches): committing costs ~100 µs of CPU

@@ -13,10 +13,11 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import db
-from app.errors import Unauthorized
+from app.middleware import PARSED_KEY
 from app.observe import PRINCIPAL
 from app.runtime import Runtime
 from app.services import keys, principals
+from app.services.keys import parse_authorization
 from app.services.principals import Principal
 
 
@@ -79,28 +80,6 @@ KEY_SCHEME: dict[str, str] = {
     "in": "header",
     "name": "Authorization",
 }
-
-
-def parse_authorization(value: str | None) -> str:
-    """The key of `Token <key>` / `Bearer <key>`; raises 401 without any I/O when malformed."""
-    # Split on runs of whitespace, as knox does: `Token  <key>` keeps working for Smarter's clients.
-    parts = value.split() if value else []
-    if not parts:
-        raise Unauthorized("Authentication credentials were not provided.")
-    if parts[0].lower() not in ("token", "bearer"):
-        raise Unauthorized("Invalid token header. Use 'Token <key>'.")
-    if len(parts) == 1:
-        raise Unauthorized("Invalid token header. No credentials provided.")
-    if len(parts) > 2:
-        raise Unauthorized("Invalid token header. Token string should not contain spaces.")
-    if not keys.is_well_formed(parts[1]):
-        raise Unauthorized("Invalid token.")
-    return parts[1]
-
-
-# Where `RequestGuard` leaves the key it parsed out of a `Token`/`Bearer` header (it refuses a malformed one
-# before routing): read back here rather than parsed twice.
-PARSED_KEY = "smarter_core.key"
 
 
 async def get_principal(request: Request) -> Principal:

@@ -9,11 +9,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.routing import Route
 
 from app import __version__, metrics, observe, openapi
 from app.config import Settings, get_settings
 from app.deps import KEY_SCHEME, KEY_SCHEME_NAME, get_principal
-from app.errors import install_handlers
+from app.http_errors import install_handlers
+from app.mcp_server import PATH as MCP_PATH
+from app.mcp_server import McpEndpoint
 from app.middleware import BODY_METHODS, RequestGuard
 from app.routers import ROUTERS
 from app.routers.base import operation_id
@@ -30,6 +33,8 @@ TAGS = [
     {"name": "contacts", "description": "Account contacts; one primary per account."},
     {"name": "plugins", "description": "Plugins with their selector, LLM prompt settings and static data."},
     {"name": "api-keys", "description": "API keys (SAM kind `SmarterAuthToken`). The key is shown once."},
+    {"name": "secrets", "description": "Secrets connections use (SAM kind `Secret`); values are never returned."},
+    {"name": "connections", "description": "SQL and API connections plugins call; credentials are secret names."},
     {"name": "manifests", "description": "The Smarter CLI/SDK manifest protocol (journal envelopes)."},
 ]
 
@@ -40,6 +45,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.runtime = runtime
     await runtime.start()
     metrics.watch_pool(runtime.engine)
+    mcp: McpEndpoint = app.state.mcp
     try:
         try:
             revision = await runtime.schema.check(runtime.engine)
@@ -51,7 +57,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # What start-up built (modules, models, statements, routes) lives as long as the app: out of the
         # collector's reach, the full collections that walk it (~70 ms each, a p99 spike) no longer happen.
         gc.freeze()
-        yield
+        await mcp.start()  # the MCP session manager (`app.mcp_server`) runs as long as the app
+        try:
+            yield
+        finally:
+            await mcp.stop()
     finally:
         gc.unfreeze()  # back to the oldest generation: a process that builds apps again (tests) frees them
         await runtime.stop()
@@ -84,6 +94,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # (a sixth of a cached plugin read), where a route that does not match costs six. Every route is
     # already complete on its router (full path, tags, responses, operation id).
     app.router.routes[:0] = [route for router in ROUTERS for route in router.routes]
+    # The Model Context Protocol endpoint (`app.mcp_server`): an ASGI app, outside the OpenAPI document. First:
+    # its one-regex match costs the other routes less than the sixty FastAPI matches ahead of it would cost it.
+    app.state.mcp = McpEndpoint()
+    app.router.routes.insert(0, Route(MCP_PATH, endpoint=app.state.mcp))
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     observe.install(app, settings)  # added last: the outermost middleware
     # Error responses as the handlers send them (problem+json or journal, 422 included), on every operation;

@@ -5,8 +5,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.deps import PARSED_KEY, parse_authorization
-from app.errors import AppError, PayloadTooLarge, Unauthorized, render
+from app.errors import AppError, PayloadTooLarge, Unauthorized
+from app.http_errors import render
+from app.services.keys import parse_authorization
+
+# Where `RequestGuard` leaves the key it parsed out of a `Token`/`Bearer` header (it refuses a malformed one
+# before routing): read back by `app.deps.get_principal` rather than parsed twice.
+PARSED_KEY = "smarter_core.key"
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

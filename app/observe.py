@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
 from app.config import Settings
-from app.errors import REQUEST_ID_KEY
+from app.http_errors import REQUEST_ID_KEY
 
 ACCESS_LOGGER = "app.access"
 access_logger = logging.getLogger(ACCESS_LOGGER)

@@ -15,8 +15,6 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from app.errors import (
-    JOURNAL_API,
-    PROBLEM_JSON,
     AppError,
     BadRequest,
     Conflict,
@@ -25,13 +23,11 @@ from app.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
-    Problem,
     ServiceUnavailable,
     Unauthorized,
     Unprocessable,
-    is_cli_path,
-    problem_body,
 )
+from app.http_errors import PROBLEM_JSON, JournalContext, Problem, is_cli_path, journal_error_body, problem_body
 from app.schemas.journal import JournalErrorResponse
 
 # Every route that authenticates can answer these; every route that touches the database, 503.
@@ -52,7 +48,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-# Each error status's own example, as the handlers of `app.errors` render it.
+# Each error status's own example, as the handlers of `app.http_errors` render it.
 _EXAMPLE_ERRORS: dict[int, AppError] = {
     error.status: error
     for error in (
@@ -78,19 +74,9 @@ _EXAMPLE_REQUEST_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 def error_example(status: int, *, journal: bool) -> dict[str, Any]:
     error = _EXAMPLE_ERRORS.get(status) or AppError(HTTPStatus(status).phrase)
-    errors = [e.model_dump() for e in error.errors] if error.errors else None
     if journal:
-        return {
-            "api": JOURNAL_API,
-            "metadata": {"command": "apply", "thing": "Plugin"},
-            "error": {
-                "errorClass": type(error).__name__,
-                "description": error.detail,
-                "status": status,
-                "errors": errors,
-                "requestId": _EXAMPLE_REQUEST_ID,
-            },
-        }
+        context = JournalContext("apply", "Plugin")
+        return journal_error_body(context, error, request_id=_EXAMPLE_REQUEST_ID, status=status)
     return problem_body(status, error.detail, slug=error.slug, errors=error.errors, request_id=_EXAMPLE_REQUEST_ID)
 
 
@@ -106,6 +92,26 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+# Bodies a route reads itself (its `openapi_extra` names their schemas, e.g. a `oneOf` chosen by the resource's
+# class): their models go in `components.schemas`, as FastAPI does for the bodies it validates.
+_REQUEST_MODELS: list[type[BaseModel]] = []
+
+
+def register_request_models(*models: type[BaseModel]) -> None:
+    _REQUEST_MODELS.extend(model for model in models if model not in _REQUEST_MODELS)
+
+
+def _add_request_models(document: dict[str, Any]) -> None:
+    if not _REQUEST_MODELS:
+        return
+    schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in _REQUEST_MODELS], ref_template="#/components/schemas/{model}"
+    )
+    for name, schema in definitions.get("$defs", {}).items():
+        schemas.setdefault(name, schema)
+
+
 def _add_components(document: dict[str, Any], *models: type[BaseModel]) -> None:
     """Put `models` (and the models they use) in `components.schemas` if FastAPI has not already."""
     schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
@@ -119,7 +125,7 @@ def _add_components(document: dict[str, Any], *models: type[BaseModel]) -> None:
 
 
 def complete_error_responses(document: dict[str, Any], *, guarded_methods: Iterable[str]) -> dict[str, Any]:
-    """Make every operation's error responses say what the handlers in `app.errors` actually send.
+    """Make every operation's error responses say what the handlers in `app.http_errors` actually send.
 
     - Every 4xx/5xx is `application/problem+json` with the `Problem` schema (REST routes) or `application/json`
       with the journal error envelope (`/api/v1/cli/`), and nothing else: `responses=` with a `model` also adds
@@ -207,7 +213,9 @@ def install(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document = complete_error_responses(generate(), guarded_methods=guarded_methods)
+            generated = generate()
+            _add_request_models(generated)
+            document = complete_error_responses(generated, guarded_methods=guarded_methods)
             # By path, whatever order the routes are matched in (the busiest first, `app.routers`): Swagger UI
             # then shows each tag's collection before its items.
             document["paths"] = dict(sorted(document.get("paths", {}).items()))

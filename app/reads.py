@@ -14,7 +14,7 @@ size). The rows are the driver's values; its connections decode JSON with the co
 installs, so they are what SQLAlchemy returns (`tests/test_reads.py` runs every `Read` both ways and
 compares). On any other database (SQLite) the `EngineReader` executes the statement with SQLAlchemy.
 
-Failures stay what the app expects of the database: asyncpg's errors are classified by `app.errors`
+Failures stay what the app expects of the database: asyncpg's errors are classified by `app.db_errors`
 (connection loss and timeouts 503, refused values 422). A connection in an unknown state (lost, timed out,
 cancelled mid-statement) is closed, never reused, and a lost one retires all the others (the server may
 have restarted, taking them with it): each read after opens a fresh one. A connection idle longer than
@@ -40,7 +40,7 @@ from sqlalchemy.sql.compiler import ExpandedState, SQLCompiler
 
 from app.config import Settings
 from app.db import SERVER_SETTINGS
-from app.errors import is_connection_lost
+from app.db_errors import is_connection_lost
 
 Row = Sequence[Any]
 # Any SELECT, whatever its columns' types.

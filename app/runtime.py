@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import db, reads
@@ -12,8 +13,11 @@ from app.config import Settings
 from app.errors import ServiceUnavailable
 from app.services.cache import CacheRegistry
 from app.services.cache_notify import CacheListener
+from app.services.connections.network import NetworkPolicy
+from app.services.connections.pools import ConnectionPools
 from app.services.login_throttle import LoginThrottle
 from app.services.principals import LastUsedRecorder
+from app.services.secrets.cipher import SecretCipher
 
 
 @dataclass
@@ -56,6 +60,10 @@ class Runtime:
     schema: SchemaGate
     listener: CacheListener | None = None
     login_throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(None))
+    # The SQL engines and the HTTP client of SQL and API connections (plugin calls, `test/`).
+    pools: ConnectionPools = field(default_factory=lambda: ConnectionPools(NetworkPolicy()))
+    # The secrets' cipher, built once per process (services receive it: `app.services.secrets`).
+    cipher: SecretCipher = field(default_factory=SecretCipher.unconfigured)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -85,6 +93,11 @@ class Runtime:
             listener=listener,
             # One process on SQLite: counted in memory; PostgreSQL serves many: counted in the database.
             login_throttle=LoginThrottle(None if settings.is_sqlite else engine),
+            pools=ConnectionPools(
+                NetworkPolicy.parse(settings.plugin_networks),
+                own_database=make_url(settings.database_url).database if settings.is_sqlite else None,
+            ),
+            cipher=SecretCipher.for_settings(settings),
         )
 
     async def start(self) -> None:
@@ -94,5 +107,6 @@ class Runtime:
     async def stop(self) -> None:
         if self.listener is not None:
             await self.listener.stop()
+        await self.pools.close()
         await self.reader.close()
         await self.engine.dispose()

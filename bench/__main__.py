@@ -21,7 +21,7 @@ from typing import Any
 
 from app.config import Settings
 from app.schemas.manifests.plugin import example_manifest
-from bench import RESULTS_DIR, report, seed
+from bench import RESULTS_DIR, report, runtime_seed, seed
 from bench.loadgen import UNIQUE, LoadGenerator, Target, choose, run_tag
 from bench.report import Outcome, Report
 from bench.server import Server, cpu_busy_seconds, request, wait_until_quiet
@@ -99,6 +99,62 @@ def apply_body() -> dict[str, Any]:
     return manifest
 
 
+def mcp_call_body(tool: str) -> str:
+    """A JSON-RPC `tools/call` as an MCP client sends it (stateless: no session to open first)."""
+    params = {"name": tool, "arguments": {"inquiry_type": "conditions"}}
+    return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
+
+
+MCP_HEADERS = {
+    **JSON_BODY,
+    "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": "2025-06-18",
+}
+
+
+def runtime_scenarios(world: seed.World) -> list[Scenario]:
+    """The plugin runtime's: selection, a static tool call, MCP `tools/call`.
+
+    Hook: the SQL tool call scenario ("n", target 0.10: 10 rows of a 1,000-row table on the local PostgreSQL)
+    goes here, with its plugin seeded in `bench.runtime_seed`.
+    """
+    staff = {"Authorization": f"Token {world.staff_keys[0]}"}
+    runtime = {"Authorization": f"Token {world.runtime_key}"}
+    selection = {"prompt": runtime_seed.PROMPT}
+    call = {"arguments": {"inquiry_type": "conditions"}}
+    return [
+        Scenario(
+            "k",
+            f"selection: {runtime_seed.ACCOUNT_PLUGINS:,} search_terms plugins × {runtime_seed.TERMS_PER_PLUGIN} "
+            f"terms + {runtime_seed.PLATFORM_PLUGINS} platform plugins, 30-word prompt, staff key",
+            "service",
+            Call("POST", "/api/v1/plugins/selection/", {**runtime, **JSON_BODY}, json.dumps(selection)),
+            target=0.20,
+        ),
+        Scenario(
+            "l",
+            "static tool call `POST /plugins/{id}/call/`, staff key",
+            "service",
+            Call(
+                "POST", f"/api/v1/plugins/{world.first_plugin_ids[0]}/call/", {**staff, **JSON_BODY}, json.dumps(call)
+            ),
+            target=0.40,
+        ),
+        Scenario(
+            "m",
+            "MCP `tools/call` of a static plugin (streamable HTTP, JSON response), staff key",
+            "service",
+            Call(
+                "POST",
+                "/mcp",
+                {"Authorization": f"Bearer {world.staff_keys[0]}", **MCP_HEADERS},
+                mcp_call_body(world.first_tool_name),
+            ),
+            target=0.15,
+        ),
+    ]
+
+
 def scenarios(world: seed.World) -> list[Scenario]:
     staff = {"Authorization": f"Token {world.staff_keys[0]}"}
     regular = {"Authorization": f"Token {world.regular_token}"}
@@ -165,6 +221,7 @@ def scenarios(world: seed.World) -> list[Scenario]:
             p50_target_ms=100.0,
             connections=1,
         ),
+        *runtime_scenarios(world),
     ]
 
 

@@ -24,6 +24,7 @@ from app.models import PluginDataStatic, PluginMeta, PluginPrompt, PluginSelecto
 from app.services import accounts, api_keys, profiles, users
 from app.services.bootstrap import bootstrap
 from app.services.cache import CacheRegistry
+from bench.runtime_seed import seed_runtime
 from tests.support import create_postgres_database, drop_postgres_database, migrate
 
 DEFAULT_SERVER_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/"
@@ -58,6 +59,8 @@ class World:
     first_plugin_ids: list[int] = field(default_factory=list)  # per tenant
     plugins: int = 0
     seconds: float = 0.0
+    runtime_key: str = ""  # the plugin runtime's account (`bench.runtime_seed`)
+    first_tool_name: str = ""  # the first tenant's first plugin, as an MCP tool
 
 
 def server_url() -> str:
@@ -143,6 +146,8 @@ async def seed(url: str) -> World:
                 ids = await _insert_plugins(session, chunk)
                 world.first_plugin_ids.extend(ids[i * PLUGINS_PER_TENANT] for i in range(len(chunk)))
                 world.plugins += len(ids)
+            world.runtime_key = await seed_runtime(session)
+            world.first_tool_name = f"bench_plugin_{tenant_profiles[0][1]:03d}_000"
             await db.commit(session)
             await session.execute(text("ANALYZE"))
             await db.commit(session)

@@ -23,6 +23,7 @@ from typing import IO, Any
 import httpx
 import pytest
 
+from tests import support
 from tests.secrets_scan import SCANNER
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +69,7 @@ def live_server(database_url: str, *, access_log: bool = False, **settings: str)
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "SMARTER_CORE_LOG_LEVEL": "warning", **settings}
     env.pop("SMARTER_CORE_ADMIN_PASSWORD", None)
+    env = {**support.secrets_env(database_url), **env}  # `serve` refuses PostgreSQL without a secrets key
     stderr = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [

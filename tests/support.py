@@ -24,9 +24,12 @@ from app.models import Account, ApiKey, Base, User, UserProfile
 from app.runtime import Runtime
 from app.services import accounts, api_keys, profiles, users
 from app.services.bootstrap import bootstrap
-from tests.secrets_scan import remember_basic_password
+from app.services.secrets.cipher import generate_key
+from tests.secrets_scan import remember_basic_password, remember_secret_value
 
 POSTGRES_ADMIN_DB = "postgres"
+# The secrets' key of a test run on PostgreSQL (SQLite runs use the key file next to their database).
+TEST_SECRETS_KEY = generate_key()
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK")
 
 
@@ -80,6 +83,11 @@ def downgrade(url: str, revision: str = "base") -> None:
     command.downgrade(config, revision)
 
 
+def secrets_env(url: str) -> dict[str, str]:
+    """The environment a `serve` subprocess on `url` needs for secrets: a key on PostgreSQL (SQLite: none)."""
+    return {} if url.startswith("sqlite") else {"SMARTER_CORE_SECRETS_KEYS": TEST_SECRETS_KEY}
+
+
 def test_settings(url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": url,
@@ -88,6 +96,8 @@ def test_settings(url: str, **overrides: object) -> Settings:
         "db_pool_size": 10,
         "log_level": "warning",
     }
+    if not url.startswith("sqlite"):  # PostgreSQL has no key file: the secrets' cipher needs a key
+        values["secrets_keys"] = TEST_SECRETS_KEY
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 
@@ -133,7 +143,7 @@ def client_for(app: object) -> httpx.AsyncClient:
     # An exception that escapes the app's own handlers reaches the server, which closes the client's
     # connection: the test fails there, whatever status was sent first.
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-    hooks = {"request": [remember_basic_password]}
+    hooks = {"request": [remember_basic_password, remember_secret_value]}
     return httpx.AsyncClient(transport=transport, base_url="http://test", event_hooks=hooks)
 
 

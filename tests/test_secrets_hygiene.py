@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from app.services import keys
 from tests.live import PROJECT_ROOT
@@ -85,3 +86,11 @@ def test_a_leak_fails_the_whole_run(tmp_path: Path) -> None:
     assert "1 passed" in run.stdout
     assert "SECRETS IN LOGS: 1 record(s) from: logger 'app.leaky' (ERROR)" in run.stdout
     assert "ab" * 32 not in run.stdout
+
+
+def test_secret_values_and_their_ciphertexts_are_found(deliberate: int) -> None:
+    SCANNER.remember_password("a-secret-value-sent-by-a-test")
+    logger.warning("connecting with %s", "a-secret-value-sent-by-a-test")
+    logger.warning("stored %s", Fernet(Fernet.generate_key()).encrypt(b"x").decode())
+    logger.warning("describe shows %s", "********")  # the mask is not a secret
+    assert len(SCANNER.leaks) == deliberate + 2

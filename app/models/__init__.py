@@ -3,9 +3,18 @@
 from app.models.account import Account, AccountContact
 from app.models.api_key import KIND_API_KEY, KIND_LOGIN, ApiKey
 from app.models.base import Base, ImmutableFieldError
+from app.models.connection import ApiConnection, SqlConnection
 from app.models.login_failure import LoginFailure
-from app.models.plugin import PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector
+from app.models.plugin import (
+    PluginDataApi,
+    PluginDataSql,
+    PluginDataStatic,
+    PluginMeta,
+    PluginPrompt,
+    PluginSelector,
+)
 from app.models.profile import UserProfile
+from app.models.secret import Secret
 from app.models.tag import Tag
 from app.models.user import User
 
@@ -14,14 +23,19 @@ __all__ = [
     "KIND_LOGIN",
     "Account",
     "AccountContact",
+    "ApiConnection",
     "ApiKey",
     "Base",
     "ImmutableFieldError",
     "LoginFailure",
+    "PluginDataApi",
+    "PluginDataSql",
     "PluginDataStatic",
     "PluginMeta",
     "PluginPrompt",
     "PluginSelector",
+    "Secret",
+    "SqlConnection",
     "Tag",
     "User",
     "UserProfile",

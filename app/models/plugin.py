@@ -7,13 +7,16 @@ from typing import Any, ClassVar
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, IdMixin, IdType, MetadataMixin, OwnershipMixin, TimestampMixin
+from app.models.base import Base, IdMixin, IdType, JSONType, MetadataMixin, OwnershipMixin, TimestampMixin
 from app.models.profile import UserProfile
 from app.models.tag import TaggableMixin
 
 PLUGIN_CLASSES = ("static", "sql", "api")
 PLUGIN_KINDS = {"static": "Plugin", "sql": "SqlPlugin", "api": "ApiPlugin"}
 SELECTOR_DIRECTIVES = ("search_terms", "always", "llm")
+API_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+DATA_LIMIT_MAX = 1000
+DEFAULT_DATA_LIMIT = 100
 
 # The original's PluginPrompt defaults, typo included ("helful"): imported rows keep comparing equal.
 DEFAULT_PROVIDER = "openai"
@@ -46,6 +49,12 @@ class PluginMeta(IdMixin, TimestampMixin, MetadataMixin, OwnershipMixin, Taggabl
         back_populates="plugin", lazy="raise", uselist=False, passive_deletes=True
     )
     data: Mapped[PluginDataStatic | None] = relationship(
+        back_populates="plugin", lazy="raise", uselist=False, passive_deletes=True
+    )
+    sql_data: Mapped[PluginDataSql | None] = relationship(
+        back_populates="plugin", lazy="raise", uselist=False, passive_deletes=True
+    )
+    api_data: Mapped[PluginDataApi | None] = relationship(
         back_populates="plugin", lazy="raise", uselist=False, passive_deletes=True
     )
 
@@ -96,3 +105,46 @@ class PluginDataStatic(_PluginPart, Base):
     static_data: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
     plugin: Mapped[PluginMeta] = relationship(back_populates="data", lazy="raise")
+
+
+class _ConnectedData(_PluginPart):
+    """What SQL and API plugins share: a description, declared parameters, test values and a row limit.
+
+    `parameters` is the SDK's list of `{name, type, description, enum, default, required}`; `test_values` its
+    list of `{name, value}`.
+    """
+
+    description: Mapped[str] = mapped_column(Text, default="")
+    parameters: Mapped[list[Any] | None] = mapped_column(default=None)
+    test_values: Mapped[list[Any] | None] = mapped_column(default=None)
+    # `limit` is an SQL keyword: the column has a name that needs no quoting in hand-written SQL.
+    limit: Mapped[int] = mapped_column("result_limit", default=DEFAULT_DATA_LIMIT)
+
+
+class PluginDataSql(_ConnectedData, Base):
+    __tablename__ = "plugin_data_sql"
+    __table_args__ = (CheckConstraint(f"result_limit >= 1 AND result_limit <= {DATA_LIMIT_MAX}", name="limit"),)
+
+    # No ON DELETE: a connection still used by a plugin cannot be deleted (the service answers 409 first).
+    connection_id: Mapped[int] = mapped_column(IdType, ForeignKey("connection_sql.id"), index=True)
+    sql_query: Mapped[str] = mapped_column(Text)
+
+    plugin: Mapped[PluginMeta] = relationship(back_populates="sql_data", lazy="raise")
+
+
+class PluginDataApi(_ConnectedData, Base):
+    __tablename__ = "plugin_data_api"
+    __table_args__ = (
+        CheckConstraint(f"result_limit >= 1 AND result_limit <= {DATA_LIMIT_MAX}", name="limit"),
+        CheckConstraint(_in("method", API_METHODS), name="method"),
+    )
+
+    connection_id: Mapped[int] = mapped_column(IdType, ForeignKey("connection_api.id"), index=True)
+    endpoint: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(10), default="GET")
+    url_params: Mapped[list[Any] | None] = mapped_column(default=None)
+    headers: Mapped[list[Any] | None] = mapped_column(default=None)
+    # A JSON object or array (the SDK's `dict | list`).
+    body: Mapped[Any] = mapped_column(JSONType, nullable=True, default=None)
+
+    plugin: Mapped[PluginMeta] = relationship(back_populates="api_data", lazy="raise")

@@ -11,13 +11,30 @@ otherwise capture `users`, `user-profiles` and `contacts`.
 
 from fastapi import APIRouter
 
-from app.routers import accounts, api_keys, auth, cli, contacts, health, plugins, profiles, users
+from app.routers import (
+    accounts,
+    api_keys,
+    auth,
+    cli,
+    connections,
+    contacts,
+    health,
+    plugin_runtime,
+    plugins,
+    profiles,
+    secrets,
+    users,
+)
 
 ROUTERS: list[APIRouter] = [
     plugins.router,
+    plugin_runtime.router,
     health.router,
     cli.router,
     api_keys.router,
+    secrets.router,
+    connections.sql_router,
+    connections.api_router,
     users.router,
     profiles.router,
     contacts.router,

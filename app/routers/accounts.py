@@ -12,9 +12,10 @@ from app.models import Account
 from app.openapi import problems
 from app.routers.base import resource_router
 from app.routers.lists import list_response, list_responses
+from app.routers.pages import PageDep
 from app.schemas.accounts import AccountCreate, AccountRead, AccountUpdate
 from app.services import accounts
-from app.services.base import Page, PageDep
+from app.services.base import Page
 
 router = resource_router(prefix="/api/v1/accounts", tag="accounts")
 

@@ -11,9 +11,10 @@ from app.deps import PrincipalDep, SessionDep
 from app.openapi import problems
 from app.routers.base import resource_router
 from app.routers.lists import list_response, list_responses
+from app.routers.pages import PageDep
 from app.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, ApiKeyUpdate
 from app.services import api_keys
-from app.services.base import Page, PageDep
+from app.services.base import Page
 
 router = resource_router(prefix="/api/v1/api-keys", tag="api-keys")
 

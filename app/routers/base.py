@@ -54,7 +54,7 @@ class DocumentRoute(APIRoute):
         return handle
 
 
-def resource_router(*, tag: str, prefix: str = "") -> APIRouter:
+def resource_router(*, tag: str, prefix: str = "", route_class: type[APIRoute] = DocumentRoute) -> APIRouter:
     """A resource's router. Its routes are complete where they are declared (full path, tags, operation id):
     the app puts them on its own router rather than including the router (`app.main.create_app`)."""
-    return APIRouter(prefix=prefix, tags=[tag], generate_unique_id_function=operation_id, route_class=DocumentRoute)
+    return APIRouter(prefix=prefix, tags=[tag], generate_unique_id_function=operation_id, route_class=route_class)

@@ -1,6 +1,7 @@
 """The manifest API (Smarter CLI/SDK protocol): `/api/v1/cli/`.
 
-Every response is a journal envelope (errors too, rendered by `app.errors`). Reads answer both GET and
+Every response is a journal envelope: errors too, rendered by `app.http_errors` with the context this
+router's route class (`JournalRoute`) gives each request. Reads answer both GET and
 POST (the SDK POSTs everything); each method is its own route so operation ids stay unique.
 """
 
@@ -8,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import suppress
+from functools import cached_property
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Path, Query, Request, params
+from fastapi import Depends, Path, Query, Request
+from starlette.types import Receive, Scope, Send
 
 from app.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.errors import BadRequest
-from app.routers.base import resource_router
+from app.http_errors import CLI_PREFIX, JOURNAL_KEY, JournalContext, command_of, name_thing
+from app.routers.base import DocumentRoute, resource_router
 from app.schemas.journal import (
     Journaled,
     JournalErrorResponse,
@@ -28,10 +32,8 @@ from app.schemas.journal import (
     PlatformVersion,
     WhoAmI,
 )
-from app.services.manifests import protocol, registry
+from app.services.manifests import platform_status, protocol, registry
 from app.services.manifests.base import Broker, BrokerContext
-
-router = resource_router(prefix="/api/v1/cli", tag="manifests")
 
 
 def journal_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -42,17 +44,29 @@ def journal_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def journal(command: str) -> params.Depends:
-    """Name the command (and the kind, when the path names one) first, so even a 401 carries them."""
+class JournalRoute(DocumentRoute):
+    """A manifest API route: its errors are journal envelopes naming its command (and the kind, when the
+    path names one), from before its first dependency runs (a 401 carries them) to after its commit.
 
-    async def mark(request: Request) -> None:
-        request.state.journal_command = command
-        segment = request.path_params.get("kind")
+    The context goes in the request's scope as the route starts; the exceptions themselves are left alone,
+    so they leave the route's dependencies (the session rolls back) before a handler answers them.
+    """
+
+    @cached_property
+    def command(self) -> str:
+        return command_of(self.path)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        context = JournalContext(self.command)
+        segment = scope.get("path_params", {}).get("kind")
         if segment:
             with suppress(BadRequest):  # an unknown kind is reported by `kind_broker`, after authentication
-                request.state.journal_thing = registry.resolve(segment).kind
+                context.thing = registry.resolve(segment).kind
+        scope[JOURNAL_KEY] = context
+        await super().handle(scope, receive, send)
 
-    return params.Depends(mark)
+
+router = resource_router(prefix=CLI_PREFIX, tag="manifests", route_class=JournalRoute)
 
 
 async def kind_broker(
@@ -89,6 +103,8 @@ async def broker_context(
         account_number=account_number,
         reader=runtime.reader,
         caches=runtime.caches,
+        cipher=runtime.cipher,
+        pools=runtime.pools,
     )
 
 
@@ -158,7 +174,6 @@ _MANIFEST_BODY = {
 
 @router.post(
     "/apply/",
-    dependencies=[journal("apply")],
     summary="Apply a manifest",
     description=(
         "Create or update the resource a manifest describes (the kind comes from the body's `kind`). "
@@ -170,17 +185,13 @@ _MANIFEST_BODY = {
     responses=journal_errors(*_KIND_NAMED, 409, 413),
 )
 async def apply_manifest(request: Request, ctx: ContextDep) -> Journaled[dict[str, Any]]:
-    def found(kind: str) -> None:
-        request.state.journal_thing = kind
-
     raw, media = await request.body(), request.headers.get("content-type")
-    broker, manifest = await protocol.read_manifest(raw, media, on_kind=found)
+    broker, manifest = await protocol.read_manifest(raw, media, on_kind=lambda kind: name_thing(request, kind))
     return await protocol.apply(ctx, broker, manifest)
 
 
 @router.post(
     "/validate/",
-    dependencies=[journal("validate")],
     summary="Validate a manifest",
     description=(
         "Check a manifest without writing anything: `data` is `{valid, errors}`. An invalid manifest, "
@@ -195,7 +206,6 @@ async def validate_manifest(request: Request, _: PrincipalDep) -> Journaled[Mani
 
 @router.post(
     "/delete/{kind}/",
-    dependencies=[journal("delete")],
     summary="Delete a resource",
     description="Delete the named resource (ownership scope: 404 when you cannot see it, 403 when you may not).",
     responses=journal_errors(*_KIND_NAMED, 409, 413),
@@ -206,7 +216,6 @@ async def delete_manifest(ctx: ContextDep, broker: KindDep, name: Name) -> Journ
 
 @router.post(
     "/deploy/{kind}/",
-    dependencies=[journal("deploy")],
     summary="Deploy a resource",
     description="SmarterAuthToken: activate the key. Kinds that cannot be deployed answer 400.",
     responses=journal_errors(*_KIND_NAMED, 413),
@@ -217,7 +226,6 @@ async def deploy_manifest(ctx: ContextDep, broker: KindDep, name: Name) -> Journ
 
 @router.post(
     "/undeploy/{kind}/",
-    dependencies=[journal("undeploy")],
     summary="Undeploy a resource",
     description="SmarterAuthToken: deactivate the key. Kinds that cannot be deployed answer 400.",
     responses=journal_errors(*_KIND_NAMED, 413),
@@ -232,7 +240,7 @@ Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
 def read_route(
-    path: str, command: str, *, summary: str, description: str, statuses: tuple[int, ...]
+    path: str, *, summary: str, description: str, statuses: tuple[int, ...]
 ) -> Callable[[Endpoint], Endpoint]:
     """Register a read for POST (what the SDK sends) and GET, as two routes with distinct operation ids."""
 
@@ -247,7 +255,6 @@ def read_route(
                 summary=summary,
                 description=description,
                 responses=journal_errors(*statuses, *extra),
-                dependencies=[journal(command)],
             )
         return endpoint
 
@@ -256,7 +263,6 @@ def read_route(
 
 @read_route(
     "/get/{kind}/",
-    "get",
     summary="List resources of a kind",
     description=(
         "The kind's resources you can read, as a table (`data.titles`, `data.items`, `metadata.count`); "
@@ -270,7 +276,6 @@ async def get_manifests(ctx: ContextDep, broker: KindDep, name: OptionalName = N
 
 @read_route(
     "/describe/{kind}/",
-    "describe",
     summary="Describe a resource",
     description="The named resource's manifest with its read-only `status`; it can be applied as is.",
     statuses=_KIND_NAMED,
@@ -281,7 +286,6 @@ async def describe_manifest(ctx: ContextDep, broker: KindDep, name: Name) -> Jou
 
 @read_route(
     "/logs/{kind}/",
-    "logs",
     summary="A resource's logs",
     description="No kind in scope keeps logs: always 200 with an empty `data` object.",
     statuses=(*_BASE, 400, 422),
@@ -292,7 +296,6 @@ async def manifest_logs(_: PrincipalDep, broker: KindDep, name: OptionalName = N
 
 @read_route(
     "/example-manifest/{kind}/",
-    "example_manifest",
     summary="An example manifest",
     description="A manifest of the kind that validates and applies cleanly, to start from.",
     statuses=(*_BASE, 400, 422),
@@ -303,7 +306,6 @@ async def example_manifest(_: PrincipalDep, broker: KindDep) -> Journaled[Manife
 
 @read_route(
     "/json-schema/{kind}/",
-    "json_schema",
     summary="The JSON Schema of a kind's manifest",
     description="The JSON Schema (draft 2020-12) the server validates the kind's manifests with.",
     statuses=(*_BASE, 400, 422),
@@ -314,7 +316,6 @@ async def json_schema(_: PrincipalDep, broker: KindDep) -> Journaled[dict[str, A
 
 @read_route(
     "/whoami/",
-    "whoami",
     summary="Who am I",
     description=(
         "The key's user, the account they act in (their first profile's, or `?accountNumber=`; "
@@ -330,18 +331,16 @@ async def whoami(
 
 @read_route(
     "/version/",
-    "version",
     summary="Platform version",
     description="The service's version, and for staff and superusers its Python and main packages' versions.",
     statuses=_BASE,
 )
 async def version(principal: PrincipalDep) -> Journaled[PlatformVersion]:
-    return protocol.version(principal)
+    return platform_status.version(principal)
 
 
 @read_route(
     "/status/",
-    "status",
     summary="Platform status",
     description=(
         "Whether the database answers; for staff and superusers also its backend and schema revision, the "
@@ -350,12 +349,17 @@ async def version(principal: PrincipalDep) -> Journaled[PlatformVersion]:
     statuses=_BASE,
 )
 async def status(principal: PrincipalDep, runtime: RuntimeDep) -> Journaled[PlatformStatus]:
-    return await protocol.status(runtime, principal)
+    facts = platform_status.Platform(
+        settings=runtime.settings,
+        head=runtime.schema.head,
+        read_revision=lambda: runtime.schema.check(runtime.engine),
+        listening=runtime.listener is not None,
+    )
+    return await platform_status.status(facts, principal)
 
 
 @read_route(
     "/resources/",
-    "resources",
     summary="Supported kinds",
     description="The kinds this service manages, and whether each can be deployed.",
     statuses=_BASE,

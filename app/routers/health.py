@@ -6,8 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from app.db_errors import is_database_unavailable
 from app.deps import RuntimeDep
-from app.errors import ServiceUnavailable, is_database_unavailable
+from app.errors import ServiceUnavailable
 from app.openapi import problems
 from app.routers.base import resource_router
 

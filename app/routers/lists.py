@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import runtime_of
 from app.openapi import problems
-from app.services.base import Page, PageRequest, link_next
+from app.routers.pages import link_next
+from app.services.base import Page, PageRequest
 
 JSON = "application/json"
 # Rows per read of a complete list: large enough that the per-query cost fades, small enough that a

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Path, Query, Request, Response
+from fastapi import Body, Path, Query, Request, Response
 
 from app.deps import PrincipalDep, RuntimeDep, SessionDep, runtime_of
-from app.openapi import problems
+from app.openapi import problems, register_request_models
 from app.routers.base import resource_router
 from app.routers.lists import list_responses, streamed
+from app.routers.pages import link_next
+from app.schemas.plugin_data import ApiDataPut, ApiDataRead, SqlDataPut, SqlDataRead
 from app.schemas.plugins import (
+    DATA_EXAMPLE,
     DataPut,
     DataRead,
     PluginClone,
@@ -26,7 +29,7 @@ from app.schemas.plugins import (
     SelectorRead,
 )
 from app.services import plugins
-from app.services.base import Page, link_next, path_id
+from app.services.base import Page, path_id
 
 router = resource_router(prefix="/api/v1/plugins", tag="plugins")
 
@@ -41,6 +44,10 @@ AccountNumberQuery = Annotated[
 # a request validation error is actually rendered with.
 READ_STATUSES = problems(401, 404, 422, 503)
 WRITE_STATUSES = problems(400, 401, 403, 404, 413, 422, 503)
+
+
+# `PUT {id}/data/` reads its body by the plugin's class (`plugins.write_class_data`).
+register_request_models(DataPut, SqlDataPut, ApiDataPut)
 
 
 def _id(value: str) -> int:
@@ -237,10 +244,15 @@ async def replace_plugin_selector(
 
 @router.get(
     "/{id}/data/",
-    response_model=DataRead,
-    summary="Get a static plugin's data",
-    description="`description`, `parameters` (OpenAI function parameters) and `staticData`. Other classes: 409.",
-    responses=problems(401, 404, 409, 422, 503),
+    response_model=DataRead | SqlDataRead | ApiDataRead,
+    summary="Get a plugin's data",
+    description=(
+        "The data of the plugin's class. Static: `description`, `parameters` (OpenAI function parameters) and "
+        "`staticData`. SQL: `connection`, `description`, `sqlQuery`, `parameters`, `testValues`, `limit`. API: "
+        "`connection`, `description`, `endpoint`, `method`, `urlParams`, `headers`, `body`, `parameters`, "
+        "`testValues`, `limit`. 404 while the plugin has none."
+    ),
+    responses=problems(401, 404, 422, 503),
 )
 async def get_plugin_data(id_: PluginId, principal: PrincipalDep, runtime: RuntimeDep) -> Response:
     snapshot = await plugins.readable_snapshot(runtime.reader, runtime.caches, principal, _id(id_))
@@ -249,13 +261,35 @@ async def get_plugin_data(id_: PluginId, principal: PrincipalDep, runtime: Runti
 
 @router.put(
     "/{id}/data/",
-    summary="Replace a static plugin's data",
+    response_model=DataRead | SqlDataRead | ApiDataRead,
+    summary="Replace a plugin's data",
     description=(
-        "`parameters` must be a JSON Schema object (`type: object` with `properties`; every JSON Schema type, "
-        "`boolean` included); `staticData` any object. Only static plugins have data (409 for sql and api). "
-        "Needs the ownership scope."
+        "The body is the data of the plugin's class, replaced as a whole. Static (`DataPut`): `parameters` must be "
+        "a JSON Schema object (`type: object` with `properties`; every JSON Schema type, `boolean` included); "
+        "`staticData` any object. SQL (`SqlDataPut`) and API (`ApiDataPut`): `connection` names a connection of "
+        "the plugin's account and of its kind; every `{name}` placeholder must be a declared parameter; `limit` "
+        "1..1000. Needs the ownership scope."
     ),
-    responses=problems(400, 401, 403, 404, 409, 413, 422, 503),
+    responses=problems(400, 401, 403, 404, 413, 422, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                JSON: {
+                    "example": DATA_EXAMPLE,
+                    "schema": {
+                        "oneOf": [
+                            {"$ref": "#/components/schemas/DataPut"},
+                            {"$ref": "#/components/schemas/SqlDataPut"},
+                            {"$ref": "#/components/schemas/ApiDataPut"},
+                        ]
+                    },
+                }
+            },
+        }
+    },
 )
-async def replace_plugin_data(id_: PluginId, principal: PrincipalDep, session: SessionDep, body: DataPut) -> DataRead:
-    return await plugins.write_data(session, principal, _id(id_), body)
+async def replace_plugin_data(
+    id_: PluginId, principal: PrincipalDep, session: SessionDep, body: Annotated[dict[str, Any], Body()]
+) -> DataRead | SqlDataRead | ApiDataRead:
+    return await plugins.write_class_data(session, principal, _id(id_), body)

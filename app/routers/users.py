@@ -12,9 +12,10 @@ from app.models import User
 from app.openapi import problems
 from app.routers.base import resource_router
 from app.routers.lists import list_response, list_responses
+from app.routers.pages import PageDep
 from app.schemas.users import UserCreate, UserRead, UserUpdate
 from app.services import users
-from app.services.base import Page, PageDep, path_id
+from app.services.base import Page, path_id
 
 router = resource_router(prefix="/api/v1/accounts/users", tag="users")
 

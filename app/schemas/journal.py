@@ -11,10 +11,12 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.errors import JOURNAL_API, FieldError
+from app.errors import FieldError
 from app.schemas.accounts import AccountRead
 from app.schemas.base import CamelModel
 from app.schemas.users import UserRead
+
+JOURNAL_API = "smarter.sh/v1"
 
 DataT = TypeVar("DataT")
 

@@ -34,6 +34,7 @@ from app.schemas.base import (
     StoredObject,
     TimestampedRead,
 )
+from app.schemas.plugin_data import ApiDataSpec, ManifestApiDataRead, ManifestSqlDataRead, SqlDataSpec
 
 API_VERSION = "smarter.sh/v1"
 SEARCH_TERM_MAX_LENGTH = 255
@@ -139,7 +140,7 @@ _PROMPT_EXAMPLE: dict[str, Any] = {
     "maxCompletionTokens": 512,
 }
 _SELECTOR_EXAMPLE: dict[str, Any] = {"directive": "search_terms", "searchTerms": ["weather", "forecast"]}
-_DATA_EXAMPLE: dict[str, Any] = {
+DATA_EXAMPLE: dict[str, Any] = {
     "description": "Today's weather in a city.",
     "parameters": {
         "type": "object",
@@ -200,7 +201,7 @@ class DataPut(InputModel):
     parameters: Parameters | None = None
     static_data: StaticData = Field(default_factory=dict)
 
-    model_config = ConfigDict(json_schema_extra={"examples": [_DATA_EXAMPLE]})
+    model_config = ConfigDict(json_schema_extra={"examples": [DATA_EXAMPLE]})
 
 
 # --- plugins: inputs ------------------------------------------------------------------------------------
@@ -216,6 +217,11 @@ class PluginCreate(MetadataCreate):
     prompt: PromptPut | None = None
     selector: SelectorPut | None = None
     data: DataPut | None = Field(None, description="Static plugins only.")
+    connection: Name | None = Field(
+        None, description="SQL and API plugins: the name of a SqlConnection / ApiConnection of the plugin's account."
+    )
+    sql_data: SqlDataSpec | None = Field(None, description="SQL plugins only (with `connection`).")
+    api_data: ApiDataSpec | None = Field(None, description="API plugins only (with `connection`).")
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -228,7 +234,7 @@ class PluginCreate(MetadataCreate):
                     "pluginClass": "static",
                     "prompt": _PROMPT_EXAMPLE,
                     "selector": _SELECTOR_EXAMPLE,
-                    "data": _DATA_EXAMPLE,
+                    "data": DATA_EXAMPLE,
                 }
             ]
         }
@@ -325,6 +331,33 @@ class ManifestSpecRead(CamelModel):
     data: ManifestDataRead | None = None
 
 
+class SqlPluginSpecRead(CamelModel):
+    """A SQL plugin's spec (the SDK's `SAMSqlPluginSpec`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    selector: ManifestSelectorRead | None
+    prompt: ManifestPromptRead | None
+    connection: str
+    sql_data: ManifestSqlDataRead
+
+
+class ApiPluginSpecRead(CamelModel):
+    """An API plugin's spec (the SDK's `SAMApiPluginSpec`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    selector: ManifestSelectorRead | None
+    prompt: ManifestPromptRead | None
+    connection: str
+    api_data: ManifestApiDataRead
+
+
+# The spec of the plugin's kind: `Plugin` (static; also a SQL or API plugin that has no data yet), `SqlPlugin`,
+# `ApiPlugin`. Tried in this order: the connected specs are strict, the static one takes the rest.
+PluginSpecRead = Annotated[SqlPluginSpecRead | ApiPluginSpecRead | ManifestSpecRead, Field(union_mode="left_to_right")]
+
+
 class ManifestDependencyRead(CamelModel):
     kind: str
     name: str
@@ -345,7 +378,7 @@ class PluginManifestRead(CamelModel):
     api_version: str = API_VERSION
     kind: str
     metadata: ManifestMetadataRead
-    spec: ManifestSpecRead
+    spec: PluginSpecRead
     status: ManifestStatusRead
 
 
@@ -354,7 +387,7 @@ class PluginDetail(PluginRead):
 
     api_version: str = API_VERSION
     metadata: ManifestMetadataRead
-    spec: ManifestSpecRead
+    spec: PluginSpecRead
     status: ManifestStatusRead
 
 

@@ -9,26 +9,25 @@ Who may do what:
 
 The `account` cache holds immutable snapshots keyed by `("id", id)` and `("number", number)`; every write
 of an account invalidates both keys in its unit of work, and `("account", id)` too (every principal and
-snapshot showing the account's members) when the flags change or the account is deleted.
+snapshot showing the account's members) when the flags change or the account is deleted (`cache_rules`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app import identifiers, text
-from app.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable, classify_integrity_error
+from app import text
+from app.db_errors import classify_integrity_error
+from app.errors import Conflict, FieldError, Forbidden, Unprocessable
 from app.identifiers import ACCOUNT_NUMBER_SENTINEL, random_account_number
 from app.models import KIND_LOGIN, Account, ApiKey, User, UserProfile
-from app.models.base import utcnow
-from app.schemas.accounts import STAFF_FIELDS, AccountCreate, AccountRead, AccountUpdate
+from app.schemas.accounts import STAFF_FIELDS, AccountCreate, AccountUpdate
 from app.schemas.manifests.account import (
     AccountConfigRead,
     AccountManifest,
@@ -38,21 +37,27 @@ from app.schemas.manifests.account import (
     AccountStatusRead,
 )
 from app.services import tags as tag_service
-from app.services.base import Page, fetch_page, flush, path_id
-from app.services.cache import CacheRegistry, SingleFlightCache, Tag, invalidate_after_commit
+from app.services.account_snapshots import NOT_FOUND as NOT_FOUND
+from app.services.account_snapshots import AccountSnapshot as AccountSnapshot
+from app.services.account_snapshots import account_cache as account_cache
+from app.services.account_snapshots import cached_by_id as cached_by_id
+from app.services.account_snapshots import cached_by_number as cached_by_number
+from app.services.account_snapshots import readable_snapshot as readable_snapshot
+from app.services.account_snapshots import resolve_path_id as resolve_path_id
+from app.services.account_snapshots import snapshot_of as snapshot_of
+from app.services.base import Page, fetch_page, flush, query_name
+from app.services.cache_rules import ACCOUNT_CACHE as ACCOUNT_CACHE
 from app.services.permissions import (
     account_admin_scope,
     account_scope,
-    can_read_account,
     get_scoped,
     require,
 )
 from app.services.principals import Principal
+from app.text import iso_utc
 
-ACCOUNT_CACHE = "account"
 NUMBER_ATTEMPTS = 8
 
-NOT_FOUND = "No account with this id is visible to you."
 ADMIN_ONLY = "Only staff of this account (or a superuser) can change it."
 CREATE_SUPERUSER = "Only a superuser can create accounts."
 DELETE_SUPERUSER = "Only a superuser can delete accounts."
@@ -94,7 +99,6 @@ async def create_account(
             if account_number is None and collided and attempt + 1 < attempts:
                 continue
             raise error from exc
-        forget(session, account)
         return account
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -103,105 +107,7 @@ async def get_by_number(session: AsyncSession, account_number: str) -> Account |
     return (await session.execute(select(Account).where(Account.account_number == account_number))).scalar_one_or_none()
 
 
-# --- the cache -----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AccountSnapshot:
-    """What a lookup of one account needs: its identity, its flags, and its REST row already serialised."""
-
-    id: int
-    account_number: str
-    name: str
-    is_active: bool
-    is_default_account: bool
-    detail: bytes
-
-
-def _snapshot_tags(snapshot: AccountSnapshot) -> Iterable[Tag]:
-    yield ("account", snapshot.id)
-
-
-def account_cache(caches: CacheRegistry) -> SingleFlightCache[Hashable, AccountSnapshot]:
-    return caches.register(ACCOUNT_CACHE, tags_of=_snapshot_tags)
-
-
-def forget(session: AsyncSession, account: Account, *, principals: bool = False) -> None:
-    """Drop the account's snapshots (here and in every other process) once this unit of work commits;
-    `principals`: also everything tagged with the account (its members' principals, their plugins...)."""
-    invalidate_after_commit(session, ACCOUNT_CACHE, ("id", account.id))
-    invalidate_after_commit(session, ACCOUNT_CACHE, ("number", account.account_number))
-    if principals:
-        invalidate_after_commit(session, tag=("account", account.id))
-
-
-def snapshot_of(account: Account) -> AccountSnapshot:
-    """`account` must have its tags loaded."""
-    return AccountSnapshot(
-        id=account.id,
-        account_number=account.account_number,
-        name=account.name,
-        is_active=account.is_active,
-        is_default_account=account.is_default_account,
-        detail=AccountRead.model_validate(account).model_dump_json().encode(),
-    )
-
-
-async def _load_snapshot(engine: AsyncEngine, condition: ColumnElement[bool]) -> AccountSnapshot | None:
-    # A session of its own: the load is shared by concurrent requests and must outlive any one of them.
-    async with AsyncSession(engine, expire_on_commit=False) as session:
-        statement = select(Account).where(condition).options(selectinload(Account.tag_links))
-        account = (await session.execute(statement)).scalar_one_or_none()
-        return None if account is None else snapshot_of(account)
-
-
-async def cached_by_id(engine: AsyncEngine, caches: CacheRegistry, account_id: int) -> AccountSnapshot | None:
-    return await account_cache(caches).get(("id", account_id), lambda: _load_snapshot(engine, Account.id == account_id))
-
-
-async def cached_by_number(engine: AsyncEngine, caches: CacheRegistry, account_number: str) -> AccountSnapshot | None:
-    """The committed account with this number (None for none, or for a malformed number: no query)."""
-    if not identifiers.is_account_number(account_number):
-        return None
-    return await account_cache(caches).get(
-        ("number", account_number), lambda: _load_snapshot(engine, Account.account_number == account_number)
-    )
-
-
-async def readable_snapshot(
-    engine: AsyncEngine, caches: CacheRegistry, principal: Principal, account_id: int
-) -> AccountSnapshot:
-    """The account's snapshot when `principal` may read it; 404 otherwise (existence not revealed).
-
-    A hit does no database I/O; a miss loads on a session of its own, shared by concurrent requests.
-    """
-    snapshot = await cached_by_id(engine, caches, account_id)
-    if snapshot is None or not can_read_account(principal, snapshot.id):
-        raise NotFound(NOT_FOUND)
-    return snapshot
-
-
-async def resolve_path_id(engine: AsyncEngine, caches: CacheRegistry, value: str) -> int:
-    """A path `{id}`: the integer id, the hashedId, or the account number (resolved through the cache).
-
-    An unknown number is a 404 like an unknown id; scope is checked afterwards, by whoever reads the row.
-    """
-    if identifiers.is_account_number(value):
-        snapshot = await cached_by_number(engine, caches, value)
-        if snapshot is None:
-            raise NotFound(NOT_FOUND)
-        return snapshot.id
-    return path_id(value, not_found=NOT_FOUND)
-
-
 # --- shared rules --------------------------------------------------------------------------------------------
-
-
-def _query_name(name: str) -> str:
-    try:
-        return text.normalise_name(name)
-    except ValueError as exc:
-        raise Unprocessable.field("name", str(exc), where="query") from exc
 
 
 def _readable(principal: Principal, *conditions: ColumnElement[bool]) -> Select[Account]:
@@ -211,23 +117,9 @@ def _readable(principal: Principal, *conditions: ColumnElement[bool]) -> Select[
 
 async def _write(session: AsyncSession, account: Account, values: dict[str, Any]) -> bool:
     """Set what differs (`tags` as names; `account.tag_links` loaded), so the same values twice change nothing."""
-    values = dict(values)
-    tags = values.pop("tags", None)
-    flags = (account.is_active, account.is_default_account)
-    changed = False
-    for key, value in values.items():
-        if getattr(account, key) != value:
-            setattr(account, key, value)
-            changed = True
-    if tags is not None and set(tags) != set(account.tags):
-        await tag_service.set_tags(session, account, tags)
-        # The links live in their own table; the account is still what was modified.
-        account.updated_at = utcnow()
-        changed = True
+    changed = await tag_service.assign_tagged(session, account, values)
     if changed:
         await flush(session)
-        # Flags are what principals may be judged on; the number and the id never change.
-        forget(session, account, principals=(account.is_active, account.is_default_account) != flags)
     return changed
 
 
@@ -240,10 +132,10 @@ async def _delete(session: AsyncSession, account: Account) -> None:
         update(ApiKey)
         .where(ApiKey.account_id == account.id, ApiKey.kind == KIND_LOGIN)
         .values(user_profile_id=None, account_id=None)
+        .returning(ApiKey.digest)
     )
-    await session.execute(delete(Account).where(Account.id == account.id))
+    await session.execute(delete(Account).where(Account.id == account.id).returning(Account.id, Account.account_number))
     session.expunge(account)
-    forget(session, account, principals=True)
 
 
 # --- REST ----------------------------------------------------------------------------------------------------
@@ -262,7 +154,7 @@ async def list_accounts(
     """Superuser all; others the accounts they have a profile in. Newest first, tags in one extra query."""
     statement = _readable(principal)
     if name is not None:
-        statement = statement.where(Account.name == _query_name(name))
+        statement = statement.where(Account.name == query_name(name))
     if tag is not None:
         statement = statement.where(Account.has_tag(tag.strip()))
     if account_number is not None:
@@ -385,7 +277,7 @@ async def apply_manifest(
 
 async def describe_by_name(session: AsyncSession, principal: Principal, *, name: str) -> AccountManifestRead:
     """Any account the caller can read (as the REST detail)."""
-    statement = _readable(principal, Account.name == _query_name(name))
+    statement = _readable(principal, Account.name == query_name(name))
     account = await get_scoped(session, statement, not_found=_not_found_by_name(name))
     return manifest_of(account, await admin_username(session, account.id))
 
@@ -406,7 +298,7 @@ async def manifest_rows(session: AsyncSession, principal: Principal, *, name: st
         .order_by(Account.id.desc())
     )
     if name is not None:
-        statement = statement.where(Account.name == _query_name(name))
+        statement = statement.where(Account.name == query_name(name))
     return [
         {
             "name": row.name,
@@ -414,8 +306,8 @@ async def manifest_rows(session: AsyncSession, principal: Principal, *, name: st
             "companyName": row.company_name,
             "isDefaultAccount": row.is_default_account,
             "isActive": row.is_active,
-            "createdAt": row.created_at.isoformat(),
-            "updatedAt": row.updated_at.isoformat(),
+            "createdAt": iso_utc(row.created_at),
+            "updatedAt": iso_utc(row.updated_at),
         }
         for row in (await session.execute(statement)).all()
     ]
@@ -423,7 +315,7 @@ async def manifest_rows(session: AsyncSession, principal: Principal, *, name: st
 
 async def delete_by_name(session: AsyncSession, principal: Principal, *, name: str) -> None:
     """Superusers only (404 first outside the read scope); never the platform account (409)."""
-    statement = _readable(principal, Account.name == _query_name(name))
+    statement = _readable(principal, Account.name == query_name(name))
     account = await get_scoped(session, statement, not_found=_not_found_by_name(name))
     require(principal.is_superuser, DELETE_SUPERUSER)
     await _delete(session, account)

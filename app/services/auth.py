@@ -11,9 +11,8 @@ from app.errors import TooManyRequests, Unauthorized
 from app.models import KIND_LOGIN, ApiKey, User
 from app.models.base import utcnow
 from app.services import api_keys, passwords
-from app.services.cache import invalidate_after_commit
 from app.services.login_throttle import MAX_FAILURES, WINDOW, LoginThrottle
-from app.services.principals import PRINCIPAL_CACHE, Principal
+from app.services.principals import Principal
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +58,11 @@ async def login(
 
 async def logout(session: AsyncSession, principal: Principal) -> None:
     """Revoke the presented credential: a login token is deleted, a named key deactivated."""
-    digest = (await session.execute(select(ApiKey.digest).where(ApiKey.id == principal.key_id))).scalar_one_or_none()
-    if digest is None:
-        return
     if principal.key_kind == KIND_LOGIN:
-        await session.execute(delete(ApiKey).where(ApiKey.id == principal.key_id))
+        await session.execute(delete(ApiKey).where(ApiKey.id == principal.key_id).returning(ApiKey.digest))
     else:
-        await session.execute(update(ApiKey).where(ApiKey.id == principal.key_id).values(is_active=False))
-    invalidate_after_commit(session, PRINCIPAL_CACHE, digest)
+        revoke = update(ApiKey).where(ApiKey.id == principal.key_id).values(is_active=False)
+        await session.execute(revoke.returning(ApiKey.digest))
 
 
 async def logout_all(session: AsyncSession, principal: Principal) -> None:

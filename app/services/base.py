@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
-from urllib.parse import urlencode
+from typing import Any, TypeVar
 
-from fastapi import Depends, Query, Request, Response
 from sqlalchemy import Select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -15,11 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app import text
 from app.db import dialect_of
-from app.errors import NotFound, classify_integrity_error
+from app.db_errors import classify_integrity_error
+from app.errors import NotFound, Unprocessable
 from app.identifiers import parse_path_id
 from app.models import Base
-from app.schemas.base import DEFAULT_LIMIT, LIMIT_DESCRIPTION, MAX_LIMIT, MAX_OFFSET, OFFSET_DESCRIPTION
+from app.schemas.base import DEFAULT_LIMIT
 
 T = TypeVar("T")
 
@@ -46,16 +46,6 @@ class PageRequest:
         return self.limit is None
 
 
-async def page_params(
-    limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION)] = None,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description=OFFSET_DESCRIPTION)] = 0,
-) -> PageRequest:
-    return PageRequest(limit=limit, offset=offset)
-
-
-PageDep = Annotated[PageRequest, Depends(page_params)]
-
-
 async def fetch_page(
     session: AsyncSession, statement: Select[T], page: Page, *, key: InstrumentedAttribute[int]
 ) -> tuple[list[T], bool]:
@@ -67,15 +57,13 @@ async def fetch_page(
     return rows[: page.limit], len(rows) > page.limit
 
 
-def link_next(request: Request, response: Response, page: Page | PageRequest, has_more: bool) -> None:
-    """`Link: <url>; rel="next"` when another page exists (the body stays a bare JSON array).
-
-    The request's URL with its other query parameters as they were and the next `limit`/`offset`.
-    """
-    if has_more and page.limit is not None:
-        query = [(k, v) for k, v in request.query_params.multi_items() if k != "limit" and k != "offset"]
-        query += [("limit", str(page.limit)), ("offset", str(page.offset + page.limit))]
-        response.headers["Link"] = f'<{request.url.replace(query=urlencode(query))}>; rel="next"'
+def query_name(name: str, *, where: str = "query") -> str:
+    """A name given to look a row up by (`?name=`, a manifest's name), as names are stored
+    (`text.normalise_name`); 422 naming the field when none comes out."""
+    try:
+        return text.normalise_name(name)
+    except ValueError as exc:
+        raise Unprocessable.field("name", str(exc), where=where) from exc
 
 
 def path_id(value: str, *, not_found: str) -> int:

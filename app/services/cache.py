@@ -7,7 +7,7 @@ Rules this module enforces:
   so a reader racing a writer cannot put the pre-write state back into the cache;
 - every cache is bounded (`maxsize`) and expires entries (`ttl`), the backstop for missed messages.
 
-Writes never touch caches directly: they call `invalidate_after_commit(session, ...)`; the unit of work
+Writes never touch caches directly: `app.services.cache_rules` derives what their rows make stale; the unit of work
 (`app.db.commit`) publishes the invalidations with NOTIFY inside the transaction (PostgreSQL) and applies
 them locally once the commit succeeded.
 """
@@ -39,7 +39,8 @@ CACHES_KEY = "caches"
 
 @dataclass(frozen=True, slots=True)
 class Invalidation:
-    """Drop `key` from cache `cache`, or (cache=None) every entry of every cache tagged with `tag`."""
+    """Drop `key` from cache `cache` (key=None: every entry of it), or (cache=None) every entry of every
+    cache tagged with `tag`."""
 
     cache: str | None = None
     key: Hashable | None = None
@@ -233,7 +234,10 @@ class CacheRegistry:
                 for cache in self._caches.values():
                     cache.invalidate_tag(item.tag)
             elif item.cache is not None and item.cache in self._caches:
-                self._caches[item.cache].invalidate(item.key)
+                if item.key is None:  # a write whose rows are unknown (`cache_rules`)
+                    self._caches[item.cache].clear()
+                else:
+                    self._caches[item.cache].invalidate(item.key)
 
     def clear(self) -> None:
         for cache in self._caches.values():

@@ -6,6 +6,8 @@ import hashlib
 import re
 import secrets
 
+from app.errors import Unauthorized
+
 KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
 KNOX_TOKEN_KEY_LENGTH = 15
 
@@ -25,3 +27,20 @@ def digest_of(key: str) -> str:
 
 def token_key_of(key: str, length: int = KNOX_TOKEN_KEY_LENGTH) -> str:
     return key[:length]
+
+
+def parse_authorization(value: str | None) -> str:
+    """The key of `Token <key>` / `Bearer <key>`; raises 401 without any I/O when malformed."""
+    # Split on runs of whitespace, as knox does: `Token  <key>` keeps working for Smarter's clients.
+    parts = value.split() if value else []
+    if not parts:
+        raise Unauthorized("Authentication credentials were not provided.")
+    if parts[0].lower() not in ("token", "bearer"):
+        raise Unauthorized("Invalid token header. Use 'Token <key>'.")
+    if len(parts) == 1:
+        raise Unauthorized("Invalid token header. No credentials provided.")
+    if len(parts) > 2:
+        raise Unauthorized("Invalid token header. Token string should not contain spaces.")
+    if not is_well_formed(parts[1]):
+        raise Unauthorized("Invalid token.")
+    return parts[1]

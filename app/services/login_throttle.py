@@ -45,7 +45,7 @@ class LoginThrottle:
         statement = select(LoginFailure.failures, LoginFailure.window_started_at).where(LoginFailure.username == name)
         async with self._engine.connect() as conn:
             row = (await conn.execute(statement)).one_or_none()
-        return None if row is None else (row[0], row[1])
+        return None if row is None else (row.failures, row.window_started_at)
 
     async def retry_after(self, username: str, *, now: datetime | None = None) -> int | None:
         """Seconds until `username` may try again, or None when it may try now."""

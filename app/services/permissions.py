@@ -84,6 +84,12 @@ def can_read_owned(principal: Principal, account_id: int) -> bool:
     return principal.is_superuser or account_id in principal.readable_account_ids
 
 
+def member_scope(principal: Principal, model: type[Owned]) -> ColumnElement[bool]:
+    """Owned resources only the members of their account read (connections): superuser all; others the
+    rows of their accounts (not the platform account's, unlike `read_scope`)."""
+    return true() if principal.is_superuser else _in(model.account_id, principal.account_ids)
+
+
 def ownership_scope(principal: Principal, model: type[Owned]) -> ColumnElement[bool]:
     return _scope_predicate(model, owned_scope_shape(principal, "owned"))
 
@@ -164,8 +170,9 @@ async def get_scoped(
     row = (await session.execute(statement.add_columns(write_scope.label("writable")))).unique().one_or_none()
     if row is None:
         raise NotFound(not_found)
-    require(bool(row[1]), forbidden)
-    return row[0]  # type: ignore[no-any-return]
+    obj, writable = row  # the statement's entity, then the flag added above
+    require(bool(writable), forbidden)
+    return obj  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +246,15 @@ def acting_required(acting: Acting | None) -> Acting:
     return acting
 
 
+def owner_in(acting: Acting | None) -> Membership:
+    """The caller's profile in the acting account, which owns what they create there (plugins, secrets,
+    connections): 422 without an acting account or without a profile in it (a superuser acting elsewhere)."""
+    acting = acting_required(acting)
+    if acting.membership is None:
+        raise Unprocessable.field("accountNumber", f"You have no profile in account {acting.account_number}.")
+    return acting.membership
+
+
 def user_manage_scope(principal: Principal) -> ColumnElement[bool]:
     """May this caller manage this user (their password, email, names, flags, a `User` manifest, a new key)?
 
@@ -258,3 +274,27 @@ def require_manageable(principal: Principal, target_is_superuser: bool, manageab
     if target_is_superuser:
         require(manageable, SUPERUSER_TARGET)
     require(manageable, FOREIGN_ACCOUNTS if foreign and principal.is_staff else STAFF_ONLY)
+
+
+@dataclass(frozen=True, slots=True)
+class UserRights:
+    """A user, and what the caller may do to them: both read in the query that finds the user."""
+
+    user: User
+    manageable: bool  # `user_manage_scope`
+    foreign: bool  # `foreign_profile`
+
+    def require_manageable(self, principal: Principal) -> None:
+        require_manageable(principal, self.user.is_superuser, self.manageable, self.foreign)
+
+
+def user_rights_statement(principal: Principal) -> Select[User, bool, bool]:
+    """`select` a `User` with the caller's rights on it (add the conditions; read with `user_rights`)."""
+    return select(User, user_manage_scope(principal).label("manageable"), foreign_profile(principal).label("foreign"))
+
+
+async def user_rights(session: AsyncSession, statement: Select[User, bool, bool]) -> UserRights | None:
+    row = (await session.execute(statement)).one_or_none()
+    if row is None:
+        return None
+    return UserRights(user=row.User, manageable=bool(row.manageable), foreign=bool(row.foreign))

@@ -23,10 +23,9 @@ from app.models import KIND_API_KEY, Account, ApiKey, User, UserProfile
 from app.models.base import utcnow
 from app.reads import Read, Reader
 from app.services.cache import CacheRegistry, SingleFlightCache, Tag
+from app.services.cache_rules import PRINCIPAL_CACHE as PRINCIPAL_CACHE
 
 logger = logging.getLogger(__name__)
-
-PRINCIPAL_CACHE = "principal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,21 +109,21 @@ _platform_id = select(Account.id).where(Account.account_number == PLATFORM_ACCOU
 # of its user's. Every uncached request runs it: a driver read (`app.reads`).
 _PRINCIPAL_READ = Read(
     select(
-        ApiKey.id,
+        ApiKey.id.label("key_id"),
         ApiKey.digest,
         ApiKey.kind,
-        ApiKey.is_active,
+        ApiKey.is_active.label("key_active"),
         ApiKey.expires_at,
-        User.id,
+        User.id.label("user_id"),
         User.username,
-        User.is_active,
+        User.is_active.label("user_active"),
         User.is_staff,
         User.is_superuser,
-        _platform_id,
-        UserProfile.id,
+        _platform_id.label("platform_account_id"),
+        UserProfile.id.label("profile_id"),
         UserProfile.account_id,
         Account.account_number,
-        Account.is_active,
+        Account.is_active.label("account_active"),
     )
     .join(User, User.id == ApiKey.user_id)
     .outerjoin(
@@ -140,29 +139,41 @@ _PRINCIPAL_READ = Read(
 )
 
 
+# The read's rows come from the driver as sequences: read by these names, never by position.
+_PRINCIPAL_COLUMNS = tuple(_PRINCIPAL_READ.statement.selected_columns.keys())
+
+
 async def load_principal(reader: Reader, digest: str) -> Principal | None:
     """One indexed query on a connection of its own (the cache shares this load between requests)."""
-    rows = await _PRINCIPAL_READ.rows(reader, {"digest": digest})
-    if not rows or not hmac.compare_digest(rows[0][1], digest):
+    rows = [
+        dict(zip(_PRINCIPAL_COLUMNS, row, strict=True))
+        for row in await _PRINCIPAL_READ.rows(reader, {"digest": digest})
+    ]
+    if not rows or not hmac.compare_digest(rows[0]["digest"], digest):
         return None
-    key_id, _, kind, key_active, expires_at, user_id, username, active, staff, superuser, platform, *_ = rows[0]
-    found = [row for row in rows if row[11] is not None]
+    first = rows[0]
+    superuser = first["is_superuser"]
+    found = [row for row in rows if row["profile_id"] is not None]
     # Inactive accounts are not the members' to act in; superusers are not limited by them.
-    memberships = tuple(Membership(row[11], row[12], row[13]) for row in found if row[14] or superuser)
+    memberships = tuple(
+        Membership(row["profile_id"], row["account_id"], row["account_number"])
+        for row in found
+        if row["account_active"] or superuser
+    )
     return Principal(
-        user_id=user_id,
-        username=username,
-        is_active=active,
-        is_staff=staff,
+        user_id=first["user_id"],
+        username=first["username"],
+        is_active=first["user_active"],
+        is_staff=first["is_staff"],
         is_superuser=superuser,
-        key_id=key_id,
-        key_kind=kind,
-        key_active=key_active,
-        expires_at=expires_at,
+        key_id=first["key_id"],
+        key_kind=first["kind"],
+        key_active=first["key_active"],
+        expires_at=first["expires_at"],
         memberships=memberships,
-        platform_account_id=platform,
-        seen_account_ids=tuple(row[12] for row in found),
-        owner_account_active=kind != KIND_API_KEY or superuser or all(row[14] for row in found),
+        platform_account_id=first["platform_account_id"],
+        seen_account_ids=tuple(row["account_id"] for row in found),
+        owner_account_active=first["kind"] != KIND_API_KEY or superuser or all(row["account_active"] for row in found),
     )
 
 

@@ -1,7 +1,7 @@
 """User profiles: a user's membership of an account (and the account contact that comes with it).
 
 A profile's user and account never change. Adding or removing a profile changes the user's
-memberships, so it invalidates the user's principals (`("user", id)`).
+memberships, so it invalidates the user's principals (`("user", id)`, derived by `cache_rules`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from app.models import KIND_LOGIN, Account, AccountContact, ApiKey, User, UserPr
 from app.schemas.profiles import ProfileCreate, ProfileUpdate
 from app.services import accounts
 from app.services import tags as tag_service
-from app.services.base import Page, assign, fetch_page, flush, insert_ignore
-from app.services.cache import invalidate_after_commit
+from app.services.base import Page, fetch_page, flush, insert_ignore, query_name
 from app.services.permissions import (
     account_admin_scope,
     acting_account,
@@ -78,8 +77,6 @@ async def add_profile(
     session.add(profile)
     await flush(session)
     await add_contact_for(session, user, account.id)
-    # The user's principal lists their memberships.
-    invalidate_after_commit(session, tag=("user", user.id))
     return profile
 
 
@@ -122,13 +119,6 @@ async def account_for(
 # --- REST -------------------------------------------------------------------------------------------------
 
 
-def normalised_query_name(name: str) -> str:
-    try:
-        return text.normalise_name(name)
-    except ValueError as exc:
-        raise Unprocessable.field("name", str(exc), where="query") from exc
-
-
 def _readable(principal: Principal, profile_id: int) -> Select[UserProfile]:
     return select(UserProfile).where(UserProfile.id == profile_id, profile_scope(principal))
 
@@ -162,7 +152,7 @@ async def list_profiles(
             UserProfile.account_id.in_(select(Account.id).where(Account.account_number == account_number))
         )
     if name is not None:
-        statement = statement.where(UserProfile.name == normalised_query_name(name))
+        statement = statement.where(UserProfile.name == query_name(name))
     if tag is not None:
         statement = statement.where(UserProfile.has_tag(tag.strip()))
     return await fetch_page(session, statement, page, key=UserProfile.id)
@@ -198,13 +188,7 @@ async def create_profile(session: AsyncSession, principal: Principal, data: Prof
 
 async def write_metadata(session: AsyncSession, profile: UserProfile, values: dict[str, Any]) -> bool:
     """Apply metadata and profile fields (`tags` as names); `profile.tag_links` must be loaded."""
-    values = dict(values)
-    tags = values.pop("tags", None)
-    changed = assign(profile, values)
-    if tags is not None and sorted(tags) != sorted(profile.tags):
-        await tag_service.set_tags(session, profile, tags)
-        changed = True
-    return changed
+    return await tag_service.assign_tagged(session, profile, values)
 
 
 async def update_profile(
@@ -240,11 +224,11 @@ async def remove_profile(session: AsyncSession, profile: UserProfile) -> None:
         update(ApiKey)
         .where(ApiKey.user_profile_id == profile.id, ApiKey.kind == KIND_LOGIN)
         .values(user_profile_id=None, account_id=None)
+        .returning(ApiKey.digest)
     )
-    await session.execute(delete(UserProfile).where(UserProfile.id == profile.id))
+    # Memberships change, and the cascade removes keys and plugins cached under this user (`cache_rules`).
+    await session.execute(delete(UserProfile).where(UserProfile.id == profile.id).returning(UserProfile.user_id))
     session.expunge(profile)
-    # Memberships changed, and the cascade removed keys and plugins cached under this user.
-    invalidate_after_commit(session, tag=("user", profile.user_id))
 
 
 async def delete_profile(session: AsyncSession, principal: Principal, profile_id: int) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Tag
+from app.models import Base, Tag
+from app.models.base import utcnow
 from app.models.tag import TaggableMixin
-from app.services.base import insert_ignore
+from app.services.base import assign, insert_ignore
 
 
 async def resolve(session: AsyncSession, names: list[str]) -> list[Tag]:
@@ -25,3 +29,34 @@ async def resolve(session: AsyncSession, names: list[str]) -> list[Tag]:
 async def set_tags(session: AsyncSession, obj: TaggableMixin, names: list[str]) -> None:
     """Replace the tags of `obj` (whose `tag_links` must be loaded, or `obj` new)."""
     obj.tag_links = await resolve(session, names)
+
+
+async def assign_tagged(session: AsyncSession, obj: TaggableMixin, values: dict[str, Any]) -> bool:
+    """Set what differs of `values` (`tags` as names; `obj.tag_links` loaded): the same values twice change
+    nothing. True when something changed."""
+    values = dict(values)
+    tags = values.pop("tags", None)
+    changed = assign(obj, values)
+    if tags is not None and set(tags) != set(obj.tags):
+        await set_tags(session, obj, tags)
+        # The links live in their own table; the object is still what was modified.
+        setattr(obj, "updated_at", utcnow())  # noqa: B010 (every taggable model has timestamps)
+        changed = True
+    return changed
+
+
+async def names_of(session: AsyncSession, model: type[TaggableMixin], ids: Iterable[int]) -> dict[int, list[str]]:
+    """The tag names of the `model` rows `ids` (sorted; [] for a row without tags), in one query over its
+    link table: for pages read as columns, not objects."""
+    tags: dict[int, list[str]] = {id_: [] for id_ in ids}
+    if tags:
+        links = Base.metadata.tables[f"{model.__tablename__}_tag"]
+        statement = (
+            select(links.c.object_id, Tag.name)
+            .join(Tag, Tag.id == links.c.tag_id)
+            .where(links.c.object_id.in_(list(tags)))
+            .order_by(Tag.name)
+        )
+        for object_id, name in (await session.execute(statement)).all():
+            tags[object_id].append(name)
+    return tags

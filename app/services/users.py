@@ -6,8 +6,8 @@ Who may change a user:
   (`permissions.user_manage_scope`: a user shared with another tenant is a superuser's to change);
 - only a superuser grants or revokes `isSuperuser`.
 A new password ends all of the user's login tokens (`set_password`). Every change of a user invalidates
-`("user", id)`: their principals (flags, memberships) and any cached snapshot showing their name or email
-are reloaded on the very next request.
+`("user", id)` (derived by `cache_rules` from the rows written): their principals (flags, memberships)
+and any cached snapshot showing their name or email are reloaded on the very next request.
 """
 
 from __future__ import annotations
@@ -31,20 +31,20 @@ from app.schemas.manifests.user import (
 from app.schemas.users import UserCreate, UserUpdate
 from app.services import api_keys, passwords, profiles
 from app.services.base import Page, assign, fetch_page, flush
-from app.services.cache import invalidate_after_commit
 from app.services.permissions import (
     STAFF_ONLY,
     SUPERUSER_TARGET,
     Acting,
+    UserRights,
     acting_required,
-    foreign_profile,
     is_account_admin,
     require,
-    require_manageable,
-    user_manage_scope,
+    user_rights,
+    user_rights_statement,
     user_scope,
 )
 from app.services.principals import Principal
+from app.text import iso_utc
 
 NOT_FOUND = "No user with this id is visible to you."
 SUPERUSER_FLAG = "Only a superuser can grant or revoke isSuperuser."
@@ -91,7 +91,6 @@ async def set_password(session: AsyncSession, user: User, password: str) -> None
     user.password = await passwords.hash_password(password)
     await flush(session)
     await api_keys.revoke_login_tokens(session, user.id)
-    invalidate_after_commit(session, tag=("user", user.id))
 
 
 # --- scopes -------------------------------------------------------------------------------------------------
@@ -99,15 +98,12 @@ async def set_password(session: AsyncSession, user: User, password: str) -> None
 
 async def _visible(
     session: AsyncSession, principal: Principal, condition: ColumnElement[bool], not_found: str
-) -> tuple[User, bool, bool]:
-    """(user, manageable, has profiles outside the caller's accounts), in one query; 404 outside read scope."""
-    statement = select(
-        User, user_manage_scope(principal).label("manageable"), foreign_profile(principal).label("foreign")
-    ).where(condition, user_scope(principal))
-    row = (await session.execute(statement)).one_or_none()
-    if row is None:
+) -> UserRights:
+    """The user and the caller's rights on them, in one query; 404 outside the read scope."""
+    rights = await user_rights(session, user_rights_statement(principal).where(condition, user_scope(principal)))
+    if rights is None:
         raise NotFound(not_found)
-    return row[0], bool(row[1]), bool(row[2])
+    return rights
 
 
 # --- REST ---------------------------------------------------------------------------------------------------
@@ -139,7 +135,7 @@ async def list_users(
 
 
 async def get_user(session: AsyncSession, principal: Principal, user_id: int) -> User:
-    user, _, _ = await _visible(session, principal, User.id == user_id, NOT_FOUND)
+    user = (await _visible(session, principal, User.id == user_id, NOT_FOUND)).user
     return user
 
 
@@ -180,14 +176,14 @@ async def _write_user(session: AsyncSession, user: User, values: dict[str, Any])
         changed = True
     if changed:
         await flush(session)
-        invalidate_after_commit(session, tag=("user", user.id))
     return changed
 
 
 async def update_user(session: AsyncSession, principal: Principal, user_id: int, data: UserUpdate) -> User:
-    user, manageable, foreign = await _visible(session, principal, User.id == user_id, NOT_FOUND)
+    rights = await _visible(session, principal, User.id == user_id, NOT_FOUND)
+    user = rights.user
     if user.id != principal.user_id:
-        require_manageable(principal, user.is_superuser, manageable, foreign)
+        rights.require_manageable(principal)
     values = data.model_dump(exclude_unset=True, by_alias=False)
     # A value equal to the current one is not a change: clients may send back what they read.
     changed = {key for key, value in values.items() if key == "password" or getattr(user, key) != value}
@@ -202,22 +198,20 @@ def _check_removal(principal: Principal, user: User) -> None:
         raise Conflict(NOT_YOURSELF)
 
 
-async def _delete_user(
-    session: AsyncSession, principal: Principal, user: User, manageable: bool, foreign: bool
-) -> None:
+async def _delete_user(session: AsyncSession, principal: Principal, rights: UserRights) -> None:
     # Staff may not erase a user other tenants still have: that would be a write outside their accounts.
-    require_manageable(principal, user.is_superuser, manageable, foreign)
+    rights.require_manageable(principal)
+    user = rights.user
     # The database cascades to profiles, keys and owned plugins; account contacts are the accounts' records.
-    await session.execute(delete(User).where(User.id == user.id))
+    await session.execute(delete(User).where(User.id == user.id).returning(User.id))
     session.expunge(user)
-    invalidate_after_commit(session, tag=("user", user.id))
 
 
 async def delete_user(session: AsyncSession, principal: Principal, user_id: int) -> None:
     """Staff of every account the user belongs to, or a superuser; never a superuser (unless one), never yourself."""
-    user, manageable, foreign = await _visible(session, principal, User.id == user_id, NOT_FOUND)
-    _check_removal(principal, user)
-    await _delete_user(session, principal, user, manageable, foreign)
+    rights = await _visible(session, principal, User.id == user_id, NOT_FOUND)
+    _check_removal(principal, rights.user)
+    await _delete_user(session, principal, rights)
 
 
 # --- the `User` manifest ------------------------------------------------------------------------------------
@@ -300,22 +294,18 @@ async def apply_manifest(
         "tags": meta.tags or [],
     }
 
-    found = (
-        await session.execute(
-            select(User, user_manage_scope(principal), foreign_profile(principal)).where(User.username == meta.username)
-        )
-    ).one_or_none()
+    found = await user_rights(session, user_rights_statement(principal).where(User.username == meta.username))
     created = found is None
     if found is None:
         user = await create_user(session, username=meta.username, **user_values)
         profile = None
     else:
-        user = found[0]
+        user = found.user
         profile = await _profile_in(session, user.id, account_id)
         if profile is None and not principal.is_superuser:
             raise Conflict(TAKEN_ELSEWHERE)
         if user.id != principal.user_id:
-            require_manageable(principal, user.is_superuser, bool(found[1]), bool(found[2]))
+            found.require_manageable(principal)
         changed = {key for key, value in user_values.items() if getattr(user, key) != value}
         _check_privileges(principal, changed)
         await _write_user(session, user, user_values)
@@ -334,7 +324,7 @@ async def describe_by_username(
 ) -> UserManifestRead:
     """Any user the caller can read; the metadata is their profile's in the acting account."""
     account_id, account_number = _acting(acting)
-    user, _, _ = await _visible(session, principal, User.username == username, _not_found_by_name(username))
+    user = (await _visible(session, principal, User.username == username, _not_found_by_name(username))).user
     profile = await _profile_in(session, user.id, account_id)
     return manifest_of(user, profile, account_number)
 
@@ -374,8 +364,8 @@ async def manifest_rows(
             "isActive": row.is_active,
             "isStaff": row.is_staff,
             "isSuperuser": row.is_superuser,
-            "createdAt": row.created_at.isoformat(),
-            "updatedAt": row.updated_at.isoformat(),
+            "createdAt": iso_utc(row.created_at),
+            "updatedAt": iso_utc(row.updated_at),
         }
         for row in (await session.execute(statement)).all()
     ]
@@ -389,9 +379,8 @@ async def delete_by_username(
     Removing a profile from an account the caller administers is theirs to do (as `DELETE /profiles/{id}`);
     deleting the user is `permissions.user_manage_scope`'s.
     """
-    user, manageable, foreign = await _visible(
-        session, principal, User.username == username, _not_found_by_name(username)
-    )
+    rights = await _visible(session, principal, User.username == username, _not_found_by_name(username))
+    user = rights.user
     _check_removal(principal, user)
     account_id, _ = _acting(acting)
     memberships = (await session.execute(select(UserProfile).where(UserProfile.user_id == user.id))).scalars().all()
@@ -401,4 +390,4 @@ async def delete_by_username(
         require(principal.is_superuser or not user.is_superuser, SUPERUSER_TARGET)
         await profiles.remove_profile(session, here)
         return
-    await _delete_user(session, principal, user, manageable, foreign)
+    await _delete_user(session, principal, rights)

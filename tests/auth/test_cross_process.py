@@ -24,8 +24,6 @@ from sqlalchemy import delete, text, update
 from app.config import PROJECT_ROOT
 from app.models import ApiKey, User
 from app.runtime import Runtime
-from app.services import api_keys
-from app.services.cache import invalidate_after_commit
 from app.services.cache_notify import LISTENER_APPLICATION_NAME, CacheListener
 from app.services.login_throttle import MAX_FAILURES
 from tests.auth.helpers import LIGHT_PROBE, free_port, make_key, make_login_token, make_user
@@ -158,8 +156,7 @@ async def drain(b: ProcessB, runtime: Runtime) -> None:
     await warm_in_b(b, key)
     started = time.monotonic()
     async with unit_of_work(runtime) as session:
-        await session.execute(delete(ApiKey).where(ApiKey.id == row.id))
-        api_keys.forget(session, row)
+        await session.execute(delete(ApiKey).where(ApiKey.id == row.id).returning(ApiKey.digest))
     await refused_within(b, key, started)
 
 
@@ -169,15 +166,18 @@ async def test_deactivation_reaches_process_b_within_a_second(
     actor = world["staff_a"]
     await drain(process_b, runtime)
     await warm_in_b(process_b, actor.key)
-    # Without an invalidation B keeps serving its cached principal: the cache really is warm...
-    async with unit_of_work(runtime) as session:
-        await session.execute(update(ApiKey).where(ApiKey.id == actor.key_row.id).values(is_active=False))
+    # Without an invalidation (a write outside any session) B keeps serving its cached principal: the
+    # cache really is warm...
+    async with runtime.engine.begin() as conn:
+        await conn.execute(update(ApiKey).where(ApiKey.id == actor.key_row.id).values(is_active=False))
     await asyncio.sleep(0.2)
     await warm_in_b(process_b, actor.key)
-    # ...and the invalidation committed by A is what makes B refuse it.
+    # ...and the invalidation A's unit of work derives from its write is what makes B refuse it.
     started = time.monotonic()
     async with unit_of_work(runtime) as session:
-        api_keys.forget(session, actor.key_row)
+        await session.execute(
+            update(ApiKey).where(ApiKey.id == actor.key_row.id).values(is_active=False).returning(ApiKey.digest)
+        )
     assert await refused_within(process_b, actor.key, started) < BUDGET
 
 
@@ -190,8 +190,7 @@ async def test_user_deactivation_reaches_process_b_within_a_second(
         await warm_in_b(process_b, key)
     started = time.monotonic()
     async with unit_of_work(runtime) as session:
-        await session.execute(update(User).where(User.id == actor.user.id).values(is_active=False))
-        invalidate_after_commit(session, tag=("user", actor.user.id))
+        await session.execute(update(User).where(User.id == actor.user.id).values(is_active=False).returning(User.id))
     for key in (actor.key, second):
         assert await refused_within(process_b, key, started) < BUDGET
     await warm_in_b(process_b, world["regular_b"].key)  # other users are untouched
@@ -269,8 +268,9 @@ async def test_process_b_survives_losing_its_listen_connection(
     # B cannot hear this one: it must have dropped its entries when the connection went away.
     started = time.monotonic()
     async with unit_of_work(runtime) as session:
-        await session.execute(update(ApiKey).where(ApiKey.id == first.key_row.id).values(is_active=False))
-        api_keys.forget(session, first.key_row)
+        await session.execute(
+            update(ApiKey).where(ApiKey.id == first.key_row.id).values(is_active=False).returning(ApiKey.digest)
+        )
     assert await refused_within(process_b, first.key, started) < BUDGET
 
     # B listens again on a new connection, and a later revocation is heard as usual.
@@ -279,8 +279,9 @@ async def test_process_b_survives_losing_its_listen_connection(
     await warm_in_b(process_b, second.key)
     started = time.monotonic()
     async with unit_of_work(runtime) as session:
-        await session.execute(update(ApiKey).where(ApiKey.id == second.key_row.id).values(is_active=False))
-        api_keys.forget(session, second.key_row)
+        await session.execute(
+            update(ApiKey).where(ApiKey.id == second.key_row.id).values(is_active=False).returning(ApiKey.digest)
+        )
     assert await refused_within(process_b, second.key, started) < BUDGET
 
 

@@ -14,7 +14,6 @@ from app.models import ApiKey, User
 from app.models.base import utcnow
 from app.runtime import Runtime
 from app.services import keys
-from app.services.cache import invalidate_after_commit
 from tests.auth.helpers import (
     LIGHT_PROBE,
     PROBE,
@@ -121,8 +120,7 @@ async def test_named_key_of_a_user_who_lost_staff_is_401(
     actor = world["staff_a"]
     assert (await client.get(PROBE, headers=actor.headers)).status_code == 200
     async with unit_of_work(runtime) as session:
-        await session.execute(update(User).where(User.id == actor.user.id).values(is_staff=False))
-        invalidate_after_commit(session, tag=("user", actor.user.id))
+        await session.execute(update(User).where(User.id == actor.user.id).values(is_staff=False).returning(User.id))
     response = await client.get(PROBE, headers=actor.headers)
     assert_problem_401(response, "API keys can only be used by staff users.")
     # The same user's login token still works: only named keys are staff-only.

@@ -1,7 +1,7 @@
 """Revocation takes effect on the very next request in this process, even with a warm cache.
 
-Each test warms the key, changes the row the way the REST layer does (row update + `forget` or a
-user tag, committed through the unit of work), and expects the next request to be refused.
+Each test warms the key, changes the row through a unit of work (which derives the invalidations from the
+rows it writes: `app.services.cache_rules`), and expects the next request to be refused.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from sqlalchemy import delete, select, update
 from app.models import ApiKey, User, UserProfile
 from app.models.base import utcnow
 from app.runtime import Runtime
-from app.services import api_keys, keys
-from app.services.cache import invalidate_after_commit
+from app.services import keys
 from tests.auth.helpers import (
     LIGHT_PROBE,
     PROBE,
@@ -43,15 +42,17 @@ async def test_deactivated_key_is_refused_on_the_next_request(
     actor = world["staff_a"]
     await warm(client, runtime, actor)
     async with unit_of_work(runtime) as session:
-        await session.execute(update(ApiKey).where(ApiKey.id == actor.key_row.id).values(is_active=False))
-        api_keys.forget(session, actor.key_row)
+        await session.execute(
+            update(ApiKey).where(ApiKey.id == actor.key_row.id).values(is_active=False).returning(ApiKey.digest)
+        )
     assert_problem_401(await client.get(PROBE, headers=actor.headers), "Api key is not activated.")
     # Other credentials are untouched.
     assert (await client.get(PROBE, headers=world["staff_b"].headers)).status_code == 200
     # Reactivating works just as immediately.
     async with unit_of_work(runtime) as session:
-        await session.execute(update(ApiKey).where(ApiKey.id == actor.key_row.id).values(is_active=True))
-        api_keys.forget(session, actor.key_row)
+        await session.execute(
+            update(ApiKey).where(ApiKey.id == actor.key_row.id).values(is_active=True).returning(ApiKey.digest)
+        )
     assert (await client.get(PROBE, headers=actor.headers)).status_code == 200
 
 
@@ -62,8 +63,7 @@ async def test_deleted_key_is_refused_on_the_next_request(
         actor = world[name]
         await warm(client, runtime, actor)
         async with unit_of_work(runtime) as session:
-            await session.execute(delete(ApiKey).where(ApiKey.id == actor.key_row.id))
-            api_keys.forget(session, actor.key_row)
+            await session.execute(delete(ApiKey).where(ApiKey.id == actor.key_row.id).returning(ApiKey.digest))
         assert_problem_401(await client.get(PROBE, headers=actor.headers), "Invalid token.")
 
 
@@ -76,8 +76,7 @@ async def test_inactive_user_is_refused_on_the_next_request(
     for actor in (staff, second, regular):
         await warm(client, runtime, actor)
     async with unit_of_work(runtime) as session:
-        await session.execute(update(User).where(User.id == staff.user.id).values(is_active=False))
-        invalidate_after_commit(session, tag=("user", staff.user.id))
+        await session.execute(update(User).where(User.id == staff.user.id).values(is_active=False).returning(User.id))
     # Every key of that user, at once; other users keep working from the cache.
     for actor in (staff, second):
         assert_problem_401(await client.get(PROBE, headers=actor.headers), "User inactive or deleted.")
@@ -97,8 +96,7 @@ async def test_membership_change_is_seen_on_the_next_request(runtime: Runtime, w
                 )
             )
         ).scalar_one()
-        await session.execute(delete(UserProfile).where(UserProfile.id == second.id))
-        invalidate_after_commit(session, tag=("account", world.account_b.id))
+        await session.execute(delete(UserProfile).where(UserProfile.id == second.id).returning(UserProfile.user_id))
     after = await principal_for(runtime, actor.key)
     assert [m.account_id for m in after.memberships] == [world.account_a.id]
 

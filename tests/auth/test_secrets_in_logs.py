@@ -1,4 +1,4 @@
-"""No key, digest or password ever reaches a log record, even with SQL echo on at DEBUG."""
+"""No key, digest, password or secret value ever reaches a log record, even with SQL echo on at DEBUG."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import logging
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from app.models import User
+from app.models import Secret, User
+from app.models.base import utcnow
 from app.runtime import Runtime
-from app.services import api_keys, keys
+from app.services import api_keys, keys, secrets
 from tests.auth.helpers import LIGHT_PROBE, PROBE, hash_once, make_user
 from tests.support import World, unit_of_work
 
@@ -73,3 +74,42 @@ async def test_keys_digests_and_passwords_never_reach_the_logs(
     # The capture really saw the traffic (SQL echo included), so an empty leak list means something.
     assert any(r.name.startswith("sqlalchemy.engine") and "api_key" in r.getMessage() for r in caplog.records)
     assert leaks(caplog, secrets) == []
+
+
+SECRET_VALUE = "s3cret-value-log-me-not"
+
+
+async def test_secret_values_never_reach_the_logs(
+    client: httpx.AsyncClient, runtime: Runtime, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Created, rotated, applied, described, used, refused: neither a value nor its ciphertext is logged."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="sqlalchemy.engine")
+    staff = world["staff_a"].headers
+    values = [SECRET_VALUE, SECRET_VALUE + "-rotated", SECRET_VALUE + "-applied"]
+
+    created = await client.post("/api/v1/secrets/", headers=staff, json={"name": "logged", "value": values[0]})
+    assert created.status_code == 201
+    secret_id = created.json()["id"]
+    assert (
+        await client.patch(f"/api/v1/secrets/{secret_id}/", headers=staff, json={"value": values[1]})
+    ).status_code == 200
+    duplicate = await client.post("/api/v1/secrets/", headers=staff, json={"name": "logged", "value": values[0]})
+    assert duplicate.status_code == 409
+    manifest = {
+        "apiVersion": "smarter.sh/v1",
+        "kind": "Secret",
+        "metadata": {"name": "logged", "description": "", "version": "1.0.0"},
+        "spec": {"config": {"value": values[2]}},
+    }
+    assert (await client.post("/api/v1/cli/apply/", headers=staff, json=manifest)).status_code == 200
+    bad = {**manifest, "spec": {"config": {"value": values[2], "expiration_date": "2001-01-01T00:00:00Z"}}}
+    assert (await client.post("/api/v1/cli/apply/", headers=staff, json=bad)).status_code == 422
+    described = await client.post("/api/v1/cli/describe/secret/", headers=staff, params={"name": "logged"})
+    assert described.status_code == 200
+    async with unit_of_work(runtime) as session:
+        assert await secrets.reveal(session, runtime.cipher, secret_id, now=utcnow()) == values[2]
+        token = (await session.execute(select(Secret.encrypted_value).where(Secret.id == secret_id))).scalar_one()
+
+    assert any(r.name.startswith("sqlalchemy.engine") and "secret" in r.getMessage() for r in caplog.records)
+    assert leaks(caplog, [*values, token]) == []

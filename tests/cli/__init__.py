@@ -25,6 +25,7 @@ class Server:
         self.port = free_port()
         self.log = log
         environment = {**os.environ, "DATABASE_URL": url, "SMARTER_CORE_LOG_LEVEL": "warning", **(env or {})}
+        environment = {**support.secrets_env(url), **environment}  # PostgreSQL: `serve` needs a secrets key
         environment.pop("SMARTER_CORE_ADMIN_PASSWORD", None)
         self.sink = log.open("wb")
         self.process = subprocess.Popen(

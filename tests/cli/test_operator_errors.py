@@ -150,7 +150,7 @@ def test_several_workers_on_sqlite_are_refused_before_listening(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_no_migrate(empty_url: str, tmp_path: Path) -> None:
-    refused = smarter_core("serve", "--no-migrate", env={"DATABASE_URL": empty_url})
+    refused = smarter_core("serve", "--no-migrate", env={"DATABASE_URL": empty_url, **support.secrets_env(empty_url)})
     assert_one_error_line(refused, 1, "smarter-core migrate", db.migration_head())
     migrated = smarter_core("migrate", env={"DATABASE_URL": empty_url})
     assert migrated.returncode == 0, migrated.stderr

@@ -32,6 +32,17 @@ PLAN: list[tuple[str, str, str | None]] = [
     ("put", "/api/v1/plugins/{id}/prompt/", "post /api/v1/plugins/"),
     ("patch", "/api/v1/plugins/{id}/prompt/", "post /api/v1/plugins/"),
     ("put", "/api/v1/plugins/{id}/selector/", "post /api/v1/plugins/"),
+    ("post", "/api/v1/secrets/", None),
+    ("patch", "/api/v1/secrets/{id}/", "post /api/v1/secrets/"),
+    # The SQL connection's example names the secrets' example (`warehouse_password`).
+    ("post", "/api/v1/connections/sql/", None),
+    ("patch", "/api/v1/connections/sql/{id}/", "post /api/v1/connections/sql/"),
+    ("put", "/api/v1/connections/sql/{id}/", "post /api/v1/connections/sql/"),
+    ("post", "/api/v1/connections/api/", None),
+    ("patch", "/api/v1/connections/api/{id}/", "post /api/v1/connections/api/"),
+    ("put", "/api/v1/connections/api/{id}/", "post /api/v1/connections/api/"),
+    ("post", "/api/v1/plugins/selection/", None),
+    ("post", "/api/v1/plugins/{id}/call/", "post /api/v1/plugins/"),
     ("post", "/api/v1/cli/validate/", None),
     ("post", "/api/v1/cli/apply/", None),
 ]

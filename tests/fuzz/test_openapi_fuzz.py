@@ -65,9 +65,25 @@ MAX_EXAMPLES = 12
 # Values that exist in the seeded world, swapped in for part of the generated ones so that cases get past the
 # 404: every table's ids start at 1 in each fresh world, and these are its kinds and names.
 IDS = ["1", "2", "3", "4", hashed_id(1), hashed_id(2), hashed_id(3)]
-KINDS = ["Account", "User", "Plugin", "SmarterAuthToken", "plugins", "smarter_auth_token"]
+KINDS = [
+    "Account",
+    "User",
+    "Plugin",
+    "SmarterAuthToken",
+    "plugins",
+    "smarter_auth_token",
+    "SqlConnection",
+    "api_connections",
+    "Secret",
+]
 PLUGINS = {"superuser": "p_platform", "staff_a": "p_staff_a", "regular_a": "p_regular_a", "staff_b": "p_staff_b"}
-NAMES = ["tenant_a", "admin", "staff_a", "regular_a", "staff_a_key", *PLUGINS.values()]
+# A connection of each kind per owner (loopback hosts: `test/` is refused by the network policy at once).
+CONNECTIONS = {
+    "sql": {"dbEngine": "postgresql", "hostname": "127.0.0.1", "database": "x", "timeout": 1},
+    "api": {"baseUrl": "http://127.0.0.1:9/", "timeout": 1},
+}
+SECRETS = {"superuser": "s_platform", "staff_a": "s_staff_a", "regular_a": "s_regular_a"}
+NAMES = ["tenant_a", "admin", "staff_a", "regular_a", "staff_a_key", *PLUGINS.values(), "c_staff_a", *SECRETS.values()]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -116,6 +132,16 @@ async def seed(app: FastAPI) -> World:
         for actor, name in PLUGINS.items():
             body = {"name": name, "selector": {"directive": "search_terms", "searchTerms": ["weather"]}}
             response = await http.post("/api/v1/plugins/", json=body, headers=world[actor].headers)
+            assert response.status_code == 201, response.text
+            for kind, fields in CONNECTIONS.items():
+                connection = {"name": f"c_{actor}", **fields}
+                response = await http.post(
+                    f"/api/v1/connections/{kind}/", json=connection, headers=world[actor].headers
+                )
+                assert response.status_code == 201, response.text
+        for actor, name in SECRETS.items():
+            body = {"name": name, "value": f"fuzz-value-of-{actor}"}
+            response = await http.post("/api/v1/secrets/", json=body, headers=world[actor].headers)
             assert response.status_code == 201, response.text
     return world
 

@@ -291,7 +291,8 @@ async def test_version_status_and_resources(client: httpx.AsyncClient, world: Wo
     assert infos is not None
     by_kind = {info.api_kind: info for info in infos}
     assert set(by_kind) == {b.kind for b in registry.brokers()}
-    assert set(by_kind) == {"Account", "User", "Plugin", "SmarterAuthToken"}
+    expected = {"Account", "User", "Plugin", "SmarterAuthToken", "Secret", "SqlConnection", "ApiConnection"}
+    assert expected | {"SqlPlugin", "ApiPlugin"} <= set(by_kind)
     assert by_kind["SmarterAuthToken"].deployable is True
     assert by_kind["Plugin"].plural == "Plugins"
     assert by_kind["Plugin"].deployable is False
@@ -423,7 +424,7 @@ async def test_unknown_api_version_is_422(client: httpx.AsyncClient, world: Worl
 
 
 @pytest.mark.parametrize(
-    ("kind", "status"), [(None, 422), (42, 422), ("Gadget", 400), ("SqlPlugin", 400), ("testwidget", 422)]
+    ("kind", "status"), [(None, 422), (42, 422), ("Gadget", 400), ("WebsearchPlugin", 400), ("testwidget", 422)]
 )
 async def test_missing_unknown_or_misspelt_kind(
     client: httpx.AsyncClient, world: World, widgets: WidgetBroker, kind: object, status: int
@@ -494,7 +495,7 @@ async def test_real_kind_segment_spellings(client: httpx.AsyncClient, world: Wor
 
 
 async def test_unknown_kind_segment_is_400(client: httpx.AsyncClient, world: World) -> None:
-    for path in ("get/gadgets/", "describe/gadget/?name=x", "example-manifest/SqlPlugin/", "logs/secret/"):
+    for path in ("get/gadgets/", "describe/gadget/?name=x", "example-manifest/WebsearchPlugin/", "logs/widget/"):
         response = await client.post(f"{CLI}/{path}", headers=world["staff_a"].headers)
         error = journal_error(response, 400, path.split("/")[0].replace("-", "_"))
         assert "Unsupported kind" in error["description"]

@@ -75,13 +75,14 @@ def test_whoami_version_status_kinds(admin: Smarter) -> None:
     assert status.infrastructures["database"]["status"] == "ok"
 
     kinds = {info.api_kind: info for info in admin.kinds()}
-    assert set(kinds) == {"Account", "User", "Plugin", "SmarterAuthToken"}
+    expected = {"Account", "User", "Plugin", "SmarterAuthToken", "Secret", "SqlConnection", "ApiConnection"}
+    assert expected | {"SqlPlugin", "ApiPlugin"} <= set(kinds)
     assert all(info.plural == f"{kind}s" for kind, info in kinds.items())
 
 
 # --- every manifest verb, for every kind ---------------------------------------------------------
 
-KINDS = ("Account", "User", "Plugin", "SmarterAuthToken")
+KINDS = ("Account", "User", "Plugin", "SmarterAuthToken", "Secret")
 
 
 def resource_name(manifest: Manifest) -> str:

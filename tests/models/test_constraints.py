@@ -15,7 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.errors import Conflict, Unprocessable, _constraint_of, classify_integrity_error
+from app.db_errors import classify_integrity_error
+from app.db_errors import constraint_of as _constraint_of
+from app.errors import Conflict, Unprocessable
 from app.models import (
     KIND_LOGIN,
     Account,

@@ -164,6 +164,37 @@ def key_of_staff_a(suffix: str = "", json: Any = None) -> Build:
     return build
 
 
+def secret_of_staff_a(json: Any = None) -> Build:
+    """A secret of account A owned by staff A (ownership scope: regular A cannot see it either)."""
+
+    async def build(ctx: Context) -> Call:
+        body = {"name": "target_secret", "value": "target-secret-value"}
+        response = await ctx.client.post("/api/v1/secrets/", json=body, headers=ctx.world["staff_a"].headers)
+        assert response.status_code == 201, response.text
+        return Call(f"/api/v1/secrets/{response.json()['id']}/", json)
+
+    return build
+
+
+# Connections of account A owned by staff A. Their hosts are loopback: `test/` answers `ok: false` at once
+# under the default network policy, without a connection attempt.
+CONNECTION_BODIES = {
+    "sql": {"dbEngine": "postgresql", "hostname": "127.0.0.1", "database": "x", "timeout": 1},
+    "api": {"baseUrl": "http://127.0.0.1:9/", "timeout": 1},
+}
+
+
+def connection(kind: str, suffix: str = "", json: Any = None) -> Build:
+    async def build(ctx: Context) -> Call:
+        body = {"name": "target_connection", **CONNECTION_BODIES[kind]}
+        base = f"/api/v1/connections/{kind}/"
+        response = await ctx.client.post(base, json=body, headers=ctx.world["staff_a"].headers)
+        assert response.status_code == 201, response.text
+        return Call(f"{base}{response.json()['id']}/{suffix}", json)
+
+    return build
+
+
 def named(make: Callable[[str], Any], url: str) -> Build:
     """A create: the body is named after the principal, so the status reflects authorization, not a 409."""
 
@@ -277,6 +308,16 @@ TABLE: dict[tuple[str, str], Row] = {
     ("PUT", "/api/v1/plugins/{id}/selector/"): Row(plugin("selector/", {"directive": "always"}), expect(*OWN_A)),
     ("GET", "/api/v1/plugins/{id}/data/"): Row(plugin("data/"), expect(*READ_A)),
     ("PUT", "/api/v1/plugins/{id}/data/"): Row(plugin("data/", {"staticData": {"a": 1}}), expect(*OWN_A)),
+    # the plugin runtime: selection reads the caller's scope; a tool, a call and a test need the read scope (the
+    # target has no static data: the call's argument is refused (422) and the test has nothing to ask (409))
+    ("POST", "/api/v1/plugins/selection/"): Row(
+        fixed("/api/v1/plugins/selection/", {"prompt": "hi"}), expect(*EVERYONE)
+    ),
+    ("GET", "/api/v1/plugins/{id}/tool/"): Row(plugin("tool/"), expect(*READ_A)),
+    ("POST", "/api/v1/plugins/{id}/call/"): Row(
+        plugin("call/", {"arguments": {"inquiry_type": "a"}}), expect(422, 422, 422, 404, 404)
+    ),
+    ("POST", "/api/v1/plugins/{id}/test/"): Row(plugin("test/"), expect(409, 409, 409, 404, 404)),
     # api keys (target: staff A's key; ownership scope even for reads, so regular A gets 404, not 403)
     ("GET", "/api/v1/api-keys/"): Row(fixed("/api/v1/api-keys/"), expect(*EVERYONE)),
     ("POST", "/api/v1/api-keys/"): Row(
@@ -292,7 +333,37 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/api-keys/{id}/toggle-active/"): Row(
         key_of_staff_a("toggle-active/"), expect(200, 200, 404, 404, 404)
     ),
+    # secrets (target: staff A's secret; ownership scope for reads too, like keys; any member creates)
+    ("GET", "/api/v1/secrets/"): Row(fixed("/api/v1/secrets/"), expect(*EVERYONE)),
+    ("POST", "/api/v1/secrets/"): Row(
+        named(lambda p: {"name": f"secret_{p}", "value": f"value-of-{p}"}, "/api/v1/secrets/"),
+        expect(201, 201, 201, 201, 201),
+    ),
+    ("GET", "/api/v1/secrets/{id}/"): Row(secret_of_staff_a(), expect(200, 200, 404, 404, 404)),
+    ("PATCH", "/api/v1/secrets/{id}/"): Row(secret_of_staff_a({"description": "x"}), expect(200, 200, 404, 404, 404)),
+    ("DELETE", "/api/v1/secrets/{id}/"): Row(secret_of_staff_a(), expect(204, 204, 404, 404, 404)),
     # manifests
+    **{
+        key: row
+        for kind in ("sql", "api")
+        for key, row in {
+            # connections (target: staff A's; members of the account read, the ownership scope writes and tests)
+            ("GET", f"/api/v1/connections/{kind}/"): Row(fixed(f"/api/v1/connections/{kind}/"), expect(*EVERYONE)),
+            ("POST", f"/api/v1/connections/{kind}/"): Row(
+                named(lambda p, k=kind: {"name": f"conn_{p}", **CONNECTION_BODIES[k]}, f"/api/v1/connections/{kind}/"),
+                expect(201, 201, 201, 201, 201),
+            ),
+            ("GET", f"/api/v1/connections/{kind}/{{id}}/"): Row(connection(kind), expect(*READ_A)),
+            ("PATCH", f"/api/v1/connections/{kind}/{{id}}/"): Row(
+                connection(kind, json={"description": "changed"}), expect(*OWN_A)
+            ),
+            ("PUT", f"/api/v1/connections/{kind}/{{id}}/"): Row(
+                connection(kind, json={"name": "target_connection", **CONNECTION_BODIES[kind]}), expect(*OWN_A)
+            ),
+            ("DELETE", f"/api/v1/connections/{kind}/{{id}}/"): Row(connection(kind), expect(*DELETE_OWN_A)),
+            ("POST", f"/api/v1/connections/{kind}/{{id}}/test/"): Row(connection(kind, "test/"), expect(*OWN_A)),
+        }.items()
+    },
     ("POST", f"{CLI}/apply/"): Row(named(plugin_manifest, f"{CLI}/apply/"), expect(*EVERYONE)),
     ("POST", f"{CLI}/validate/"): Row(named(plugin_manifest, f"{CLI}/validate/"), expect(*EVERYONE)),
     # Manifest names resolve in the acting account, then the platform account; the superuser acts in the platform

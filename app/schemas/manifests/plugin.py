@@ -16,8 +16,9 @@ from app.models.plugin import (
     DEFAULT_SYSTEM_ROLE,
     DEFAULT_TEMPERATURE,
 )
-from app.schemas.base import Description
+from app.schemas.base import Description, Name
 from app.schemas.manifests.base import SAMManifest, SAMMetadata, SAMModel
+from app.schemas.plugin_data import ApiDataSpec, SqlDataSpec
 from app.schemas.plugins import (
     Directive,
     MaxTokens,
@@ -114,6 +115,127 @@ def example_manifest() -> dict[str, Any]:
                     },
                     "required": ["topic"],
                 },
+            },
+        },
+    }
+
+
+# --- SqlPlugin and ApiPlugin (the SDK's `SAMSqlPlugin` / `SAMApiPlugin`) -------------------------------------
+
+
+class SqlPluginMetadata(SAMMetadata):
+    plugin_class: Literal["sql"] = Field("sql", description="The `SqlPlugin` kind is for SQL plugins.")
+
+
+class ApiPluginMetadata(SAMMetadata):
+    plugin_class: Literal["api"] = Field("api", description="The `ApiPlugin` kind is for API plugins.")
+
+
+class SqlPluginSpec(SAMModel):
+    selector: PluginSelectorSpec
+    prompt: PluginPromptSpec
+    connection: Name = Field(description="The name of a SqlConnection of the plugin's account.")
+    sql_data: SqlDataSpec
+
+
+class ApiPluginSpec(SAMModel):
+    selector: PluginSelectorSpec
+    prompt: PluginPromptSpec
+    connection: Name = Field(description="The name of an ApiConnection of the plugin's account.")
+    api_data: ApiDataSpec
+
+
+class SqlPluginManifest(SAMManifest):
+    kind: Literal["SqlPlugin"]
+    metadata: SqlPluginMetadata
+    spec: SqlPluginSpec
+
+
+class ApiPluginManifest(SAMManifest):
+    kind: Literal["ApiPlugin"]
+    metadata: ApiPluginMetadata
+    spec: ApiPluginSpec
+
+
+_CONNECTED_PROMPT = {
+    "provider": DEFAULT_PROVIDER,
+    "model": DEFAULT_MODEL,
+    "temperature": 0.0,
+    "maxTokens": 256,
+}
+
+
+def sql_example_manifest(connection: str = "example_sql_connection") -> dict[str, Any]:
+    """A SQL plugin manifest (it applies cleanly once the account has a SqlConnection called `connection`)."""
+    return {
+        "apiVersion": "smarter.sh/v1",
+        "kind": "SqlPlugin",
+        "metadata": {
+            "name": "example_sql_plugin",
+            "pluginClass": "sql",
+            "description": "Looks up customers by country in the CRM database.",
+            "version": "0.1.0",
+            "tags": ["example", "sql"],
+            "annotations": [{"smarter.sh/plugin/author": "Smarter"}],
+        },
+        "spec": {
+            "selector": {"directive": "search_terms", "searchTerms": ["customers", "customer list"]},
+            "prompt": {**_CONNECTED_PROMPT, "systemRole": "You answer questions about customers from the CRM rows."},
+            "connection": connection,
+            "sqlData": {
+                "description": "The customers of a country, newest first.",
+                "sqlQuery": "SELECT id, name, country FROM customers WHERE country = {country} ORDER BY id DESC",
+                "parameters": [
+                    {
+                        "name": "country",
+                        "type": "string",
+                        "description": "An ISO 3166 country code, e.g. PT.",
+                        "required": True,
+                    }
+                ],
+                "testValues": [{"name": "country", "value": "PT"}],
+                "limit": 10,
+            },
+        },
+    }
+
+
+def api_example_manifest(connection: str = "example_api_connection") -> dict[str, Any]:
+    """An API plugin manifest (it applies cleanly once the account has an ApiConnection called `connection`)."""
+    return {
+        "apiVersion": "smarter.sh/v1",
+        "kind": "ApiPlugin",
+        "metadata": {
+            "name": "example_api_plugin",
+            "pluginClass": "api",
+            "description": "Today's weather in a city, from the weather API.",
+            "version": "0.1.0",
+            "tags": ["example", "api"],
+            "annotations": [{"smarter.sh/plugin/author": "Smarter"}],
+        },
+        "spec": {
+            "selector": {"directive": "search_terms", "searchTerms": ["weather", "forecast"]},
+            "prompt": {**_CONNECTED_PROMPT, "systemRole": "You answer weather questions from the API's data."},
+            "connection": connection,
+            "apiData": {
+                "description": "The current weather of a city.",
+                "endpoint": "/v1/weather/{city}",
+                "method": "GET",
+                "urlParams": [{"key": "units", "value": "{unit}"}],
+                "headers": [{"name": "Accept", "value": "application/json"}],
+                "parameters": [
+                    {"name": "city", "type": "string", "description": "The city, e.g. Lisbon.", "required": True},
+                    {
+                        "name": "unit",
+                        "type": "string",
+                        "description": "The temperature unit.",
+                        "enum": ["metric", "imperial"],
+                        "default": "metric",
+                        "required": False,
+                    },
+                ],
+                "testValues": [{"name": "city", "value": "Lisbon"}, {"name": "unit", "value": "metric"}],
+                "limit": 10,
             },
         },
     }

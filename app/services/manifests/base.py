@@ -8,7 +8,7 @@ the `BrokerContext`, calls the broker and wraps the result in the journal envelo
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,8 +18,10 @@ from app.errors import BadRequest
 from app.reads import Reader
 from app.schemas.manifests.base import SAMManifest
 from app.services.cache import CacheRegistry
+from app.services.connections.pools import ConnectionPools
 from app.services.permissions import Acting
 from app.services.principals import Principal
+from app.services.secrets.cipher import SecretCipher
 
 M = TypeVar("M", bound=SAMManifest)
 
@@ -35,6 +37,10 @@ class BrokerContext:
     # rows are cached (plugins) answers `get` from its snapshots rather than re-reading every row.
     reader: Reader
     caches: CacheRegistry
+    # The process's secrets cipher (the runtime's); kinds that hold secret values use it.
+    cipher: SecretCipher = field(default_factory=SecretCipher.unconfigured)
+    # The process's connection pools (the runtime's): deleting a connection disposes of its engine.
+    pools: ConnectionPools | None = None
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
-from functools import lru_cache
-from importlib import metadata as package_metadata
 from typing import Any
 
 import anyio
@@ -24,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app import __version__, documents
+from app import documents
 from app.config import Settings
 from app.errors import (
     AppError,
@@ -33,15 +30,11 @@ from app.errors import (
     Unauthorized,
     Unprocessable,
     field_errors,
-    is_database_unavailable,
 )
 from app.models import Account, ImmutableFieldError, User
 from app.reads import Reader
-from app.runtime import Runtime
 from app.schemas.accounts import AccountRead
 from app.schemas.journal import (
-    ApiVersionInfo,
-    CliVersionInfo,
     Journaled,
     JournalMessage,
     JournalMetadata,
@@ -52,17 +45,17 @@ from app.schemas.journal import (
     ManifestListMetadata,
     ManifestListTitle,
     ManifestValidation,
-    PlatformStatus,
-    PlatformVersion,
     WhoAmI,
 )
 from app.schemas.manifests.base import SAMManifest
 from app.schemas.users import UserRead
 from app.services import permissions
 from app.services.cache import CacheRegistry
+from app.services.connections.pools import ConnectionPools
 from app.services.manifests import registry
 from app.services.manifests.base import Broker, BrokerContext
 from app.services.principals import Principal
+from app.services.secrets.cipher import SecretCipher
 from app.text import to_camel_case
 
 YAML_MEDIA_TYPES = frozenset({"application/x-yaml", "application/yaml", "text/yaml", "text/x-yaml"})
@@ -73,7 +66,6 @@ _NOT_A_MAPPING = "A manifest must be a mapping with apiVersion, kind, metadata a
 _TOO_BIG = f"The manifest is too large (over {MAX_NODES} values)."
 
 # Packages whose versions `version/` reports (the original listed its own stack the same way).
-_PACKAGES = ("fastapi", "starlette", "pydantic", "sqlalchemy", "alembic", "asyncpg", "aiosqlite", "uvicorn", "pyyaml")
 
 
 # --- bodies -------------------------------------------------------------------------------------------
@@ -250,12 +242,16 @@ async def broker_context(
     account_number: str | None,
     reader: Reader,
     caches: CacheRegistry,
+    cipher: SecretCipher | None = None,
+    pools: ConnectionPools | None = None,
 ) -> BrokerContext:
     try:
         acting = await permissions.acting_account(session, principal, account_number)
     except permissions.NoActingAccount:
         acting = None  # `get` and `describe` of what they can read still answer
-    return BrokerContext(session, principal, settings, acting, reader, caches)
+    return BrokerContext(
+        session, principal, settings, acting, reader, caches, cipher or SecretCipher.unconfigured(), pools
+    )
 
 
 # --- commands -----------------------------------------------------------------------------------------
@@ -384,59 +380,3 @@ async def whoami(
         environment=settings.environment,
     )
     return Journaled(metadata=_meta("whoami", NO_THING), data=data, message=f"You are {user.username}")
-
-
-@lru_cache(maxsize=1)
-def _package_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for package in _PACKAGES:
-        try:
-            versions[package] = package_metadata.version(package)
-        except package_metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
-
-
-def sees_platform_details(principal: Principal) -> bool:
-    """Only staff and superusers see the database backend, Python and package versions (they help attackers)."""
-    return principal.is_staff or principal.is_superuser
-
-
-def version(principal: Principal) -> Journaled[PlatformVersion]:
-    packages = _package_versions() if sees_platform_details(principal) else {}
-    data = PlatformVersion(api=ApiVersionInfo(version=__version__, python=packages), cli=CliVersionInfo(version=None))
-    return Journaled(metadata=_meta("version", NO_THING), data=data, message=f"smarter-core {__version__}")
-
-
-async def status(runtime: Runtime, principal: Principal) -> Journaled[PlatformStatus]:
-    """The database (reachable, schema revision) and the caches; 200 even when the database is down.
-
-    Regular users see whether the database answers, nothing of what it or the runtime is.
-    """
-    backend = "sqlite" if runtime.settings.is_sqlite else "postgresql"
-    database: dict[str, Any] = {"backend": backend, "head": runtime.schema.head}
-    try:
-        revision = await runtime.schema.check(runtime.engine)
-    except Exception as exc:
-        if not is_database_unavailable(exc):
-            raise
-        database.update(status="unavailable", revision=None)
-    else:
-        database.update(status="ok" if revision == runtime.schema.head else "migration-pending", revision=revision)
-    caches = {
-        "backend": "in-process",
-        "ttlSeconds": runtime.settings.cache_ttl,
-        "invalidation": "postgresql-listen-notify" if runtime.listener is not None else "process-local",
-    }
-    compute = {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "system": platform.system(),
-        "machine": platform.machine(),
-        "workers": runtime.settings.workers,
-    }
-    if not sees_platform_details(principal):
-        data = PlatformStatus(infrastructures={"database": {"status": database["status"]}}, compute={})
-    else:
-        data = PlatformStatus(infrastructures={"database": database, "caches": caches}, compute=compute)
-    return Journaled(metadata=_meta("status", NO_THING), data=data, message=f"Database {database['status']}")

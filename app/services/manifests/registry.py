@@ -8,7 +8,7 @@ from app.errors import BadRequest
 from app.services.manifests.base import Broker
 
 _BROKERS: dict[str, Broker[Any]] = {}
-_KIND_MODULES = ("account", "user", "plugin", "smarterauthtoken")
+_KIND_MODULES = ("account", "user", "plugin", "smarterauthtoken", "secret", "connection")
 _loaded = False
 
 

@@ -3,15 +3,17 @@
 - `statements`: the Core SELECTs (the plugin view with its owner, tags and parts; page ids; the `get` table).
 - `rules`: defaults and shapes of the parts, the name rule, the messages.
 - `views`: the presenter: a view decoded by column name, and the row, detail, part, manifest and `get` row.
-- `snapshots`: the `plugin` cache of views and their serialised bodies; `forget`, its one invalidation.
+- `snapshots`: the `plugin` cache of views and their serialised bodies (invalidated by `cache_rules`).
 - `lists`: pages and complete lists from the snapshots.
 - `inserts`: a new plugin, its parts and tag links in one PostgreSQL statement returning its view.
 - `writes`: REST create, update, delete, clone and parts (Core inserts with RETURNING).
 - `manifests`: the `Plugin` kind's apply, describe, delete and `get` table (rows from the snapshots).
+- `connection_refs`, `connected_views`, `connected`: SQL and API plugins' connection, data and manifests.
 
 The routers use the names below; the manifest broker uses `manifests`.
 """
 
+from app.services.plugins.connected import write_class_data
 from app.services.plugins.lists import PluginFilters, all_plugins, list_plugins
 from app.services.plugins.rules import FORBIDDEN, NOT_FOUND, STATIC_ONLY
 from app.services.plugins.snapshots import (
@@ -19,7 +21,6 @@ from app.services.plugins.snapshots import (
     PluginSnapshot,
     cached_part,
     detail_body,
-    forget,
     plugin_cache,
     readable_snapshot,
     row_body,
@@ -49,12 +50,12 @@ __all__ = [
     "delete_plugin",
     "detail_body",
     "detail_json",
-    "forget",
     "list_plugins",
     "plugin_cache",
     "readable_snapshot",
     "row_body",
     "update_plugin",
+    "write_class_data",
     "write_data",
     "write_prompt",
     "write_selector",

@@ -23,6 +23,7 @@ from sqlalchemy.sql.selectable import CTE
 
 from app.models import Tag
 from app.models.base import utcnow
+from app.services import cache_rules
 from app.services.permissions import in_bound_ids
 from app.services.plugins.statements import (
     PART_KEYS,
@@ -79,7 +80,8 @@ def insert_at_once(*, tags: bool, data: bool, if_absent: bool = False) -> Select
         statement = statement.add_columns(
             select(func.count()).select_from(written_links).scalar_subquery().label("tags_linked")
         )
-    return statement
+    # Its row is the new plugin's: the cache rules read it as an insert into `plugin_meta`.
+    return statement.execution_options(**cache_rules.writes("plugin_meta"))
 
 
 # Links the tags named in `tag_names` that `plugin_id` lacks (after `insert_at_once` found some missing).

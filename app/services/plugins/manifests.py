@@ -13,13 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, NotFound
 from app.models import PluginMeta
+from app.models.plugin import PLUGIN_KINDS
 from app.reads import Reader
 from app.schemas.manifests.plugin import PluginManifest
 from app.services.cache import CacheRegistry
-from app.services.permissions import Acting, get_scoped, ownership_scope, read_scope, require
+from app.services.permissions import Acting, get_scoped, owner_in, ownership_scope, read_scope, require
 from app.services.plugins.lists import PluginFilters, every_snapshot
 from app.services.plugins.rules import FORBIDDEN, data_values, normalised, selector_values
-from app.services.plugins.snapshots import forget, get_table_row
+from app.services.plugins.snapshots import get_table_row
 from app.services.plugins.statements import PART_TABLES, PLUGINS, VIEW
 from app.services.plugins.views import PluginView, view_from
 from app.services.plugins.writes import (
@@ -28,7 +29,6 @@ from app.services.plugins.writes import (
     insert_part,
     insert_plugin,
     link_tags,
-    owner_in,
     reloaded_view,
 )
 from app.services.principals import Principal
@@ -36,8 +36,11 @@ from app.services.principals import Principal
 S = TypeVar("S", bound=Select[Any])
 
 
-def _by_name_in(statement: S, principal: Principal, name: str, acting: Acting | None) -> S:
-    """`statement` narrowed to the static plugin called `name` in the acting account, else the platform's."""
+def _by_name_in(
+    statement: S, principal: Principal, name: str, acting: Acting | None, plugin_class: str = "static"
+) -> S:
+    """`statement` narrowed to the plugin of `plugin_class` called `name` in the acting account, else the
+    platform's."""
     accounts = [m.account_id for m in (acting,) if m is not None]
     platform = principal.platform_account_id
     if platform is not None and platform not in accounts:
@@ -46,7 +49,7 @@ def _by_name_in(statement: S, principal: Principal, name: str, acting: Acting | 
     return (
         statement.where(
             PluginMeta.name == name,
-            PluginMeta.plugin_class == "static",
+            PluginMeta.plugin_class == plugin_class,
             PluginMeta.account_id.in_(accounts),
             read_scope(principal, PluginMeta),
         )
@@ -56,41 +59,43 @@ def _by_name_in(statement: S, principal: Principal, name: str, acting: Acting | 
     )
 
 
-def _not_found_by_name(name: str) -> str:
-    return f"No Plugin named {name!r} is visible to you."
+def _not_found_by_name(name: str, plugin_class: str = "static") -> str:
+    return f"No {PLUGIN_KINDS[plugin_class]} named {name!r} is visible to you."
 
 
 async def describe_by_name(
-    session: AsyncSession, principal: Principal, *, name: str, acting: Acting | None
+    session: AsyncSession, principal: Principal, *, name: str, acting: Acting | None, plugin_class: str = "static"
 ) -> PluginView:
-    statement = _by_name_in(VIEW, principal, normalised(name, where="query"), acting)
+    statement = _by_name_in(VIEW, principal, normalised(name, where="query"), acting, plugin_class)
     row = (await session.execute(statement)).first()
     if row is None:
-        raise NotFound(_not_found_by_name(name))
+        raise NotFound(_not_found_by_name(name, plugin_class))
     return view_from(row._mapping)
 
 
-async def delete_by_name(session: AsyncSession, principal: Principal, *, name: str, acting: Acting | None) -> None:
-    statement = _by_name_in(select(PluginMeta.id), principal, normalised(name, where="query"), acting)
+async def delete_by_name(
+    session: AsyncSession, principal: Principal, *, name: str, acting: Acting | None, plugin_class: str = "static"
+) -> None:
+    statement = _by_name_in(select(PluginMeta.id), principal, normalised(name, where="query"), acting, plugin_class)
     plugin_id = await get_scoped(
         session,
         statement,
         write_scope=ownership_scope(principal, PluginMeta),
-        not_found=_not_found_by_name(name),
+        not_found=_not_found_by_name(name, plugin_class),
         forbidden=FORBIDDEN,
     )
     await delete_by_id(session, plugin_id)
 
 
 async def manifest_rows(
-    reader: Reader, caches: CacheRegistry, principal: Principal, *, name: str | None
+    reader: Reader, caches: CacheRegistry, principal: Principal, *, name: str | None, plugin_class: str = "static"
 ) -> list[dict[str, Any]]:
-    """The `get` table: static plugins in the read scope (newest first), filtered by name in SQL.
+    """The `get` table: the class's plugins in the read scope (newest first), filtered by name in SQL.
 
     The ids come from one indexed query, the rows from the plugins' snapshots (as the REST list's do), each
     built once per snapshot: re-reading and re-formatting every row cost the request four times the rest.
     """
-    found = await every_snapshot(reader, caches, principal, PluginFilters(name=name, plugin_class="static"))
+    found = await every_snapshot(reader, caches, principal, PluginFilters(name=name, plugin_class=plugin_class))
     return [get_table_row(snapshot) async for batch in found for snapshot in batch]
 
 
@@ -185,6 +190,5 @@ async def apply_manifest(
         raise Conflict(f"{meta.name!r} is a {found.plugin_class} plugin; the Plugin kind is for static ones.")
     require(bool(row._mapping["writable"]), FORBIDDEN)
     if await _update_changed(session, found, plugin, tags, parts):
-        forget(session, found.id)
         found = await reloaded_view(session, found.id)
     return found, False

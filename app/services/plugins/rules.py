@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from app import text
-from app.errors import Unprocessable
 from app.models.plugin import (
     DEFAULT_MAX_COMPLETION_TOKENS,
     DEFAULT_MODEL,
@@ -13,6 +11,7 @@ from app.models.plugin import (
     DEFAULT_SYSTEM_ROLE,
     DEFAULT_TEMPERATURE,
 )
+from app.services.base import query_name
 
 NOT_FOUND = "No plugin with this id is visible to you."
 FORBIDDEN = "You can read this plugin but not change it: it belongs to another user."
@@ -30,12 +29,8 @@ PROMPT_DEFAULTS: dict[str, Any] = {
 SELECTOR_DEFAULTS: dict[str, Any] = {"directive": "llm", "search_terms": []}
 
 
-def normalised(name: str, *, where: str) -> str:
-    """A plugin name as stored (`text.normalise_name`); 422 naming the field when none comes out."""
-    try:
-        return text.normalise_name(name)
-    except ValueError as exc:
-        raise Unprocessable.field("name", str(exc), where=where) from exc
+# A plugin name looked up as stored: the one query-name rule (`services.base.query_name`).
+normalised = query_name
 
 
 def prompt_values(prompt: dict[str, Any] | None) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 A snapshot is tagged with the owner's user and account (the row and the detail show their username,
 email and account number). The cache holds facts, not decisions: the read scope is checked against the
-snapshot's account on every hit. `forget` is the one place a plugin write drops its entry.
+snapshot's account on every hit. Writes drop entries without naming them (`cache_rules`).
 """
 
 from __future__ import annotations
@@ -12,19 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic_core import to_json
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import Conflict, NotFound
+from app.errors import NotFound
 from app.reads import Reader
-from app.services.cache import CacheRegistry, SingleFlightCache, invalidate_after_commit
+from app.services.cache import CacheRegistry, SingleFlightCache
 from app.services.cache import Tag as CacheTag
+from app.services.cache_rules import PLUGIN_CACHE as PLUGIN_CACHE
 from app.services.permissions import can_read_owned
-from app.services.plugins.rules import NOT_FOUND, STATIC_ONLY
-from app.services.plugins.statements import VIEW_READ, views_read
+from app.services.plugins.rules import NOT_FOUND
+from app.services.plugins.statements import DATA_PARTS, VIEW_READ, views_read
 from app.services.plugins.views import PluginView, detail_of, get_row, part_body, row_of, view_of
 from app.services.principals import Principal
-
-PLUGIN_CACHE = "plugin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +51,6 @@ def _snapshot_tags(snapshot: PluginSnapshot) -> Iterable[CacheTag]:
 
 def plugin_cache(caches: CacheRegistry) -> SingleFlightCache[int, PluginSnapshot]:
     return caches.register(PLUGIN_CACHE, tags_of=_snapshot_tags)
-
-
-def forget(session: AsyncSession, plugin_id: int) -> None:
-    """Drop the plugin's snapshot (here and in every other process) once this unit of work commits.
-
-    The one invalidation of the plugin domain: every write of a plugin, its parts or its tags calls it.
-    """
-    invalidate_after_commit(session, PLUGIN_CACHE, plugin_id)
 
 
 def snapshot_of(plugin: PluginView) -> PluginSnapshot:
@@ -100,14 +90,17 @@ def get_table_row(snapshot: PluginSnapshot) -> dict[str, Any]:
 
 
 def cached_part(snapshot: PluginSnapshot, part: Literal["prompt", "selector", "data"]) -> bytes:
-    """A part's response from the snapshot; 404 when the plugin has no such part (409 for non-static data)."""
-    if part == "data" and snapshot.plugin_class != "static":
-        raise Conflict(STATIC_ONLY.format(plugin_class=snapshot.plugin_class))
+    """A part's response from the snapshot; 404 when the plugin has no such part.
+
+    `data` is the data of the plugin's class: static data, SQL data or API data.
+    """
+    if part == "data":
+        part = DATA_PARTS[snapshot.plugin_class]  # type: ignore[assignment]
     body = snapshot.serialised.get(part)
     if body is None:
         row: dict[str, Any] | None = getattr(snapshot.view, part)
         if row is None:
-            raise NotFound(f"This plugin has no {part} yet; PUT one to create it.")
+            raise NotFound(f"This plugin has no {part.replace('_', ' ')} yet; PUT one to create it.")
         body = snapshot.serialised[part] = part_body(part, row)
     return body
 

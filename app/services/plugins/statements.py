@@ -15,7 +15,22 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import NamedFromClause
 
-from app.models import Account, Base, PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector, Tag, User, UserProfile
+from app.models import (
+    Account,
+    ApiConnection,
+    Base,
+    PluginDataApi,
+    PluginDataSql,
+    PluginDataStatic,
+    PluginMeta,
+    PluginPrompt,
+    PluginSelector,
+    SqlConnection,
+    Tag,
+    User,
+    UserProfile,
+)
+from app.models.plugin import PLUGIN_CLASSES
 from app.reads import Read
 from app.services.permissions import in_bound_ids
 
@@ -23,14 +38,27 @@ TAG_LINKS = Base.metadata.tables["plugin_meta_tag"]
 # Tags may not contain control characters, so this separator cannot occur inside one.
 TAG_SEPARATOR = "\x1f"
 
-PARTS: dict[str, type[PluginPrompt | PluginSelector | PluginDataStatic]] = {
+PARTS: dict[str, type[PluginPrompt | PluginSelector | PluginDataStatic | PluginDataSql | PluginDataApi]] = {
     "prompt": PluginPrompt,
     "selector": PluginSelector,
     "data": PluginDataStatic,
+    "sql_data": PluginDataSql,
+    "api_data": PluginDataApi,
+}
+# Each class's data part (a plugin has at most the one of its class).
+DATA_PARTS = {"static": "data", "sql": "sql_data", "api": "api_data"}
+# The connection each connected data part names, shown by its name (a column of the view, not of the part).
+PART_CONNECTIONS: dict[str, type[SqlConnection | ApiConnection]] = {
+    "sql_data": SqlConnection,
+    "api_data": ApiConnection,
 }
 PLUGINS: Table = Base.metadata.tables[PluginMeta.__tablename__]
 PART_TABLES: dict[str, Table] = {part: Base.metadata.tables[model.__tablename__] for part, model in PARTS.items()}
-PART_KEYS = {part: tuple(column.key for column in model.__table__.c) for part, model in PARTS.items()}
+# A part's keys as a view holds them: its columns, and `connection` (the name) for the connected parts.
+PART_KEYS = {
+    part: (*(column.key for column in model.__table__.c), *(("connection",) if part in PART_CONNECTIONS else ()))
+    for part, model in PARTS.items()
+}
 
 
 class _joined(FunctionElement[str]):
@@ -84,7 +112,8 @@ PLUGIN_COLUMNS: dict[str, SQLColumnExpression[Any]] = {
 # Every column of each part, outer-joined (a part may be missing). Reads build their responses from these
 # rows: loading the same as ORM objects (seven of them, with the owner) cost three times the query itself.
 PART_COLUMNS: dict[str, SQLColumnExpression[Any]] = {
-    f"{part}__{column.key}": column for part, model in PARTS.items() for column in model.__table__.c
+    **{f"{part}__{column.key}": column for part, model in PARTS.items() for column in model.__table__.c},
+    **{f"{part}__connection": connection.name for part, connection in PART_CONNECTIONS.items()},
 }
 
 
@@ -106,6 +135,8 @@ def _view_statement() -> Select[Any]:
     statement = with_owner({**PLUGIN_COLUMNS, **PART_COLUMNS})
     for model in PARTS.values():
         statement = statement.outerjoin(model, model.plugin_id == PluginMeta.id)
+    for part, connection in PART_CONNECTIONS.items():
+        statement = statement.outerjoin(connection, connection.id == PARTS[part].connection_id)  # type: ignore[union-attr]
     return statement
 
 
@@ -145,3 +176,14 @@ def page_read(
         statement = statement.where(PluginMeta.account_id == number)
     page = (bindparam("limit", type_=Integer), bindparam("offset", type_=Integer))
     return Read(statement.order_by(PluginMeta.id.desc()).limit(page[0]).offset(page[1]))
+
+
+# The manifest `get` table's cells (`app.services.plugins.views.get_row`), one table per plugin class (kind).
+GET_FIELDS = ("name", "description", "plugin_class", "version", "email", "username", "account_number")
+GET_TABLES = {
+    plugin_class: with_owner({name: PLUGIN_COLUMNS[name] for name in (*GET_FIELDS, "created_at", "updated_at")}).where(
+        PluginMeta.plugin_class == plugin_class
+    )
+    for plugin_class in PLUGIN_CLASSES
+}
+GET_TABLE = GET_TABLES["static"]

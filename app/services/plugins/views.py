@@ -18,7 +18,9 @@ from pydantic_core import from_json, to_json
 
 from app.identifiers import hashed_id, record_locator
 from app.models.plugin import PLUGIN_KINDS
+from app.schemas.plugin_data import ApiDataRead, SqlDataRead
 from app.schemas.plugins import API_VERSION, DataRead, PromptRead, SelectorRead
+from app.services.plugins.connected_views import connected_spec
 from app.services.plugins.statements import PART_KEYS, PARTS, PLUGIN_COLUMNS, TAG_SEPARATOR, VIEW_NAMES
 from app.text import iso_utc
 
@@ -47,6 +49,8 @@ class PluginView:
     prompt: dict[str, Any] | None
     selector: dict[str, Any] | None
     data: dict[str, Any] | None
+    sql_data: dict[str, Any] | None
+    api_data: dict[str, Any] | None
 
 
 # The dataclass types what the statement defines: the same names, or the import fails.
@@ -107,7 +111,7 @@ def row_of(plugin: PluginView) -> dict[str, Any]:
 def manifest_body(plugin: PluginView) -> dict[str, Any]:
     """The plugin's manifest (`PluginManifestRead`: metadata, spec, status) as camelCase JSON values."""
     prompt, selector, data = plugin.prompt, plugin.selector, plugin.data
-    parts = [p for p in (prompt, selector, data) if p is not None]
+    parts = [p for p in (prompt, selector, data, plugin.sql_data, plugin.api_data) if p is not None]
     return {
         "apiVersion": API_VERSION,
         "kind": PLUGIN_KINDS[plugin.plugin_class],
@@ -135,13 +139,19 @@ def manifest_body(plugin: PluginView) -> dict[str, Any]:
             }
             if prompt
             else None,
-            "data": {
-                "description": data["description"],
-                "staticData": data["static_data"] or {},
-                "parameters": data["parameters"],
-            }
-            if data
-            else None,
+            **(
+                connected_spec(plugin.plugin_class, plugin.sql_data, plugin.api_data)
+                if plugin.plugin_class != "static"
+                else {
+                    "data": {
+                        "description": data["description"],
+                        "staticData": data["static_data"] or {},
+                        "parameters": data["parameters"],
+                    }
+                    if data
+                    else None
+                }
+            ),
         },
         "status": {
             "recordLocator": _record_locator(plugin.id),
@@ -174,10 +184,12 @@ def detail_json(plugin: PluginView) -> bytes:
     return to_json(detail_of(plugin))
 
 
-_PART_READS: dict[str, type[PromptRead | SelectorRead | DataRead]] = {
+_PART_READS: dict[str, type[PromptRead | SelectorRead | DataRead | SqlDataRead | ApiDataRead]] = {
     "prompt": PromptRead,
     "selector": SelectorRead,
     "data": DataRead,
+    "sql_data": SqlDataRead,
+    "api_data": ApiDataRead,
 }
 
 

@@ -3,8 +3,7 @@
 A new plugin is written with Core inserts: on PostgreSQL one statement for the plugin, its parts and its tag
 links (`inserts`), elsewhere the plugin with RETURNING, its tags in two set-based statements and one insert
 per part; the ORM's unit of work cost about as much CPU as the rest of the request. Every statement that
-changes a plugin's rows returns the plugin's id, and every write of an existing plugin calls
-`snapshots.forget` (a new PostgreSQL id has nothing to forget).
+changes a plugin's rows returns the plugin's id, from which `cache_rules` derives what to drop.
 """
 
 from __future__ import annotations
@@ -20,8 +19,10 @@ from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.interfaces import ORMOption
 
 from app.db import dialect_of
-from app.errors import Conflict, NotFound, Unprocessable, classify_integrity_error
+from app.db_errors import classify_integrity_error
+from app.errors import Conflict, NotFound, Unprocessable
 from app.models import PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector, Tag
+from app.schemas.plugin_data import ApiDataSpec, SqlDataSpec
 from app.schemas.plugins import (
     DataPut,
     DataRead,
@@ -37,7 +38,8 @@ from app.schemas.plugins import (
 )
 from app.services import tags as tag_service
 from app.services.base import assign, flush, insert_ignore
-from app.services.permissions import Acting, acting_account, acting_required, get_scoped, ownership_scope, read_scope
+from app.services.permissions import acting_account, get_scoped, owner_in, ownership_scope, read_scope
+from app.services.plugins.connection_refs import class_data_values, connection_id
 from app.services.plugins.inserts import LINK_MISSING_TAGS, insert_at_once, insert_values
 from app.services.plugins.rules import (
     FORBIDDEN,
@@ -49,8 +51,7 @@ from app.services.plugins.rules import (
     prompt_values,
     selector_values,
 )
-from app.services.plugins.snapshots import forget
-from app.services.plugins.statements import PART_TABLES, PLUGINS, TAG_LINKS, VIEW, VIEW_BY_ID
+from app.services.plugins.statements import DATA_PARTS, PART_TABLES, PLUGINS, TAG_LINKS, VIEW, VIEW_BY_ID
 from app.services.plugins.views import PluginView, detail_of, view_from, view_of
 from app.services.principals import Membership, Principal
 
@@ -68,15 +69,15 @@ _LINK_TAGS = (
 
 
 async def execute(session: AsyncSession, statement: Executable, values: dict[str, Any] | None = None) -> Result[Any]:
-    """Run a Core write on the unit of work's connection; constraint violations become 409/422 (the database
-    decides; never a 500).
+    """Run a Core write in the unit of work; constraint violations become 409/422 (the database decides;
+    never a 500).
 
-    On the connection, not through the session: the ORM's handling of a DML statement (its compile state,
-    its parameter checks) cost about a tenth of a create, for Core statements that touch no ORM object.
+    Through the session, although running it on the session's connection would save about a tenth of a
+    create's CPU: the session is where `cache_rules` sees what a statement wrote and derives the cache
+    invalidations from its RETURNING rows.
     """
     try:
-        connection = await session.connection()
-        return await connection.execute(statement, values)
+        return await session.execute(statement, values)
     except IntegrityError as exc:
         raise classify_integrity_error(exc) from exc
 
@@ -145,9 +146,11 @@ async def insert_plugin(
     parts = {"prompt": prompt, "selector": selector}
     if plugin_class == "static":
         parts["data"] = data or data_values(description, None, None)
+    elif data is not None:
+        parts[DATA_PARTS[plugin_class]] = data
     names = sorted(set(tags))
-    if dialect_of(session) == "postgresql":
-        # No snapshot to forget: PostgreSQL never hands out an id twice, and no cache keeps a missing plugin.
+    # The one-statement insert covers the static parts; SQL and API data go table by table (rare writes).
+    if dialect_of(session) == "postgresql" and parts.keys() <= {"prompt", "selector", "data"}:
         statement = insert_at_once(tags=bool(names), data="data" in parts, if_absent=if_absent)
         row = (await execute(session, statement, insert_values(plugin, parts, names))).first()
         if row is None:
@@ -164,20 +167,12 @@ async def insert_plugin(
     plugin_id = (await execute(session, write.returning(PLUGINS.c.id))).scalar_one_or_none()
     if plugin_id is None:
         return None
-    # An id can come back after a delete on SQLite (rowid reuse): never let an old snapshot answer for it.
-    forget(session, plugin_id)
+    # An id can come back after a delete on SQLite (rowid reuse): the insert's RETURNING id drops any old
+    # snapshot of it (`cache_rules`).
     await link_tags(session, plugin_id, names, replace=False)
     for part, values in parts.items():
         await insert_part(session, plugin_id, part, values)
     return await reloaded_view(session, plugin_id)
-
-
-def owner_in(acting: Acting | None) -> Membership:
-    """The caller's profile in the acting account: a plugin is owned by a profile (422 without one there)."""
-    acting = acting_required(acting)
-    if acting.membership is None:
-        raise Unprocessable.field("accountNumber", f"You have no profile in account {acting.account_number}.")
-    return acting.membership
 
 
 async def _owner(
@@ -207,7 +202,11 @@ async def create_plugin(
     """
     if data.data is not None and data.plugin_class != "static":
         raise Unprocessable.field("data", STATIC_ONLY.format(plugin_class=data.plugin_class))
+    class_data = _class_data_of(data)
     owner = await _owner(session, principal, data.account_number, account_number)
+    connected: dict[str, Any] | None = None
+    if class_data is not None and data.connection is not None:
+        connected = await class_data_values(session, owner.account_id, data.plugin_class, data.connection, class_data)
     plugin = await insert_plugin(
         session,
         owner,
@@ -221,9 +220,30 @@ async def create_plugin(
         selector=selector_values(data.selector.directive, data.selector.search_terms)
         if data.selector
         else dict(SELECTOR_DEFAULTS),
-        data=data_values(data.data.description, data.data.parameters, data.data.static_data) if data.data else None,
+        data=data_values(data.data.description, data.data.parameters, data.data.static_data)
+        if data.data
+        else connected,
     )
     return created(plugin)
+
+
+def _class_data_of(data: PluginCreate) -> SqlDataSpec | ApiDataSpec | None:
+    """The SQL or API data of a new plugin, checked against its class: each needs the other (`connection`
+    with `sqlData`/`apiData`), and neither belongs to another class (422 naming the field)."""
+    fields = {"sql": ("sqlData", data.sql_data), "api": ("apiData", data.api_data)}
+    for plugin_class, (field, value) in fields.items():
+        if value is not None and data.plugin_class != plugin_class:
+            raise Unprocessable.field(field, f"{field} is for {plugin_class} plugins; this one is {data.plugin_class}.")
+    if data.plugin_class == "static":
+        if data.connection is not None:
+            raise Unprocessable.field("connection", "Static plugins have no connection.")
+        return None
+    field, value = fields[data.plugin_class]
+    if value is not None and data.connection is None:
+        raise Unprocessable.field("connection", f"connection is required with {field}: a connection's name.")
+    if value is None and data.connection is not None:
+        raise Unprocessable.field(field, f"{field} is required with connection.")
+    return value
 
 
 async def get_owned(session: AsyncSession, principal: Principal, plugin_id: int, *options: ORMOption) -> PluginMeta:
@@ -250,14 +270,12 @@ async def update_plugin(
         changed = True
     if changed:
         await flush(session)
-        forget(session, plugin.id)
     return await _detail(session, plugin.id)
 
 
 async def delete_by_id(session: AsyncSession, plugin_id: int) -> None:
     # The database cascades to the parts and tag links (ON DELETE CASCADE on every child table).
     await session.execute(delete(PLUGINS).where(PLUGINS.c.id == plugin_id).returning(PLUGINS.c.id))
-    forget(session, plugin_id)
 
 
 async def delete_plugin(session: AsyncSession, principal: Principal, plugin_id: int) -> None:
@@ -277,6 +295,12 @@ async def clone_plugin(
     owner = await _owner(session, principal, data.account_number, account_number)
     selector = source.selector
     static = source.data
+    # A SQL or API clone uses the connection of the same name in its own account (never another account's).
+    connected = _copied_class_data(source)
+    if connected is not None:
+        connected["connection_id"] = await connection_id(
+            session, owner.account_id, source.plugin_class, connected.pop("connection")
+        )
     clone = await insert_plugin(
         session,
         owner,
@@ -294,9 +318,20 @@ async def clone_plugin(
             static["description"], copy.deepcopy(static["parameters"]), copy.deepcopy(static["static_data"])
         )
         if static
-        else None,
+        else connected,
     )
     return created(clone)
+
+
+def _copied_class_data(source: PluginView) -> dict[str, Any] | None:
+    """A copy of the source's SQL or API data columns (with its connection's name, not its id)."""
+    if source.plugin_class == "static":
+        return None
+    row: dict[str, Any] | None = getattr(source, DATA_PARTS[source.plugin_class])
+    if row is None:
+        return None
+    skipped = ("id", "plugin_id", "created_at", "updated_at", "connection_id")
+    return {key: copy.deepcopy(value) for key, value in row.items() if key not in skipped}
 
 
 async def write_prompt(
@@ -312,7 +347,6 @@ async def write_prompt(
         session.add(prompt)
     if assign(prompt, values) or prompt.id is None:
         await flush(session)
-        forget(session, plugin.id)
     return PromptRead.model_validate(prompt)
 
 
@@ -326,7 +360,6 @@ async def write_selector(
         session.add(selector)
     if assign(selector, selector_values(data.directive, data.search_terms)) or selector.id is None:
         await flush(session)
-        forget(session, plugin.id)
     return SelectorRead.model_validate(selector)
 
 
@@ -340,5 +373,4 @@ async def write_data(session: AsyncSession, principal: Principal, plugin_id: int
         session.add(static)
     if assign(static, data_values(data.description, data.parameters, data.static_data)) or static.id is None:
         await flush(session)
-        forget(session, plugin.id)
     return DataRead.model_validate(static)

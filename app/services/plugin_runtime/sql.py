@@ -1,0 +1,181 @@
+"""The `sql` class: the plugin's query with each `{name}` placeholder a bound parameter, in a read-only
+transaction with a statement timeout, at most `limit` rows.
+
+Never text substitution (the original replaced placeholders with quoted literals): the query text is fixed
+when the plugin is written, and an argument such as `1; DROP TABLE x` or `' OR 1=1 --` is a value. The
+transaction is read-only on the database's side (PostgreSQL `SET TRANSACTION READ ONLY`, MySQL/MariaDB
+`SET TRANSACTION READ ONLY`, SQLite `PRAGMA query_only` on a file opened read-only), so a query that writes
+fails whatever it is. Rows are read from a cursor, `limit + 1` of them (the extra one says `truncated`), and
+the transaction is rolled back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from functools import lru_cache
+from typing import Any
+
+import aiomysql
+import asyncpg
+from sqlalchemy import Boolean, Float, Integer, String, TextClause, bindparam, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import TypeEngine
+
+from app.errors import Conflict
+from app.models import SqlConnection
+from app.schemas.plugin_data import PLACEHOLDER
+from app.services.connections.network import UpstreamFailed, UpstreamTimeout
+from app.services.connections.rules import engine_family
+from app.services.plugin_runtime import connected
+from app.services.plugin_runtime.kinds import CallContext, JsonObject, KindRuntime, Outcome, register
+from app.services.plugins.views import PluginView
+
+KIND = "SqlPlugin"
+# SQLSTATE / server error codes of a statement cancelled by its timeout.
+_PG_CANCELED = "57014"
+_MYSQL_TIMEOUTS = (3024, 1969)  # MySQL max_execution_time, MariaDB max_statement_time
+_TYPES: dict[str, TypeEngine[Any]] = {"string": String(), "integer": Integer(), "number": Float(), "boolean": Boolean()}
+_MESSAGE_MAX = 300
+# SQLite virtual machine instructions between two looks at the deadline.
+_SQLITE_PROGRESS_STEPS = 10_000
+# The database's own timeout ends a statement first and leaves its connection usable; this one is the backstop.
+_BACKSTOP_SECONDS = 2
+
+
+@lru_cache(maxsize=1024)
+def bound_query(query: str, types: tuple[tuple[str, str], ...]) -> TextClause:
+    """`query` with each `{name}` as the bound parameter `:name` (typed as declared); every other colon is
+    escaped, so nothing in the text but the placeholders binds."""
+    escaped = query.replace(":", "\\:")
+    statement = text(PLACEHOLDER.sub(lambda match: f":{match.group(1)}", escaped))
+    used = set(PLACEHOLDER.findall(query))
+    kinds = dict(types)
+    return statement.bindparams(
+        *(bindparam(name, type_=_TYPES[kinds[name]]) for name in sorted(used) if kinds.get(name) in _TYPES)
+    )
+
+
+def _bound_value(value: Any, kind: str) -> Any:
+    if value is not None and kind in ("object", "array"):
+        return json.dumps(value)
+    return value
+
+
+def _first_line(message: str, secret: str | None) -> str:
+    line = (message.strip().splitlines() or [""])[0][:_MESSAGE_MAX]
+    return line.replace(secret, "********") if secret else line
+
+
+# The drivers' own errors: SQLAlchemy does not wrap every one of them (asyncpg's, raised while a cursor fetches).
+DRIVER_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    aiomysql.MySQLError,
+    sqlite3.Error,
+)
+FAILURES: tuple[type[Exception], ...] = (DBAPIError, *DRIVER_ERRORS)
+
+
+def _is_timeout(error: Exception) -> bool:
+    original = error.orig if isinstance(error, DBAPIError) else error
+    if getattr(original, "sqlstate", None) == _PG_CANCELED or getattr(original, "pgcode", None) == _PG_CANCELED:
+        return True
+    cause = getattr(original, "__cause__", None)
+    if getattr(cause, "sqlstate", None) == _PG_CANCELED:
+        return True
+    if isinstance(original, sqlite3.OperationalError) and str(original) == "interrupted":
+        return True
+    args: tuple[Any, ...] = tuple(getattr(original, "args", ()))
+    return len(args) > 0 and args[0] in _MYSQL_TIMEOUTS
+
+
+async def _read_only(conn: AsyncConnection, family: str, timeout_ms: int) -> None:
+    """Make this transaction read-only, with the statement timeout, before the query runs."""
+    if family == "postgresql":
+        await conn.execute(text("SET TRANSACTION READ ONLY"))
+        await conn.execute(text(f"SET LOCAL statement_timeout = {int(timeout_ms)}"))
+    elif family == "mysql":
+        # Before the transaction's first statement: applies to the next transaction only.
+        await conn.execute(text("SET TRANSACTION READ ONLY"))
+        if conn.dialect.is_mariadb:  # type: ignore[attr-defined]
+            await conn.execute(text(f"SET SESSION max_statement_time = {timeout_ms / 1000:.3f}"))
+        else:
+            await conn.execute(text(f"SET SESSION max_execution_time = {int(timeout_ms)}"))
+    else:
+        await conn.execute(text("PRAGMA query_only = ON"))
+        # SQLite has no statement timeout: its progress handler ends the statement once the deadline passed.
+        driver = (await conn.get_raw_connection()).driver_connection
+        deadline = time.monotonic() + timeout_ms / 1000
+        if driver is not None:
+            await driver.set_progress_handler(lambda: time.monotonic() > deadline, _SQLITE_PROGRESS_STEPS)
+
+
+async def run_query(
+    conn: AsyncConnection, family: str, statement: TextClause, values: JsonObject, limit: int, seconds: int
+) -> tuple[list[str], list[Any]]:
+    """The column names and at most `limit + 1` rows of `statement`, read-only, rolled back after."""
+    try:
+        await _read_only(conn, family, seconds * 1000)
+        result = await conn.stream(statement, values)
+        try:
+            rows = await result.fetchmany(limit + 1)
+            columns = list(result.keys())
+        finally:
+            await result.close()
+    finally:
+        await conn.rollback()
+    return columns, list(rows)
+
+
+async def execute(view: PluginView, arguments: JsonObject, context: CallContext) -> Outcome:
+    data = connected.required_data(view, KIND)
+    if context.pools is None:
+        raise Conflict(connected.NOT_CONFIGURED.format(kind=KIND))
+    connection, password = await connected.connection_and_secret(
+        context, SqlConnection, data["connection_id"], view.account_id, "password_secret_id", KIND
+    )
+    declared = {p["name"]: p.get("type") or "string" for p in data.get("parameters") or []}
+    statement = bound_query(data["sql_query"], tuple(sorted(declared.items())))
+    used = set(PLACEHOLDER.findall(data["sql_query"]))
+    arguments = connected.with_defaults(view, arguments)
+    values = {name: _bound_value(arguments.get(name), declared.get(name, "string")) for name in used}
+    limit: int = data["result_limit"]
+    family = engine_family(connection.db_engine)
+    timeout = connection.timeout
+    try:
+        async with context.pools.sql_connection(connection, password) as conn:
+            try:
+                async with asyncio.timeout(timeout + _BACKSTOP_SECONDS):
+                    columns, rows = await run_query(conn, family, statement, values, limit, timeout)
+            except TimeoutError:
+                # The backstop fired: the connection may still be busy, so it never goes back to the pool.
+                await conn.invalidate()
+                raise
+    except TimeoutError as exc:
+        raise UpstreamTimeout(f"The query did not finish within the connection's timeout ({timeout} s).") from exc
+    except FAILURES as exc:
+        if _is_timeout(exc):
+            raise UpstreamTimeout(f"The query did not finish within the connection's timeout ({timeout} s).") from exc
+        original = exc.orig if isinstance(exc, DBAPIError) else exc
+        detail = _first_line(str(original), password) or type(original).__name__
+        raise UpstreamFailed(f"The database failed: {detail}") from exc
+    except SQLAlchemyError as exc:
+        raise UpstreamFailed(f"The database failed: {_first_line(str(exc), password)}") from exc
+    result = [{column: connected.json_safe(value) for column, value in zip(columns, row, strict=True)} for row in rows]
+    truncated = len(result) > limit
+    return Outcome(result[:limit], truncated=truncated)
+
+
+SQL = KindRuntime(
+    input_schema=connected.input_schema,
+    description=connected.description,
+    search_text=connected.search_text,
+    test_arguments=connected.test_arguments,
+    execute=execute,
+    read_only=True,
+)
+register("sql", SQL)

@@ -1,0 +1,145 @@
+"""Every write of a cached table invalidates, whoever writes it: the unit of work derives the invalidations
+from the rows it wrote (`app.services.cache_rules`), by the ORM or by a DML statement.
+
+Each test writes rows of every table in `RULES` through a real session on the real database and reads
+what the session queued for its commit; the revocation and cross-process tests show the queued
+invalidations reaching the caches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Base
+from app.runtime import Runtime
+from app.services.cache import PENDING_KEY, Invalidation
+from app.services.cache_rules import ACCOUNT_CACHE, PLUGIN_CACHE, PRINCIPAL_CACHE, RULES
+from tests.support import World
+
+PLUGINS = "/api/v1/plugins/"
+
+# For each mapped table of the rules: an attribute an ORM update may change, and its new value.
+ORM_CHANGES: dict[str, tuple[str, Any]] = {
+    "account": ("company_name", "Changed Inc."),
+    "app_user": ("email", "changed@example.com"),
+    "user_profile": ("is_test", True),
+    "api_key": ("is_active", False),
+    "plugin_meta": ("description", "changed"),
+    "plugin_prompt": ("model", "changed-model"),
+    "plugin_selector": ("search_terms", ["changed"]),
+    "plugin_data_static": ("description", "changed"),
+}
+
+
+def mapped_class(table: str) -> Any | None:
+    return next((m.class_ for m in Base.registry.mappers if m.local_table.name == table), None)
+
+
+def queued(session: AsyncSession) -> list[Invalidation]:
+    return list(session.info.get(PENDING_KEY, []))
+
+
+def expected(table: str, row: Any) -> set[Invalidation]:
+    """What each rule must ask for, written out: the caches' keys and tags (`cache_rules` docs)."""
+    if table == "account":
+        return {
+            Invalidation(cache=ACCOUNT_CACHE, key=("id", row.id)),
+            Invalidation(cache=ACCOUNT_CACHE, key=("number", row.account_number)),
+        }
+    if table == "app_user":
+        return {Invalidation(tag=("user", row.id))}
+    if table == "user_profile":
+        return {Invalidation(tag=("user", row.user_id))}
+    if table == "api_key":
+        return {Invalidation(cache=PRINCIPAL_CACHE, key=row.digest)}
+    if table == "plugin_meta":
+        return {Invalidation(cache=PLUGIN_CACHE, key=row.id)}
+    if table == "plugin_meta_tag":
+        return {Invalidation(cache=PLUGIN_CACHE, key=row.object_id)}
+    return {Invalidation(cache=PLUGIN_CACHE, key=row.plugin_id)}  # the plugin's parts
+
+
+@pytest.fixture
+async def plugin_rows(client: httpx.AsyncClient, world: World) -> None:
+    """A static plugin with every part and a tag, so every plugin table has a row."""
+    body = {"name": "rules_probe", "tags": ["probe"], "data": {"description": "d", "staticData": {"a": 1}}}
+    created = await client.post(PLUGINS, json=body, headers=world["staff_a"].headers)
+    assert created.status_code == 201, created.text
+
+
+def test_every_cached_table_has_an_orm_change_or_is_a_link_table() -> None:
+    for table in RULES:
+        assert table in ORM_CHANGES or mapped_class(table) is None, f"no ORM write tested for {table}"
+
+
+@pytest.mark.usefixtures("plugin_rows")
+async def test_a_dml_statement_on_any_cached_table_queues_its_invalidations(runtime: Runtime) -> None:
+    for table_name, rule in RULES.items():
+        table = Base.metadata.tables[table_name]
+        async with runtime.writer_sessionmaker() as session:
+            first = (await session.execute(select(table).limit(1))).first()
+            assert first is not None, f"no {table_name} row to write"
+            key = [column == first._mapping[column.name] for column in table.primary_key.columns]
+            returned = [table.c[name] for name in rule.keys]
+            written = (await session.execute(delete(table).where(*key).returning(*returned))).all()
+            assert len(written) == 1  # the caller still reads what it returned
+            assert set(queued(session)) >= expected(table_name, first), table_name
+            await session.rollback()
+
+
+@pytest.mark.usefixtures("plugin_rows")
+async def test_an_orm_write_of_any_cached_model_queues_its_invalidations(runtime: Runtime) -> None:
+    for table_name, (attribute, value) in ORM_CHANGES.items():
+        model = mapped_class(table_name)
+        assert model is not None
+        async with runtime.writer_sessionmaker() as session:
+            row = (await session.execute(select(model).limit(1))).scalars().first()
+            assert row is not None, f"no {table_name} row to write"
+            setattr(row, attribute, value)
+            await session.flush()
+            assert set(queued(session)) >= expected(table_name, row), table_name
+            await session.rollback()
+
+
+async def test_a_change_of_an_ignored_attribute_alone_queues_nothing(runtime: Runtime, world: World) -> None:
+    """A login's timestamp is shown by no cache: a login does not reload the user's principals."""
+    async with runtime.writer_sessionmaker() as session:
+        user = await session.get(mapped_class("app_user"), world["staff_a"].user.id)
+        assert user is not None
+        user.last_login = user.date_joined
+        await session.flush()
+        assert queued(session) == []
+        await session.rollback()
+
+
+async def test_a_statement_without_its_keys_drops_the_caches_whole(runtime: Runtime, world: World) -> None:
+    api_key = mapped_class("api_key")
+    async with runtime.writer_sessionmaker() as session:
+        result = await session.execute(
+            update(api_key).where(api_key.id == world["staff_a"].key_row.id).values(name="x")
+        )
+        assert result.rowcount == 1  # the statement ran as written
+        assert queued(session) == [Invalidation(cache=PRINCIPAL_CACHE)]
+        await session.rollback()
+
+
+async def test_the_invalidations_reach_the_cache_after_commit(runtime: Runtime, world: World) -> None:
+    """Committed through `app.db.commit`: the queued keys are dropped (the whole cache for a keyless write)."""
+    from app import db
+    from app.services import accounts
+
+    account_id = world.account_b.id
+    assert await accounts.cached_by_id(runtime.engine, runtime.caches, account_id) is not None
+    cache = accounts.account_cache(runtime.caches)
+    assert cache.peek(("id", account_id)) is not None
+    async with runtime.writer_sessionmaker() as session:
+        account = await session.get(mapped_class("account"), account_id)
+        assert account is not None
+        account.company_name = "Committed Inc."
+        await db.commit(session)
+    assert cache.peek(("id", account_id)) is None
