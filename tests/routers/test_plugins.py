@@ -687,7 +687,8 @@ async def test_data_of_a_plugin_without_its_class_data(
     """An API plugin created without data has none yet (404); static data is not its shape (422)."""
     row = await create(client, world, "staff_a", pluginClass="api")
     assert row["kind"] == "ApiPlugin"
-    assert row["spec"].get("data") is None and "apiData" not in row["spec"]
+    assert row["spec"].get("data") is None
+    assert "apiData" not in row["spec"]
     headers = world["staff_a"].headers
     assert (await client.get(f"{BASE}{row['id']}/data/", headers=headers)).status_code == 404
     put = await client.put(f"{BASE}{row['id']}/data/", json={"staticData": {}}, headers=headers)
