@@ -5,7 +5,7 @@ answered over HTTP is `app.http_errors`, what a database error means is `app.db_
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -87,48 +87,3 @@ def field_errors(items: Iterable[Mapping[str, Any]], *, prefix: Sequence[str | i
         loc = [*prefix, *(p if isinstance(p, int) else str(p) for p in item.get("loc", ()))]
         errors.append(FieldError(loc=loc, msg=str(item.get("msg", "Invalid value.")), type=str(item.get("type"))))
     return errors
-
-
-# --- names that moved --------------------------------------------------------------------------------
-# Importable from here as before (`from app.errors import render`), resolved on first use: the modules
-# they moved to import this one. New code imports them from where they live.
-_MOVED = {
-    "app.http_errors": (
-        "CLI_PREFIX", "PROBLEM_JSON", "REQUEST_ID_KEY", "Problem", "allowed_methods", "install_handlers",
-        "is_cli_path", "journal_error_body", "problem_body", "render", "request_id_of",
-    ),
-    "app.db_errors": (
-        "classify_integrity_error", "is_connection_lost", "is_database_unavailable", "is_refused_value",
-    ),
-    "app.models.constraints": ("UNIQUE_MESSAGES",),
-    "app.schemas.journal": ("JOURNAL_API",),
-}  # fmt: skip
-_MOVED_TO = {name: module for module, names in _MOVED.items() for name in names}
-
-if TYPE_CHECKING:
-    from app.db_errors import classify_integrity_error as classify_integrity_error
-    from app.db_errors import is_connection_lost as is_connection_lost
-    from app.db_errors import is_database_unavailable as is_database_unavailable
-    from app.db_errors import is_refused_value as is_refused_value
-    from app.http_errors import CLI_PREFIX as CLI_PREFIX
-    from app.http_errors import PROBLEM_JSON as PROBLEM_JSON
-    from app.http_errors import REQUEST_ID_KEY as REQUEST_ID_KEY
-    from app.http_errors import Problem as Problem
-    from app.http_errors import allowed_methods as allowed_methods
-    from app.http_errors import install_handlers as install_handlers
-    from app.http_errors import is_cli_path as is_cli_path
-    from app.http_errors import journal_error_body as journal_error_body
-    from app.http_errors import problem_body as problem_body
-    from app.http_errors import render as render
-    from app.http_errors import request_id_of as request_id_of
-    from app.models.constraints import UNIQUE_MESSAGES as UNIQUE_MESSAGES
-    from app.schemas.journal import JOURNAL_API as JOURNAL_API
-
-
-def __getattr__(name: str) -> Any:
-    module = _MOVED_TO.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)

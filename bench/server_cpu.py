@@ -7,9 +7,10 @@ its rotation, which warms every cache entry it reads) and reads the worker's CPU
 /proc's schedstat, in nanoseconds) before and after, `--rounds` times; the writes come last (their plugins
 would grow the first tenant's `get/plugins/` table). The lowest of the rounds is kept: another process
 competing for the CPU only ever adds to it. The ceiling runs before every round, and `ceiling CPU /
-scenario CPU` (the median over the rounds) is what the scenario's `× ceiling`
-would be if both were bound by the worker's CPU alone, as they are in the bench (the load generator and
-PostgreSQL run on the other CPU there); one request at a time, it tracks the bench's ratios closely.
+scenario CPU` (the median over the rounds) is what the scenario's `× ceiling` would be if both were bound
+by the worker's CPU alone, as they are in the bench (the load generator and PostgreSQL run on the other CPU
+there). One request at a time, it tracked the bench's ratios within 0.05 on a quiet machine; on a busy one
+every number grows, the heavier scenarios' more than the ceiling's.
 """
 
 from __future__ import annotations

@@ -22,7 +22,11 @@ _EXPIRES = "When the secret stops being usable (ISO-8601 with a UTC offset); nul
 
 
 def _value_size(value: str) -> str:
-    if len(value.encode("utf-8", errors="surrogatepass")) > VALUE_MAX_BYTES:
+    try:
+        encoded = value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (`"\ud800"` in JSON): no text to encrypt
+        raise ValueError("is not valid Unicode text.") from None
+    if len(encoded) > VALUE_MAX_BYTES:
         raise ValueError(f"is longer than {VALUE_MAX_BYTES // 1024} KiB.")
     return value
 

@@ -19,6 +19,7 @@ from app.models import Base
 from app.runtime import Runtime
 from app.services.cache import PENDING_KEY, Invalidation
 from app.services.cache_rules import ACCOUNT_CACHE, PLUGIN_CACHE, PRINCIPAL_CACHE, RULES
+from tests.plugin_kinds import api_data, sql_data
 from tests.support import World
 
 PLUGINS = "/api/v1/plugins/"
@@ -33,6 +34,8 @@ ORM_CHANGES: dict[str, tuple[str, Any]] = {
     "plugin_prompt": ("model", "changed-model"),
     "plugin_selector": ("search_terms", ["changed"]),
     "plugin_data_static": ("description", "changed"),
+    "plugin_data_sql": ("sql_query", "SELECT 2"),
+    "plugin_data_api": ("endpoint", "/changed"),
 }
 
 
@@ -66,10 +69,26 @@ def expected(table: str, row: Any) -> set[Invalidation]:
 
 @pytest.fixture
 async def plugin_rows(client: httpx.AsyncClient, world: World) -> None:
-    """A static plugin with every part and a tag, so every plugin table has a row."""
+    """A static plugin with every part and a tag, and an SQL and an API plugin with their data, so every
+    plugin table has a row."""
+    headers = world["staff_a"].headers
     body = {"name": "rules_probe", "tags": ["probe"], "data": {"description": "d", "staticData": {"a": 1}}}
-    created = await client.post(PLUGINS, json=body, headers=world["staff_a"].headers)
+    created = await client.post(PLUGINS, json=body, headers=headers)
     assert created.status_code == 201, created.text
+    connections = {
+        "sql": {"name": "rules_sql", "dbEngine": "postgresql", "hostname": "db.example.com", "database": "x"},
+        "api": {"name": "rules_api", "baseUrl": "https://api.example.com/"},
+    }
+    for kind, connection in connections.items():
+        made = await client.post(f"/api/v1/connections/{kind}/", json=connection, headers=headers)
+        assert made.status_code == 201, made.text
+    plugins = [
+        {"pluginClass": "sql", "connection": "rules_sql", "sqlData": sql_data()},
+        {"pluginClass": "api", "connection": "rules_api", "apiData": api_data()},
+    ]
+    for plugin in plugins:
+        made = await client.post(PLUGINS, json={"name": f"rules_{plugin['pluginClass']}", **plugin}, headers=headers)
+        assert made.status_code == 201, made.text
 
 
 def test_every_cached_table_has_an_orm_change_or_is_a_link_table() -> None:

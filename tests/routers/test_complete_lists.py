@@ -22,6 +22,7 @@ COLLECTIONS = (
     "/api/v1/accounts/contacts/",
     "/api/v1/plugins/",
     "/api/v1/api-keys/",
+    "/api/v1/secrets/",
     "/api/v1/connections/sql/",
     "/api/v1/connections/api/",
 )
@@ -57,6 +58,9 @@ async def _seed(client: httpx.AsyncClient, world: World) -> None:
                 assert response.status_code == 201, response.text
         key = {"name": f"extra_{n}"}
         assert (await client.post("/api/v1/api-keys/", json=key, headers=world["staff_a"].headers)).status_code == 201
+        for actor in ("staff_a", "staff_b"):
+            secret = {"name": f"listed_{n}", "value": f"listed-value-{n}"}
+            assert (await client.post("/api/v1/secrets/", json=secret, headers=world[actor].headers)).status_code == 201
 
 
 async def _all_pages(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> list[dict[str, Any]]:

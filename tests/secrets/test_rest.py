@@ -131,6 +131,9 @@ async def test_invalid_input_is_422(client: httpx.AsyncClient, world: World) -> 
     for body in cases:
         response = await client.post(BASE, headers=staff, json=body)
         assert response.status_code == 422, (body["name"], response.text)
+    lone_surrogate = b'{"name": "surrogate", "value": "\\ud800-lone"}'  # JSON escapes decode to no valid text
+    response = await client.post(BASE, headers={**staff, "content-type": "application/json"}, content=lone_surrogate)
+    assert response.status_code == 422, response.text
     assert (await client.post(BASE, headers=staff, json={"name": "largest", "value": "x" * 65536})).status_code == 201
 
     secret = (await create(client, staff, "patched")).json()

@@ -158,7 +158,7 @@ async def insert_plugin(
         view = view_from(row._mapping)
         if names and row._mapping["tags_linked"] < len(names):  # a tag no plugin had yet
             await insert_tags(session, names)
-            await session.execute(LINK_MISSING_TAGS, {"plugin_id": view.id, "tag_names": names})
+            await execute(session, LINK_MISSING_TAGS, {"plugin_id": view.id, "tag_names": names})
         return view
     write = insert(PLUGINS).values(**plugin)
     if if_absent:
