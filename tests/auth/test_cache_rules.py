@@ -18,7 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Base
 from app.runtime import Runtime
 from app.services.cache import PENDING_KEY, Invalidation
-from app.services.cache_rules import ACCOUNT_CACHE, PLUGIN_CACHE, PRINCIPAL_CACHE, RULES
+from app.services.cache_rules import (
+    ACCOUNT_CACHE,
+    API_CONNECTION_CACHE,
+    PLUGIN_CACHE,
+    PRINCIPAL_CACHE,
+    REVEALED_CACHE,
+    RULES,
+    SQL_CONNECTION_CACHE,
+)
 from tests.plugin_kinds import api_data, sql_data
 from tests.support import World
 
@@ -36,7 +44,14 @@ ORM_CHANGES: dict[str, tuple[str, Any]] = {
     "plugin_data_static": ("description", "changed"),
     "plugin_data_sql": ("sql_query", "SELECT 2"),
     "plugin_data_api": ("endpoint", "/changed"),
+    "connection_sql": ("timeout", 7),
+    "connection_api": ("timeout", 7),
+    "secret": ("encrypted_value", "changed"),
 }
+
+HOST = {"hostname": "db.example.com"}
+# The caches whose entries are rows of a table, keyed by the row's id.
+BY_ID = {"connection_sql": SQL_CONNECTION_CACHE, "connection_api": API_CONNECTION_CACHE, "secret": REVEALED_CACHE}
 
 
 def mapped_class(table: str) -> Any | None:
@@ -64,6 +79,8 @@ def expected(table: str, row: Any) -> set[Invalidation]:
         return {Invalidation(cache=PLUGIN_CACHE, key=row.id)}
     if table == "plugin_meta_tag":
         return {Invalidation(cache=PLUGIN_CACHE, key=row.object_id)}
+    if table in BY_ID:
+        return {Invalidation(cache=BY_ID[table], key=row.id)}
     return {Invalidation(cache=PLUGIN_CACHE, key=row.plugin_id)}  # the plugin's parts
 
 
@@ -72,6 +89,15 @@ async def plugin_rows(client: httpx.AsyncClient, world: World) -> None:
     """A static plugin with every part and a tag, and an SQL and an API plugin with their data, so every
     plugin table has a row."""
     headers = world["staff_a"].headers
+    # First (the rows the DML test deletes): a secret and connections nothing uses, so a delete may run.
+    unused = [
+        ("/api/v1/secrets/", {"name": "rules_secret", "value": "probe-value"}),
+        ("/api/v1/connections/sql/", {"name": "rules_sql_unused", "dbEngine": "postgresql", "database": "x"} | HOST),
+        ("/api/v1/connections/api/", {"name": "rules_api_unused", "baseUrl": "https://unused.example.com/"}),
+    ]
+    for path, unused_body in unused:
+        made = await client.post(path, json=unused_body, headers=headers)
+        assert made.status_code == 201, made.text
     body = {"name": "rules_probe", "tags": ["probe"], "data": {"description": "d", "staticData": {"a": 1}}}
     created = await client.post(PLUGINS, json=body, headers=headers)
     assert created.status_code == 201, created.text
