@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, delete, event, func, select, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import DBAPIError
 
-from app import db, errors, reads
+from app import db, db_errors, reads
 from app.identifiers import PLATFORM_ACCOUNT_NUMBER
 from app.models import KIND_API_KEY, PluginPrompt, User
 from app.reads import Read
@@ -174,9 +174,9 @@ def test_driver_errors_are_classified_as_the_app_answers_them(
     error: Exception, unavailable: bool, refused: bool
 ) -> None:
     """asyncpg's own errors (a `Read` raises them unwrapped): 503 when the connection is gone, 422 for a value."""
-    assert errors.is_database_unavailable(error) is unavailable
-    assert errors.is_refused_value(error) is refused
-    assert errors.is_connection_lost(error) is (unavailable and not isinstance(error, asyncpg.InterfaceError))
+    assert db_errors.is_database_unavailable(error) is unavailable
+    assert db_errors.is_refused_value(error) is refused
+    assert db_errors.is_connection_lost(error) is (unavailable and not isinstance(error, asyncpg.InterfaceError))
 
 
 # --- the reader's own connections (PostgreSQL: other databases read through SQLAlchemy) ---------------
@@ -274,7 +274,7 @@ async def test_a_busy_reader_waits_its_turn_and_no_longer_than_its_timeout(runti
     await asyncio.sleep(0.1)
     with pytest.raises(TimeoutError) as waited:
         await BACKEND.rows(reader, {})
-    assert errors.is_database_unavailable(waited.value)  # a 503, as SQLAlchemy's pool timeout
+    assert db_errors.is_database_unavailable(waited.value)  # a 503, as SQLAlchemy's pool timeout
     await asyncio.gather(*slow)
     assert (reader.connections, reader.idle) == (2, 2)
     await reader.close()
@@ -302,7 +302,7 @@ async def test_a_connection_lost_mid_read_is_a_503_and_all_are_replaced(runtime:
     assert await gone(runtime, before)
     with pytest.raises(Exception) as lost:  # noqa: PT011 - whichever error asyncpg raises for the loss
         await BACKEND.rows(reader, {})
-    assert errors.is_database_unavailable(lost.value)
+    assert db_errors.is_database_unavailable(lost.value)
     assert reader.connections == 0  # the lost connection closed, and its idle sibling with it
     after = await backends_of(reader, 2, sleeping(0.05))
     assert after
@@ -323,7 +323,7 @@ async def test_a_cancelled_or_timed_out_read_leaves_nothing_open(runtime: Runtim
     assert reader.connections == 0
     with pytest.raises(TimeoutError) as timed_out:  # the command timeout
         await sleeping(5.0).rows(reader, {})
-    assert errors.is_database_unavailable(timed_out.value)
+    assert db_errors.is_database_unavailable(timed_out.value)
     assert reader.connections == 0
     used = await backends_of(reader, 1)
     assert (reader.connections, reader.idle) == (1, 1)
@@ -344,7 +344,7 @@ async def test_a_closed_reader_closes_its_connections_and_refuses_reads(runtime:
     assert await gone(runtime, used)
     with pytest.raises(asyncpg.InterfaceError) as refused:
         await BACKEND.rows(reader, {})
-    assert errors.is_database_unavailable(refused.value)
+    assert db_errors.is_database_unavailable(refused.value)
 
 
 @pytest.mark.postgres_only
