@@ -385,7 +385,9 @@ def main(argv: list[str] | None = None) -> int:
             "service": (
                 "service",
                 "app.main:create_app",
-                {"DATABASE_URL": url, "SMARTER_CORE_PLUGIN_NETWORKS": "any"},
+                # The seeded world holds over 11,000 plugins: a cache of the default 10,000 entries would
+                # evict every snapshot the superuser's complete list (h) reads, on every request.
+                {"DATABASE_URL": url, "SMARTER_CORE_PLUGIN_NETWORKS": "any", "SMARTER_CORE_CACHE_MAXSIZE": "20000"},
                 "/readyz",
             ),
             "nocache": (
