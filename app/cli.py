@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from typer.core import TyperGroup
 
 from app import __version__, db, observe
+from app.caching.registry import CacheRegistry
 from app.cli_failures import USAGE, Failure, checked, describe
 from app.config import Settings, get_settings
 from app.db_errors import is_database_unavailable
@@ -33,7 +34,6 @@ from app.schemas.base import Username
 from app.schemas.users import Password, RequiredEmail
 from app.services import accounts, api_keys, profiles, users
 from app.services.bootstrap import bootstrap
-from app.services.cache import CacheRegistry
 from app.services.secrets import cipher as secrets_cipher
 from app.services.secrets import rotation
 from app.text import normalise_name

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.network import NetworkPolicy
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "smarter-core.sqlite3"
 
@@ -74,7 +76,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     # What SQL and API connections may reach: `public` (global addresses only), `any`, or `public,<cidr>,...`
-    # (`app.services.connections.network`).
+    # (`app.network`).
     plugin_networks: str = "public"
 
     # Optional password for the bootstrap `admin`; without it, admin logs in with the printed key only.
@@ -92,8 +94,6 @@ class Settings(BaseSettings):
     @field_validator("plugin_networks")
     @classmethod
     def _network_policy(cls, value: str) -> str:
-        from app.services.connections.network import NetworkPolicy
-
         NetworkPolicy.parse(value)
         return value
 

@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app.caching import notify as cache_notify
+from app.caching.registry import CACHES_KEY, PENDING_KEY, CacheRegistry, Invalidation
+from app.caching.rules import TrackedSession
 from app.config import PROJECT_ROOT, Settings
-from app.services import cache_notify
-from app.services.cache import CACHES_KEY, PENDING_KEY, CacheRegistry, Invalidation
-from app.services.cache_rules import TrackedSession
 
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
 

@@ -9,11 +9,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import db, reads
+from app.caching.notify import CacheListener
+from app.caching.registry import CacheRegistry
 from app.config import Settings
 from app.errors import ServiceUnavailable
-from app.services.cache import CacheRegistry
-from app.services.cache_notify import CacheListener
-from app.services.connections.network import NetworkPolicy
+from app.network import NetworkPolicy
 from app.services.connections.pools import ConnectionPools
 from app.services.login_throttle import LoginThrottle
 from app.services.principals import LastUsedRecorder

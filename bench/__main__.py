@@ -212,6 +212,14 @@ def scenarios(world: seed.World) -> list[Scenario]:
         ),
         Scenario("g", "`/healthz` (framework + middleware, no auth, no DB)", "service", Call("GET", "/healthz")),
         Scenario(
+            "h",
+            f"complete plugin list (no `limit`, {world.plugins:,} rows), superuser, 1 connection",
+            "service",
+            Call("GET", "/api/v1/plugins/", {"Authorization": f"Token {world.admin_key}"}),
+            p50_target_ms=100.0,
+            connections=1,
+        ),
+        Scenario(
             "i",
             "REST create with prompt, selector, data and tags, a new name per request, staff key",
             "service",
@@ -224,14 +232,6 @@ def scenarios(world: seed.World) -> list[Scenario]:
             "service",
             Call("POST", "/api/v1/cli/apply/", {**staff, **JSON_BODY}, json.dumps(apply_body())),
             target=0.06,
-        ),
-        Scenario(
-            "h",
-            f"complete plugin list (no `limit`, {world.plugins:,} rows), superuser, 1 connection",
-            "service",
-            Call("GET", "/api/v1/plugins/", {"Authorization": f"Token {world.admin_key}"}),
-            p50_target_ms=100.0,
-            connections=1,
         ),
         *runtime_scenarios(world),
     ]

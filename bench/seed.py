@@ -19,11 +19,11 @@ from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
 from app import db
+from app.caching.registry import CacheRegistry
 from app.config import Settings
 from app.models import PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector
 from app.services import accounts, api_keys, profiles, users
 from app.services.bootstrap import bootstrap
-from app.services.cache import CacheRegistry
 from bench.runtime_seed import seed_runtime
 from tests.support import create_postgres_database, drop_postgres_database, migrate
 

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from app import db
+from app.caching.registry import CacheRegistry
 from app.config import Settings
 from app.models import PluginDataSql, PluginMeta, PluginPrompt, PluginSelector, SqlConnection, User, UserProfile
-from app.services.cache import CacheRegistry
 
 ROWS = 1000
 QUERY = "SELECT id, name, price, created FROM items WHERE id >= {low} ORDER BY id LIMIT 10"

@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app import identifiers
+from app.caching.registry import CacheRegistry, SingleFlightCache, Tag
+from app.caching.rules import ACCOUNT_CACHE as ACCOUNT_CACHE
 from app.errors import NotFound
 from app.models import Account
 from app.schemas.accounts import AccountRead
 from app.services.base import path_id
-from app.services.cache import CacheRegistry, SingleFlightCache, Tag
-from app.services.cache_rules import ACCOUNT_CACHE as ACCOUNT_CACHE
 from app.services.permissions import (
     can_read_account,
 )

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app import text
+from app.caching.rules import ACCOUNT_CACHE as ACCOUNT_CACHE
 from app.db_errors import classify_integrity_error
 from app.errors import Conflict, FieldError, Forbidden, Unprocessable
 from app.identifiers import ACCOUNT_NUMBER_SENTINEL, random_account_number
@@ -46,7 +47,6 @@ from app.services.account_snapshots import readable_snapshot as readable_snapsho
 from app.services.account_snapshots import resolve_path_id as resolve_path_id
 from app.services.account_snapshots import snapshot_of as snapshot_of
 from app.services.base import Page, fetch_page, flush, query_name
-from app.services.cache_rules import ACCOUNT_CACHE as ACCOUNT_CACHE
 from app.services.permissions import (
     account_admin_scope,
     account_scope,

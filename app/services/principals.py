@@ -17,13 +17,13 @@ from cachetools import TTLCache
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.caching.registry import CacheRegistry, SingleFlightCache, Tag
+from app.caching.rules import PRINCIPAL_CACHE as PRINCIPAL_CACHE
 from app.errors import Unauthorized
 from app.identifiers import PLATFORM_ACCOUNT_NUMBER
 from app.models import KIND_API_KEY, Account, ApiKey, User, UserProfile
 from app.models.base import utcnow
 from app.reads import Read, Reader
-from app.services.cache import CacheRegistry, SingleFlightCache, Tag
-from app.services.cache_rules import PRINCIPAL_CACHE as PRINCIPAL_CACHE
 
 logger = logging.getLogger(__name__)
 

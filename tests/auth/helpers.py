@@ -13,10 +13,11 @@ from datetime import datetime
 
 import httpx
 
+from app.caching import notify as cache_notify
+from app.caching.registry import Invalidation, SingleFlightCache
 from app.models import Account, ApiKey, User, UserProfile
 from app.runtime import Runtime
-from app.services import api_keys, cache_notify, keys, passwords, principals, profiles, users
-from app.services.cache import Invalidation, SingleFlightCache
+from app.services import api_keys, keys, passwords, principals, profiles, users
 from app.services.principals import Principal
 from tests.support import observe_statements, unit_of_work
 

@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
+from app.caching.registry import CacheRegistry, Invalidation, SingleFlightCache, Tag
 from app.runtime import Runtime
 from app.services import keys
-from app.services.cache import CacheRegistry, Invalidation, SingleFlightCache, Tag
 from tests.auth.helpers import LIGHT_PROBE, capture_statements, drain_listener, make_key, principal_cache
 from tests.support import World
 

@@ -1,5 +1,5 @@
 """Every write of a cached table invalidates, whoever writes it: the unit of work derives the invalidations
-from the rows it wrote (`app.services.cache_rules`), by the ORM or by a DML statement.
+from the rows it wrote (`app.caching.rules`), by the ORM or by a DML statement.
 
 Each test writes rows of every table in `RULES` through a real session on the real database and reads
 what the session queued for its commit; the revocation and cross-process tests show the queued
@@ -15,10 +15,8 @@ import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Base
-from app.runtime import Runtime
-from app.services.cache import PENDING_KEY, Invalidation
-from app.services.cache_rules import (
+from app.caching.registry import PENDING_KEY, Invalidation
+from app.caching.rules import (
     ACCOUNT_CACHE,
     API_CONNECTION_CACHE,
     PLUGIN_CACHE,
@@ -27,6 +25,8 @@ from app.services.cache_rules import (
     RULES,
     SQL_CONNECTION_CACHE,
 )
+from app.models import Base
+from app.runtime import Runtime
 from tests.plugin_kinds import api_data, sql_data
 from tests.support import World
 

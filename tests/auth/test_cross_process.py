@@ -21,10 +21,10 @@ import httpx
 import pytest
 from sqlalchemy import delete, text, update
 
+from app.caching.notify import LISTENER_APPLICATION_NAME, CacheListener
 from app.config import PROJECT_ROOT
 from app.models import ApiKey, User
 from app.runtime import Runtime
-from app.services.cache_notify import LISTENER_APPLICATION_NAME, CacheListener
 from app.services.login_throttle import MAX_FAILURES
 from tests.auth.helpers import LIGHT_PROBE, free_port, make_key, make_login_token, make_user
 from tests.support import World, unit_of_work

@@ -1,7 +1,7 @@
 """Revocation takes effect on the very next request in this process, even with a warm cache.
 
 Each test warms the key, changes the row through a unit of work (which derives the invalidations from the
-rows it writes: `app.services.cache_rules`), and expects the next request to be refused.
+rows it writes: `app.caching.rules`), and expects the next request to be refused.
 """
 
 from __future__ import annotations

@@ -425,7 +425,7 @@ async def test_default_account_by_concurrent_creates(client: httpx.AsyncClient, 
 # read the key before a revocation committed may finish after it: it may serve the requests that were
 # waiting for it (they authenticated before the revocation, a valid order), but it must not store its
 # "active" principal, or the key would keep working until the TTL. The revocation's commit drops the
-# cached entry *and* detaches the in-flight load (app/services/cache.py), so a request arriving after the
+# cached entry *and* detaches the in-flight load (app/caching/registry.py), so a request arriving after the
 # revocation starts a fresh load instead of joining the stale one.
 
 REVOKE = {

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
+from app.network import NetworkPolicy
 from app.runtime import Runtime
-from app.services.connections.network import NetworkPolicy
 
 SQL = "/api/v1/connections/sql/"
 API = "/api/v1/connections/api/"

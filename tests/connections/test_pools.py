@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from app.models import ApiConnection, SqlConnection
-from app.services.connections.network import NetworkPolicy, NetworkRefused, UpstreamFailed
+from app.network import NetworkPolicy, NetworkRefused, UpstreamFailed
 from app.services.connections.pools import ConnectionPools
 from tests.connections.support import http_server, mariadb_available
 

@@ -13,8 +13,8 @@ from urllib.parse import urljoin
 import httpx
 
 from app.models import ApiConnection
+from app.network import NetworkPolicy, UpstreamFailed, UpstreamTimeout, checked_address
 from app.services.connections.drivers import safe_detail
-from app.services.connections.network import NetworkPolicy, UpstreamFailed, UpstreamTimeout, checked_address
 
 # Responses larger than this are refused (the plugin runtime's 1 MiB).
 MAX_RESPONSE_BYTES = 1024 * 1024

@@ -18,8 +18,8 @@ import aiosqlite
 import asyncpg
 
 from app.models import SqlConnection
+from app.network import NetworkPolicy, NetworkRefused, UpstreamFailed, checked_address
 from app.schemas.connections import DEFAULT_PORTS
-from app.services.connections.network import NetworkPolicy, NetworkRefused, UpstreamFailed, checked_address
 from app.services.connections.rules import engine_family
 
 # What the target database sees as the client (PostgreSQL's `application_name`).

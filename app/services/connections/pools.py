@@ -30,9 +30,9 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app.models import ApiConnection, SqlConnection
+from app.network import NetworkPolicy, UpstreamFailed, UpstreamTimeout
 from app.services.connections.api_calls import MAX_RESPONSE_BYTES, ApiCall, ApiResponse, Redirects
 from app.services.connections.drivers import creator, engine_url, safe_detail
-from app.services.connections.network import NetworkPolicy, UpstreamFailed, UpstreamTimeout
 from app.services.connections.rules import engine_family
 
 __all__ = ["MAX_RESPONSE_BYTES", "ApiResponse", "ConnectionPools", "Redirects"]

@@ -15,8 +15,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ApiConnection, SqlConnection
+from app.network import UpstreamFailed, UpstreamTimeout
 from app.schemas.connections import ConnectionTestResult
-from app.services.connections.network import UpstreamFailed, UpstreamTimeout
 from app.services.connections.pools import ConnectionPools
 from app.services.connections.queries import get_writable
 from app.services.connections.rules import Kind

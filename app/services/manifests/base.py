@@ -13,11 +13,11 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.caching.registry import CacheRegistry
 from app.config import Settings
 from app.errors import BadRequest
 from app.reads import Reader
 from app.schemas.manifests.base import SAMManifest
-from app.services.cache import CacheRegistry
 from app.services.connections.pools import ConnectionPools
 from app.services.permissions import Acting
 from app.services.principals import Principal

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app import documents
+from app.caching.registry import CacheRegistry
 from app.config import Settings
 from app.errors import (
     AppError,
@@ -50,7 +51,6 @@ from app.schemas.journal import (
 from app.schemas.manifests.base import SAMManifest
 from app.schemas.users import UserRead
 from app.services import permissions
-from app.services.cache import CacheRegistry
 from app.services.connections.pools import ConnectionPools
 from app.services.manifests import registry
 from app.services.manifests.base import Broker, BrokerContext

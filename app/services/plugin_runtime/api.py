@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 from app.errors import Conflict
 from app.models import ApiConnection
+from app.network import UpstreamFailed
 from app.schemas.plugin_data import PLACEHOLDER, placeholders
-from app.services.connections.network import UpstreamFailed
 from app.services.plugin_runtime import connected
 from app.services.plugin_runtime.kinds import CallContext, JsonObject, KindRuntime, Outcome, bad_argument, register
 from app.services.plugins.views import PluginView

@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 
+from app.caching.rules import API_CONNECTION_CACHE, REVEALED_CACHE, SQL_CONNECTION_CACHE
 from app.db import commit
 from app.errors import Conflict
 from app.models import ApiConnection, SqlConnection
-from app.services.cache_rules import API_CONNECTION_CACHE, REVEALED_CACHE, SQL_CONNECTION_CACHE
 from app.services.plugin_runtime.kinds import CallContext, JsonObject, parameter_descriptions
 from app.services.plugin_runtime.schemas import declared_parameters_schema
 from app.services.plugins.connected_views import tool_description

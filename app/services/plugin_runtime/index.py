@@ -18,10 +18,10 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
+from app.caching.registry import CacheRegistry, Tag
 from app.models import PluginMeta
 from app.models.plugin import PLUGIN_KINDS
 from app.reads import Read, Reader
-from app.services.cache import CacheRegistry, Tag
 from app.services.plugin_runtime.bm25 import Corpus
 from app.services.plugin_runtime.kinds import runtime_of
 from app.services.plugin_runtime.words import TermMatcher, words

@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.caching.registry import CacheRegistry
 from app.config import Settings
 from app.errors import FieldError, Unprocessable
 from app.reads import Reader
-from app.services.cache import CacheRegistry
 from app.services.connections.pools import ConnectionPools
 from app.services.plugins.views import PluginView
 from app.services.principals import Principal

@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.caching.registry import CacheRegistry
 from app.reads import Reader
 from app.schemas.plugin_runtime import SelectionRequest
-from app.services.cache import CacheRegistry
 from app.services.permissions import acting_account
 from app.services.plugin_runtime.bm25 import rank
 from app.services.plugin_runtime.index import AccountIndex, Indexed, account_index

@@ -27,8 +27,8 @@ from sqlalchemy.types import TypeEngine
 
 from app.errors import Conflict
 from app.models import SqlConnection
+from app.network import UpstreamFailed, UpstreamTimeout
 from app.schemas.plugin_data import PLACEHOLDER
-from app.services.connections.network import UpstreamFailed, UpstreamTimeout
 from app.services.connections.rules import engine_family
 from app.services.plugin_runtime import connected
 from app.services.plugin_runtime.kinds import CallContext, JsonObject, KindRuntime, Outcome, register

@@ -1,7 +1,7 @@
 """A plugin's tool: its input schema, the validator its calls are checked with, its definitions.
 
 Built from the plugin's snapshot and kept in the `plugin_tool` cache while that snapshot is the current one:
-every write of a plugin replaces its snapshot (`app.services.cache_rules` drops it), so a tool whose
+every write of a plugin replaces its snapshot (`app.caching.rules` drops it), so a tool whose
 snapshot is no longer the cached one is rebuilt, and no second invalidation is needed.
 """
 
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from app.caching.registry import CacheRegistry
 from app.errors import Conflict
-from app.services.cache import CacheRegistry
 from app.services.plugin_runtime.kinds import JsonObject, KindRuntime, runtime_of
 from app.services.plugin_runtime.schemas import ToolFormat, tool_definition
 from app.services.plugins.snapshots import PluginSnapshot

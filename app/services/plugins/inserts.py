@@ -21,9 +21,9 @@ from sqlalchemy import Select, String, bindparam, func, insert, null, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql.selectable import CTE
 
+from app.caching import rules as cache_rules
 from app.models import Tag
 from app.models.base import utcnow
-from app.services import cache_rules
 from app.services.permissions import in_bound_ids
 from app.services.plugins.statements import (
     PART_KEYS,

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from app.caching.registry import CacheRegistry
 from app.reads import Reader
 from app.services.base import Page
-from app.services.cache import CacheRegistry
 from app.services.permissions import owned_scope_shape
 from app.services.plugins.rules import normalised
 from app.services.plugins.snapshots import PluginSnapshot, row_body, snapshots

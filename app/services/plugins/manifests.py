@@ -11,12 +11,12 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.caching.registry import CacheRegistry
 from app.errors import Conflict, NotFound
 from app.models import PluginMeta
 from app.models.plugin import PLUGIN_KINDS
 from app.reads import Reader
 from app.schemas.manifests.plugin import PluginManifest
-from app.services.cache import CacheRegistry
 from app.services.permissions import Acting, get_scoped, owner_in, ownership_scope, read_scope, require
 from app.services.plugins.lists import PluginFilters, every_snapshot
 from app.services.plugins.rules import FORBIDDEN, data_values, normalised, selector_values

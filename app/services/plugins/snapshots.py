@@ -13,11 +13,11 @@ from typing import Any, Literal
 
 from pydantic_core import to_json
 
+from app.caching.registry import CacheRegistry, SingleFlightCache
+from app.caching.registry import Tag as CacheTag
+from app.caching.rules import PLUGIN_CACHE as PLUGIN_CACHE
 from app.errors import NotFound
 from app.reads import Reader
-from app.services.cache import CacheRegistry, SingleFlightCache
-from app.services.cache import Tag as CacheTag
-from app.services.cache_rules import PLUGIN_CACHE as PLUGIN_CACHE
 from app.services.permissions import can_read_owned
 from app.services.plugins.rules import NOT_FOUND
 from app.services.plugins.statements import DATA_PARTS, VIEW_READ, views_read

@@ -23,7 +23,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.engine import Result
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
-from app.services.cache import PENDING_KEY, Invalidation
+from app.caching.registry import PENDING_KEY, Invalidation
 
 logger = logging.getLogger(__name__)
 

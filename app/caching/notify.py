@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
-from app.services.cache import CacheRegistry, Invalidation
+from app.caching.registry import CacheRegistry, Invalidation
 
 logger = logging.getLogger(__name__)
 

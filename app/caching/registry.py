@@ -7,7 +7,7 @@ Rules this module enforces:
   so a reader racing a writer cannot put the pre-write state back into the cache;
 - every cache is bounded (`maxsize`) and expires entries (`ttl`), the backstop for missed messages.
 
-Writes never touch caches directly: `app.services.cache_rules` derives what their rows make stale; the unit of work
+Writes never touch caches directly: `app.caching.rules` derives what their rows make stale; the unit of work
 (`app.db.commit`) publishes the invalidations with NOTIFY inside the transaction (PostgreSQL) and applies
 them locally once the commit succeeded.
 """
