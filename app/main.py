@@ -57,11 +57,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # What start-up built (modules, models, statements, routes) lives as long as the app: out of the
         # collector's reach, the full collections that walk it (~70 ms each, a p99 spike) no longer happen.
         gc.freeze()
-        await mcp.start()  # the MCP session manager (`app.mcp_server`) runs as long as the app
         try:
             yield
         finally:
-            await mcp.stop()
+            await mcp.stop()  # the MCP session manager (`app.mcp_server`), if a request started it
     finally:
         gc.unfreeze()  # back to the oldest generation: a process that builds apps again (tests) frees them
         await runtime.stop()

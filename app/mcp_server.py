@@ -1,9 +1,10 @@
 """`/mcp`: the plugins as Model Context Protocol tools (streamable HTTP, the official `mcp` package).
 
-The low-level `mcp.server.lowlevel.Server` answers `initialize`, `tools/list` and `tools/call`; its
-`StreamableHTTPSessionManager` runs **stateless** with JSON responses: every POST is complete in itself, so
-any worker process can answer any request (sessions would tie a client to one process). The manager's task
-group runs inside the app's lifespan (`app.main.lifespan`).
+The low-level `mcp.server.lowlevel.Server` answers `initialize`, `tools/list` and `tools/call`
+(`app.mcp_tools`); its `StreamableHTTPSessionManager` runs **stateless** with JSON responses: every POST is
+complete in itself, so any worker process can answer any request (sessions would tie a client to one
+process). The manager starts on the endpoint's first request and runs until the app's lifespan ends
+(`app.main.lifespan`): a worker that is never asked for MCP never imports the `mcp` package.
 
 `McpEndpoint` authenticates before the MCP layer sees a byte: `Authorization: Bearer <key>` or
 `Token <key>` through the app's own key authentication (`app.deps.get_principal`); a missing or bad key is
@@ -15,30 +16,22 @@ or `?accountNumber=`) and the platform's, as in a selection: never another tenan
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-import mcp_types as types
-from mcp.server.context import ServerRequestContext
-from mcp.server.lowlevel import Server
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.shared.exceptions import MCPError
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from app import __version__
 from app.deps import get_principal, runtime_of
-from app.errors import AppError, MethodNotAllowed
+from app.errors import MethodNotAllowed
 from app.runtime import Runtime
-from app.services import plugin_runtime
 from app.services.principals import Principal
 
+if TYPE_CHECKING:
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
 PATH = "/mcp"
-PAGE_SIZE = 100
 CALLER = "smarter_core.mcp_caller"
-INVALID_PARAMS = -32602
-UNKNOWN_TOOL = "No tool with this name is visible to you."
 ALLOW = {"Allow": "POST"}
 
 
@@ -49,120 +42,36 @@ class Caller:
     account_number: str | None
 
 
-def _caller(ctx: ServerRequestContext[Any, Any]) -> Caller:
-    request = ctx.request
-    caller = request.scope.get(CALLER) if isinstance(request, Request) else None
-    if not isinstance(caller, Caller):  # every request passes `McpEndpoint` first
-        raise MCPError(INVALID_PARAMS, "This request was not authenticated.")
-    return caller
-
-
-async def _indexes(caller: Caller) -> list[plugin_runtime.index.AccountIndex]:
-    runtime = caller.runtime
-    account_id = await plugin_runtime.acting_account_id(
-        runtime.sessionmaker, caller.principal, caller.account_number, where="query"
-    )
-    return await plugin_runtime.scope_indexes(runtime.reader, runtime.caches, caller.principal, account_id)
-
-
-def _page_start(cursor: str | None) -> int:
-    if cursor is None:
-        return 0
-    if not cursor.isdigit() or len(cursor) > 9:
-        raise MCPError(INVALID_PARAMS, "Invalid cursor.")
-    return int(cursor)
-
-
-async def list_tools(
-    ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
-) -> types.ListToolsResult:
-    caller = _caller(ctx)
-    start = _page_start(params.cursor if params is not None else None)
-    try:
-        plugins = list(plugin_runtime.visible(await _indexes(caller)))
-    except AppError as exc:
-        raise MCPError(INVALID_PARAMS, exc.detail) from None
-    page = plugins[start : start + PAGE_SIZE]
-    caches = caller.runtime.caches
-    tools = [types.Tool.model_validate(plugin_runtime.tool_of(caches, p.snapshot).definition("mcp")) for p in page]
-    more = start + PAGE_SIZE < len(plugins)
-    return types.ListToolsResult(tools=tools, next_cursor=str(start + PAGE_SIZE) if more else None)
-
-
-def _failure(error: AppError) -> types.CallToolResult:
-    details = [f"{'.'.join(str(part) for part in item.loc[2:] or item.loc)}: {item.msg}" for item in error.errors or []]
-    text = " ".join([error.detail, *details]) if details and details != [error.detail] else error.detail
-    return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
-
-
-async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> types.CallToolResult:
-    caller = _caller(ctx)
-    runtime = caller.runtime
-    try:
-        plugin = plugin_runtime.find_by_name(await _indexes(caller), params.name)
-        if plugin is None:
-            return types.CallToolResult(content=[types.TextContent(text=UNKNOWN_TOOL)], is_error=True)
-        tool = plugin_runtime.tool_of(runtime.caches, plugin.snapshot)
-        context = plugin_runtime.CallContext(
-            principal=caller.principal,
-            engine=runtime.engine,
-            reader=runtime.reader,
-            caches=runtime.caches,
-            settings=runtime.settings,
-            pools=runtime.pools,
-            cipher=runtime.cipher,
-            sessionmaker=runtime.sessionmaker,
-            writer_sessionmaker=runtime.writer_sessionmaker,
-        )
-        result = await plugin_runtime.call(tool, dict(params.arguments or {}), context)
-    except AppError as exc:
-        return _failure(exc)
-    body = result.body()
-    return types.CallToolResult(
-        content=[types.TextContent(text=json.dumps(result.result, ensure_ascii=False))],
-        structured_content=body,
-        is_error=False,
-    )
-
-
-def build_server() -> Server[Any]:
-    server: Server[Any] = Server(
-        "smarter-core",
-        version=__version__,
-        title="smarter-core plugins",
-        instructions="Each tool is a Smarter plugin you can read; call it with the arguments its schema declares.",
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
-    )
-    # The package wraps every message in an OpenTelemetry span by default ("drop it from this list to opt out"):
-    # this service does not trace (FastAPI's telemetry is off too, `app.main`), and the span cost a tenth of a call.
-    server.middleware.clear()
-    return server
-
-
-def _manager() -> StreamableHTTPSessionManager:
-    return StreamableHTTPSessionManager(build_server(), json_response=True, stateless=True)
-
-
 class McpEndpoint:
     """The ASGI app at `/mcp`: authenticate (401 before any MCP message), then the session manager.
 
-    The manager's task group (anyio) must be entered and left by one task; an app's lifespan may start in one
-    task and end in another (a test's session fixture does), so `start` runs it in a task of its own, which
-    `stop` ends. A manager runs once: each start makes a new one.
+    The manager's task group (anyio) must be entered and left by one task; an app's lifespan may end in
+    another task than the request that started it, so the manager runs in a task of its own, which `stop`
+    ends. A manager runs once: each start makes a new one.
     """
 
     def __init__(self) -> None:
-        self.manager = _manager()
+        self._manager: StreamableHTTPSessionManager | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._starting = asyncio.Lock()
 
-    async def start(self) -> None:
-        self.manager, self._stopping = _manager(), asyncio.Event()
+    async def _running(self) -> StreamableHTTPSessionManager:
+        """The running manager, started (and the `mcp` package imported) by the first request to need it."""
+        async with self._starting:
+            if self._manager is None:
+                await self._start()
+            assert self._manager is not None
+            return self._manager
+
+    async def _start(self) -> None:
+        from app.mcp_tools import session_manager  # the `mcp` package, on first use (see the module's doc)
+
+        manager, self._stopping = session_manager(), asyncio.Event()
         running = asyncio.Event()
 
         async def run() -> None:
-            async with self.manager.run():
+            async with manager.run():
                 running.set()
                 await self._stopping.wait()
 
@@ -171,13 +80,17 @@ class McpEndpoint:
         await asyncio.wait({self._task, started}, return_when=asyncio.FIRST_COMPLETED)
         started.cancel()
         if self._task.done():
-            await self._task  # it failed to start: raise its error
+            task, self._task = self._task, None
+            await task  # it failed to start: raise its error
+        self._manager = manager
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._stopping.set()
-            await self._task
-            self._task = None
+        """End the manager's task, if a request started one (the app's lifespan ends)."""
+        async with self._starting:
+            if self._task is not None:
+                self._stopping.set()
+                await self._task
+            self._task = self._manager = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -188,4 +101,5 @@ class McpEndpoint:
             # 405 for these, as the specification allows; a GET would otherwise hold an idle stream open).
             raise MethodNotAllowed("The MCP endpoint takes POST only (stateless, JSON responses).", headers=ALLOW)
         scope[CALLER] = Caller(principal, runtime_of(request), request.query_params.get("accountNumber"))
-        await self.manager.handle_request(scope, receive, send)
+        manager = self._manager or await self._running()
+        await manager.handle_request(scope, receive, send)

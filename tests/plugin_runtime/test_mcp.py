@@ -20,7 +20,7 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from app.mcp_server import PAGE_SIZE
+from app.mcp_tools import PAGE_SIZE
 from tests import support
 from tests.live import live_server
 
