@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from pydantic_core import from_json
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import AdaptedConnection, Connection, make_url
@@ -28,7 +27,11 @@ from app.caching.registry import CACHES_KEY, PENDING_KEY, CacheRegistry, Invalid
 from app.caching.rules import TrackedSession
 from app.config import PROJECT_ROOT, Settings
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
+MIGRATIONS = PROJECT_ROOT / "migrations"
 
 
 # DEBUG lines that print stored values (key digests, password hashes): SQLAlchemy's result rows and
@@ -280,8 +283,10 @@ def dialect_of(session: AsyncSession) -> str:
 
 
 def alembic_config(database_url: str | None = None) -> Config:
+    from alembic.config import Config  # the migrating commands' (a serving worker never imports Alembic)
+
     config = Config(str(ALEMBIC_INI))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.set_main_option("script_location", str(MIGRATIONS))
     if database_url is not None:
         config.attributes["database_url"] = database_url
     return config
@@ -324,8 +329,27 @@ def display_url(database_url: str) -> str:
     return make_url(database_url).render_as_string(hide_password=True)
 
 
+def _revisions(script: Path) -> tuple[str, tuple[str, ...]]:
+    """A migration script's `revision` and the revisions it follows (its `down_revision`)."""
+    values: dict[str, Any] = {}
+    for node in ast.parse(script.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                    values[target.id] = ast.literal_eval(node.value)
+    down = values.get("down_revision")
+    return str(values["revision"]), (() if down is None else (down,) if isinstance(down, str) else tuple(down))
+
+
 def migration_head() -> str:
-    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    """The revision no migration follows, read from the scripts' `revision` and `down_revision`, as Alembic
+    reads them: a serving worker checks the schema against it without importing Alembic (with its templates
+    and their highlighter, a tenth of an idle worker's memory). The migration tests hold it to Alembic's head.
+    """
+    scripts = [_revisions(path) for path in sorted((MIGRATIONS / "versions").glob("*.py"))]
+    followed = {down for _, downs in scripts for down in downs}
+    heads = [revision for revision, _ in scripts if revision not in followed]
     if len(heads) != 1:
         raise RuntimeError(f"Expected one migration head, found {heads}.")
     return heads[0]

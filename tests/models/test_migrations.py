@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -53,6 +54,11 @@ async def schema_of(url: str) -> tuple[set[str], str | None]:
     finally:
         await engine.dispose()
     return tables - {"alembic_version"}, revision
+
+
+def test_the_served_head_is_alembics() -> None:
+    # A serving worker reads the head from the scripts without Alembic (`db.migration_head`).
+    assert [db.migration_head()] == ScriptDirectory.from_config(db.alembic_config()).get_heads()
 
 
 async def test_upgrade_check_downgrade_upgrade(fresh_url: str) -> None:
