@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiomysql
 import aiosqlite
 import asyncpg
 
@@ -116,6 +115,8 @@ def creator(
                 ssl=context or False,
                 server_settings={"application_name": APPLICATION_NAME},
             )
+        import aiomysql  # with PyMySQL and `cryptography`, ~10 MiB: imported by the first MySQL connection
+
         return await aiomysql.connect(
             host=address,
             port=port,

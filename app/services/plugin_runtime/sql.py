@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import sys
 import time
 from functools import lru_cache
 from typing import Any
 
-import aiomysql
 import asyncpg
 from sqlalchemy import Boolean, Float, Integer, String, TextClause, bindparam, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -74,13 +74,15 @@ def _first_line(message: str, secret: str | None) -> str:
 
 
 # The drivers' own errors: SQLAlchemy does not wrap every one of them (asyncpg's, raised while a cursor fetches).
-DRIVER_ERRORS: tuple[type[Exception], ...] = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    aiomysql.MySQLError,
-    sqlite3.Error,
-)
+DRIVER_ERRORS: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError, sqlite3.Error)
 FAILURES: tuple[type[Exception], ...] = (DBAPIError, *DRIVER_ERRORS)
+
+
+def failures() -> tuple[type[Exception], ...]:
+    """`FAILURES`, and MySQL's errors once a MySQL connection has imported its driver (`drivers.creator`):
+    no error of a driver that was never imported can be raised, and importing it costs a worker ~10 MiB."""
+    mysql = sys.modules.get("pymysql.err")
+    return FAILURES if mysql is None else (*FAILURES, mysql.MySQLError)
 
 
 def _is_timeout(error: Exception) -> bool:
@@ -180,7 +182,7 @@ async def execute(view: PluginView, arguments: JsonObject, context: CallContext)
             columns, rows = await _query(context, connection, password, statement, values, limit)
     except TimeoutError as exc:
         raise UpstreamTimeout(f"The query did not finish within the connection's timeout ({timeout} s).") from exc
-    except FAILURES as exc:
+    except failures() as exc:
         if _is_timeout(exc):
             raise UpstreamTimeout(f"The query did not finish within the connection's timeout ({timeout} s).") from exc
         original = exc.orig if isinstance(exc, DBAPIError) else exc

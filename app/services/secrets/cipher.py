@@ -10,16 +10,20 @@ One cipher per process, owned by the app's runtime (or an operator command); ser
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy.engine import make_url
 
 from app.config import Settings, secrets_keys
 from app.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
 
 KEY_FILE_NAME = "secrets.key"
 KEYS_MISSING = (
@@ -41,8 +45,8 @@ class SecretUndecryptable(ServiceUnavailable):
 
 
 def generate_key() -> str:
-    """A new Fernet key: 32 random bytes in url-safe base64."""
-    return Fernet.generate_key().decode("ascii")
+    """A new Fernet key: 32 random bytes in url-safe base64 (what `Fernet.generate_key` makes)."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
 
 
 def key_file_of(database_url: str) -> Path | None:
@@ -82,12 +86,17 @@ def configured_keys(settings: Settings) -> list[str] | None:
 
 
 class SecretCipher:
-    """Encrypts and decrypts secret values; never logs or shows them."""
+    """Encrypts and decrypts secret values; never logs or shows them.
 
-    __slots__ = ("_fernet", "key_count")
+    `cryptography` is imported by the first secret encrypted or revealed (~8 MiB a worker that serves no
+    secret does without); the keys were checked when read (`app.config.secrets_keys`).
+    """
+
+    __slots__ = ("_fernet", "_keys", "key_count")
 
     def __init__(self, keys: list[str] | None) -> None:
-        self._fernet = MultiFernet([Fernet(key.encode("ascii")) for key in keys]) if keys else None
+        self._keys = list(keys) if keys else None
+        self._fernet: MultiFernet | None = None
         self.key_count = len(keys) if keys else 0
 
     @classmethod
@@ -100,26 +109,36 @@ class SecretCipher:
 
     @property
     def configured(self) -> bool:
-        return self._fernet is not None
+        return self._keys is not None
 
     def _cipher(self) -> MultiFernet:
         if self._fernet is None:
-            raise SecretsNotConfigured(KEYS_MISSING)
+            if self._keys is None:
+                raise SecretsNotConfigured(KEYS_MISSING)
+            from cryptography.fernet import Fernet, MultiFernet
+
+            self._fernet = MultiFernet([Fernet(key.encode("ascii")) for key in self._keys])
         return self._fernet
 
     def encrypt(self, value: str) -> str:
         return self._cipher().encrypt(value.encode("utf-8")).decode("ascii")
 
     def decrypt(self, token: str) -> str:
+        cipher = self._cipher()
+        from cryptography.fernet import InvalidToken  # imported by `_cipher` already
+
         try:
-            return self._cipher().decrypt(token.encode("ascii")).decode("utf-8")
+            return cipher.decrypt(token.encode("ascii")).decode("utf-8")
         except (InvalidToken, UnicodeError):
             raise SecretUndecryptable(UNDECRYPTABLE) from None
 
     def rotate(self, token: str) -> str:
         """`token` encrypted anew under the newest key (the value is never returned)."""
+        cipher = self._cipher()
+        from cryptography.fernet import InvalidToken  # imported by `_cipher` already
+
         try:
-            return self._cipher().rotate(token.encode("ascii")).decode("ascii")
+            return cipher.rotate(token.encode("ascii")).decode("ascii")
         except (InvalidToken, UnicodeError):
             raise SecretUndecryptable(UNDECRYPTABLE) from None
 
