@@ -79,6 +79,7 @@ async def test_every_read_returns_what_sqlalchemy_returns(runtime: Runtime, worl
         await assert_same_rows(runtime, plugin_statements.VIEW_READ, {"plugin_id": plugin_id})
     dialect = runtime.engine.dialect.name
     assert await assert_same_rows(runtime, plugin_statements.views_read(dialect), {"plugin_ids": ids}) == 3
+    assert await assert_same_rows(runtime, plugin_statements.rows_read(dialect), {"plugin_ids": ids}) == 3
 
     for actor in world.actors.values():
         digest = keys.digest_of(actor.key)

@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 # The caches whose entries are rows of the tables below (each domain registers its own under this name).
 ACCOUNT_CACHE = "account"
 PLUGIN_CACHE = "plugin"
+# The lists' rows of the plugins (`app.services.plugins.rows`): what drops a plugin's snapshot drops its row.
+PLUGIN_ROW_CACHE = "plugin_row"
+PLUGIN_CACHES = (PLUGIN_CACHE, PLUGIN_ROW_CACHE)
 PRINCIPAL_CACHE = "principal"
 # What a SQL or API plugin call uses (`plugin_runtime.connected`): the connection rows, and a secret's
 # plaintext with its expiry and `lastAccessed` stamp, keyed by id.
@@ -85,7 +88,8 @@ def _api_key(change: Change) -> Iterable[Invalidation]:
 
 def _plugin_by(column: str) -> Callable[[Change], Iterable[Invalidation]]:
     def invalidations(change: Change) -> Iterable[Invalidation]:
-        yield Invalidation(cache=PLUGIN_CACHE, key=int(change.row[column]))
+        for cache in PLUGIN_CACHES:
+            yield Invalidation(cache=cache, key=int(change.row[column]))
 
     return invalidations
 
@@ -102,17 +106,17 @@ _TIMESTAMPS = frozenset({"updated_at"})
 RULES: dict[str, Rule] = {
     "account": Rule(("id", "account_number"), _account, (ACCOUNT_CACHE,), _TIMESTAMPS),
     # The last login is shown by no cache.
-    "app_user": Rule(("id",), _user, (PRINCIPAL_CACHE, PLUGIN_CACHE), _TIMESTAMPS | {"last_login"}),
-    "user_profile": Rule(("user_id",), _profile, (PRINCIPAL_CACHE, PLUGIN_CACHE), _TIMESTAMPS),
+    "app_user": Rule(("id",), _user, (PRINCIPAL_CACHE, *PLUGIN_CACHES), _TIMESTAMPS | {"last_login"}),
+    "user_profile": Rule(("user_id",), _profile, (PRINCIPAL_CACHE, *PLUGIN_CACHES), _TIMESTAMPS),
     # Being used is not being changed (`principals.LastUsedRecorder` writes outside any session anyway).
     "api_key": Rule(("digest",), _api_key, (PRINCIPAL_CACHE,), _TIMESTAMPS | {"last_used_at"}),
-    "plugin_meta": Rule(("id",), _plugin_by("id"), (PLUGIN_CACHE,)),
-    "plugin_prompt": Rule(("plugin_id",), _plugin_by("plugin_id"), (PLUGIN_CACHE,)),
-    "plugin_selector": Rule(("plugin_id",), _plugin_by("plugin_id"), (PLUGIN_CACHE,)),
-    "plugin_data_static": Rule(("plugin_id",), _plugin_by("plugin_id"), (PLUGIN_CACHE,)),
-    "plugin_data_sql": Rule(("plugin_id",), _plugin_by("plugin_id"), (PLUGIN_CACHE,)),
-    "plugin_data_api": Rule(("plugin_id",), _plugin_by("plugin_id"), (PLUGIN_CACHE,)),
-    "plugin_meta_tag": Rule(("object_id",), _plugin_by("object_id"), (PLUGIN_CACHE,)),
+    "plugin_meta": Rule(("id",), _plugin_by("id"), PLUGIN_CACHES),
+    "plugin_prompt": Rule(("plugin_id",), _plugin_by("plugin_id"), PLUGIN_CACHES),
+    "plugin_selector": Rule(("plugin_id",), _plugin_by("plugin_id"), PLUGIN_CACHES),
+    "plugin_data_static": Rule(("plugin_id",), _plugin_by("plugin_id"), PLUGIN_CACHES),
+    "plugin_data_sql": Rule(("plugin_id",), _plugin_by("plugin_id"), PLUGIN_CACHES),
+    "plugin_data_api": Rule(("plugin_id",), _plugin_by("plugin_id"), PLUGIN_CACHES),
+    "plugin_meta_tag": Rule(("object_id",), _plugin_by("object_id"), PLUGIN_CACHES),
     "connection_sql": Rule(("id",), _by_id(SQL_CONNECTION_CACHE), (SQL_CONNECTION_CACHE,)),
     "connection_api": Rule(("id",), _by_id(API_CONNECTION_CACHE), (API_CONNECTION_CACHE,)),
     # A stamp of `lastAccessed` drops the entry too: the next use reads the new stamp.

@@ -19,7 +19,7 @@ from app.caching.registry import PENDING_KEY, Invalidation
 from app.caching.rules import (
     ACCOUNT_CACHE,
     API_CONNECTION_CACHE,
-    PLUGIN_CACHE,
+    PLUGIN_CACHES,
     PRINCIPAL_CACHE,
     REVEALED_CACHE,
     RULES,
@@ -76,12 +76,12 @@ def expected(table: str, row: Any) -> set[Invalidation]:
     if table == "api_key":
         return {Invalidation(cache=PRINCIPAL_CACHE, key=row.digest)}
     if table == "plugin_meta":
-        return {Invalidation(cache=PLUGIN_CACHE, key=row.id)}
+        return {Invalidation(cache=cache, key=row.id) for cache in PLUGIN_CACHES}  # its snapshot and list row
     if table == "plugin_meta_tag":
-        return {Invalidation(cache=PLUGIN_CACHE, key=row.object_id)}
+        return {Invalidation(cache=cache, key=row.object_id) for cache in PLUGIN_CACHES}
     if table in BY_ID:
         return {Invalidation(cache=BY_ID[table], key=row.id)}
-    return {Invalidation(cache=PLUGIN_CACHE, key=row.plugin_id)}  # the plugin's parts
+    return {Invalidation(cache=cache, key=row.plugin_id) for cache in PLUGIN_CACHES}  # the plugin's parts
 
 
 @pytest.fixture

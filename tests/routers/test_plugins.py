@@ -23,6 +23,7 @@ from app.services import plugins as plugin_service
 from app.services import principals
 from app.services.base import Page
 from app.services.permissions import acting_account
+from app.services.plugins.rows import row_cache
 from tests.auth.helpers import drain_listener
 from tests.support import World, observe_statements, unit_of_work
 from tests.support import statements as sent_statements
@@ -270,7 +271,7 @@ async def test_list_statement_count_does_not_grow_with_rows(
 
     cold, warm = {}, {}
     for limit in (1, 10, 100):
-        plugin_service.plugin_cache(runtime.caches).clear()
+        row_cache(runtime.caches).clear()  # the lists' rows
         cold[limit] = await statements(limit)
         warm[limit] = await statements(limit)
     # The page's ids, then the rows the cache lacks in one query (owner joined in, tags aggregated per row);

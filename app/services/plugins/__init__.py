@@ -4,7 +4,8 @@
 - `rules`: defaults and shapes of the parts, the name rule, the messages.
 - `views`: the presenter: a view decoded by column name, and the row, detail, part, manifest and `get` row.
 - `snapshots`: the `plugin` cache of views and their serialised bodies (invalidated by `cache_rules`).
-- `lists`: pages and complete lists from the snapshots.
+- `rows`: the `plugin_row` cache of the lists' rows as JSON (read without the parts).
+- `lists`: pages and complete lists from the rows.
 - `inserts`: a new plugin, its parts and tag links in one PostgreSQL statement returning its view.
 - `writes`: REST create, update, delete, clone and parts (Core inserts with RETURNING).
 - `manifests`: the `Plugin` kind's apply, describe, delete and `get` table (rows from the snapshots).
@@ -23,7 +24,6 @@ from app.services.plugins.snapshots import (
     detail_body,
     plugin_cache,
     readable_snapshot,
-    row_body,
 )
 from app.services.plugins.views import detail_json
 from app.services.plugins.writes import (
@@ -53,7 +53,6 @@ __all__ = [
     "list_plugins",
     "plugin_cache",
     "readable_snapshot",
-    "row_body",
     "update_plugin",
     "write_class_data",
     "write_data",

@@ -1,4 +1,4 @@
-"""Plugin lists: a page's ids in one indexed query, the rows from the snapshot cache."""
+"""Plugin lists: a page's ids in one indexed query, the rows from the row cache (`rows`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from app.caching.registry import CacheRegistry
 from app.reads import Reader
 from app.services.base import Page
 from app.services.permissions import owned_scope_shape
+from app.services.plugins.rows import row_bodies
 from app.services.plugins.rules import normalised
-from app.services.plugins.snapshots import PluginSnapshot, row_body, snapshots
+from app.services.plugins.snapshots import PluginSnapshot, snapshots
 from app.services.plugins.statements import page_read
 from app.services.principals import Principal
 
@@ -56,11 +57,6 @@ async def _ids(reader: Reader, principal: Principal, filters: PluginFilters, lim
     return [row[0] for row in await read.rows(reader, values)]
 
 
-def _rows_json(page: Sequence[PluginSnapshot]) -> bytes:
-    """The plugins' flat rows as JSON array elements (no brackets)."""
-    return b",".join([row_body(snapshot) for snapshot in page])
-
-
 async def list_plugins(
     reader: Reader,
     caches: CacheRegistry,
@@ -71,12 +67,11 @@ async def list_plugins(
     """A page of flat rows, newest first, as JSON (and whether another page exists).
 
     The filters and the scope pick the page's ids in one indexed query; the rows are the plugins' cached
-    snapshots, which every write of a plugin, its parts or its owner invalidates, as it does for the
-    detail. Re-reading and re-serialising fifty rows on every request cost four times the query.
+    rows, which every write of a plugin, its parts or its owner invalidates, as it does for the detail.
+    Re-reading and re-serialising fifty rows on every request cost four times the query.
     """
     ids = await _ids(reader, principal, filters, page.limit + 1, page.offset)
-    found = await snapshots(reader, caches, ids[: page.limit])
-    return b"[" + _rows_json(found) + b"]", len(ids) > page.limit
+    return b"[" + b",".join(await row_bodies(reader, caches, ids[: page.limit])) + b"]", len(ids) > page.limit
 
 
 async def every_snapshot(
@@ -99,11 +94,14 @@ async def every_snapshot(
 async def all_plugins(
     reader: Reader, caches: CacheRegistry, principal: Principal, filters: PluginFilters, *, offset: int = 0
 ) -> AsyncIterator[bytes]:
-    """Every plugin in scope and filters, newest first, as chunks of JSON array elements (`every_snapshot`)."""
-    found = await every_snapshot(reader, caches, principal, filters, offset=offset)
+    """Every plugin in scope and filters, newest first, as chunks of JSON array elements (no brackets).
+
+    The ids are read at once, as `every_snapshot` reads them; the rows follow `_BATCH` at a time.
+    """
+    ids = await _ids(reader, principal, filters, _NO_LIMIT, offset)
 
     async def chunks() -> AsyncIterator[bytes]:
-        async for batch in found:
-            yield _rows_json(batch)
+        for start in range(0, len(ids), _BATCH):
+            yield b",".join(await row_bodies(reader, caches, ids[start : start + _BATCH]))
 
     return chunks()

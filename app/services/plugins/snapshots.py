@@ -21,7 +21,7 @@ from app.reads import Reader
 from app.services.permissions import can_read_owned
 from app.services.plugins.rules import NOT_FOUND
 from app.services.plugins.statements import DATA_PARTS, VIEW_READ, views_read
-from app.services.plugins.views import PluginView, detail_of, get_row, part_body, row_of, view_of
+from app.services.plugins.views import PluginView, detail_of, get_row, part_body, view_of
 from app.services.principals import Principal
 
 
@@ -29,8 +29,8 @@ from app.services.principals import Principal
 class PluginSnapshot:
     """What a read of one plugin needs: who may see it, and its view, serialised on demand.
 
-    Each body (the flat row of the lists, the detail, a part) is serialised on its first read and kept in
-    `serialised`: a list needs only the row, a detail read only the detail, and with caches off every
+    Each body (the detail, a part) is serialised on its first read and kept in `serialised`: a detail
+    read needs only the detail (a list's rows are the `rows` cache's), and with caches off every
     snapshot is thrown away after one use. The manifest `get` table's row is kept in `table_row` as JSON
     values (the protocol puts it in its envelope), built on its first read too.
     """
@@ -69,11 +69,6 @@ def _serialised(snapshot: PluginSnapshot, name: str, build: Callable[[PluginView
     if body is None:
         body = snapshot.serialised[name] = to_json(build(snapshot.view))
     return body
-
-
-def row_body(snapshot: PluginSnapshot) -> bytes:
-    """The plugin's flat row as JSON (an element of a list page)."""
-    return _serialised(snapshot, "row", row_of)
 
 
 def detail_body(snapshot: PluginSnapshot) -> bytes:

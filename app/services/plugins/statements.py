@@ -153,6 +153,17 @@ def views_read(dialect: str) -> Read:
     return Read(VIEW.where(in_bound_ids(PluginMeta.id, "plugin_ids", dialect=dialect)))
 
 
+# A list's row: the plugin's own columns and its owner, no parts (what `views.row_of` shows).
+ROW = with_owner(PLUGIN_COLUMNS)
+ROW_NAMES: tuple[str, ...] = tuple(ROW.selected_columns.keys())
+
+
+@lru_cache(maxsize=4)
+def rows_read(dialect: str) -> Read:
+    """The list rows of the plugins bound as `plugin_ids` (a list's cache misses)."""
+    return Read(ROW.where(in_bound_ids(PluginMeta.id, "plugin_ids", dialect=dialect)))
+
+
 @lru_cache(maxsize=128)
 def page_read(
     dialect: str, scope_column: str | None, *, name: bool, tag: bool, plugin_class: bool, account_number: bool

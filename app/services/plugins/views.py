@@ -22,7 +22,14 @@ from app.models.plugin import PLUGIN_KINDS
 from app.schemas.plugin_data import ApiDataRead, SqlDataRead
 from app.schemas.plugins import API_VERSION, DataRead, PromptRead, SelectorRead
 from app.services.plugins.connected_views import connected_spec
-from app.services.plugins.statements import PART_KEYS, PARTS, PLUGIN_COLUMNS, TAG_SEPARATOR, VIEW_NAMES
+from app.services.plugins.statements import (
+    PART_KEYS,
+    PARTS,
+    PLUGIN_COLUMNS,
+    ROW_NAMES,
+    TAG_SEPARATOR,
+    VIEW_NAMES,
+)
 from app.text import iso_utc
 
 
@@ -121,6 +128,15 @@ def row_of(plugin: PluginView) -> dict[str, Any]:
         "pluginClass": plugin.plugin_class,
         "kind": PLUGIN_KINDS[plugin.plugin_class],
     }
+
+
+def row_json(row: Iterable[Any]) -> bytes:
+    """The flat row as JSON, from a row of `statements.ROW` (the plugin's own columns and owner: its parts are
+    not read, and the row shows none)."""
+    values: dict[str, Any] = dict(zip(ROW_NAMES, row, strict=True))
+    values["tags"] = tag_list(values["tags"])
+    values.update(dict.fromkeys(PARTS))
+    return to_json(row_of(PluginView(**values)))
 
 
 def manifest_body(plugin: PluginView) -> dict[str, Any]:
