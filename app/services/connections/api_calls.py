@@ -16,8 +16,6 @@ from app.models import ApiConnection
 from app.network import NetworkPolicy, UpstreamFailed, UpstreamTimeout, checked_address
 from app.services.connections.drivers import safe_detail
 
-# Responses larger than this are refused (the plugin runtime's 1 MiB).
-MAX_RESPONSE_BYTES = 1024 * 1024
 MAX_REDIRECTS = 5
 Redirects = Literal["none", "same_host", "any"]
 # Headers that carry the connection's credentials: never sent to another host after a redirect.

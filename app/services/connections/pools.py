@@ -22,20 +22,26 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app.models import ApiConnection, SqlConnection
 from app.network import NetworkPolicy, UpstreamFailed, UpstreamTimeout
-from app.services.connections.api_calls import MAX_RESPONSE_BYTES, ApiCall, ApiResponse, Redirects
 from app.services.connections.drivers import creator, engine_url, safe_detail
 from app.services.connections.rules import engine_family
 
-__all__ = ["MAX_RESPONSE_BYTES", "ApiResponse", "ConnectionPools", "Redirects"]
+if TYPE_CHECKING:
+    import httpx
+
+    from app.services.connections.api_calls import ApiResponse, Redirects
+
+__all__ = ["MAX_RESPONSE_BYTES", "ConnectionPools"]
+
+# Responses larger than this are refused (the plugin runtime's 1 MiB).
+MAX_RESPONSE_BYTES = 1024 * 1024
 
 
 def _password_digest(password: str | None) -> str:
@@ -171,8 +177,14 @@ class ConnectionPools:
     # --- API ------------------------------------------------------------------------------------------------
 
     def client(self) -> httpx.AsyncClient:
-        """The process's one HTTP client (created on first use, inside the event loop)."""
+        """The process's one HTTP client (created on first use, inside the event loop).
+
+        `httpx` (with the command line it brings: click, rich, pygments, ~6 MiB) is imported then, by the
+        first API call: a worker that calls no API does without it.
+        """
         if self._client is None:
+            import httpx
+
             self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
         return self._client
 
@@ -196,6 +208,8 @@ class ConnectionPools:
         another host), `none` returns the 3xx. Raises `NetworkRefused`, `UpstreamFailed` (502: unreachable,
         a refused redirect, a body over `max_bytes`) or `UpstreamTimeout` (504).
         """
+        from app.services.connections.api_calls import ApiCall  # with `client`'s httpx
+
         call = ApiCall(self.client(), self.policy, connection, secret_value, redirects, max_bytes)
         try:
             async with asyncio.timeout(connection.timeout):

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
-
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from app.documents import DocumentError, load_json
 from app.errors import FieldError, Unprocessable
 from app.services.plugin_runtime.kinds import CallContext, JsonObject, argument_error
 from app.services.plugin_runtime.tools import Tool
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 MAX_ERRORS = 20
 INVALID = "The arguments do not match the tool's parameters."

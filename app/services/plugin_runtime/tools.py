@@ -8,15 +8,16 @@ snapshot is no longer the cached one is rebuilt, and no second invalidation is n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from typing import TYPE_CHECKING
 
 from app.caching.registry import CacheRegistry
 from app.errors import Conflict
 from app.services.plugin_runtime.kinds import JsonObject, KindRuntime, runtime_of
 from app.services.plugin_runtime.schemas import ToolFormat, tool_definition
 from app.services.plugins.snapshots import PluginSnapshot
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 TOOL_CACHE = "plugin_tool"
 CANNOT_RUN = "Plugins of class {plugin_class} cannot be used as tools by this server yet."
@@ -52,6 +53,10 @@ def tool_of(caches: CacheRegistry, snapshot: PluginSnapshot) -> Tool:
     if runtime is None:
         raise Conflict(CANNOT_RUN.format(plugin_class=snapshot.plugin_class))
     schema = runtime.input_schema(snapshot.view)
+    # jsonschema (with referencing and attrs, ~3 MiB) is imported by the first tool built, not at start-up.
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError:

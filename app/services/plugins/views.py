@@ -99,11 +99,14 @@ def tag_list(aggregated: str | None) -> list[str]:
     return sorted(aggregated.split(TAG_SEPARATOR)) if aggregated else []
 
 
-# Pure functions of the id, and pages show the same ids over and over.
-_hashed_id = lru_cache(maxsize=65_536)(hashed_id)
+# Pure functions of the id, and reads with caches off show the same ids over and over. A few thousand: the
+# bodies that show them are cached anyway, and every plugin ever written or listed (tens of thousands) cost
+# ~180 bytes an entry in each of the two caches.
+_IDENTITIES = 4096
+_hashed_id = lru_cache(maxsize=_IDENTITIES)(hashed_id)
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=_IDENTITIES)
 def _record_locator(id_: int) -> str:
     return record_locator("PluginMeta", id_)
 
