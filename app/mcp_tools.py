@@ -60,8 +60,13 @@ async def list_tools(
     except AppError as exc:
         raise MCPError(INVALID_PARAMS, exc.detail) from None
     page = plugins[start : start + PAGE_SIZE]
-    caches = caller.runtime.caches
-    tools = [types.Tool.model_validate(plugin_runtime.tool_of(caches, p.snapshot).definition("mcp")) for p in page]
+    runtime = caller.runtime
+    found = await plugin_runtime.current_snapshots(runtime.reader, runtime.caches, page)
+    tools = [
+        types.Tool.model_validate(plugin_runtime.tool_of(runtime.caches, found[p.plugin_id]).definition("mcp"))
+        for p in page
+        if p.plugin_id in found
+    ]
     more = start + PAGE_SIZE < len(plugins)
     return types.ListToolsResult(tools=tools, next_cursor=str(start + PAGE_SIZE) if more else None)
 
@@ -77,9 +82,11 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
     runtime = caller.runtime
     try:
         plugin = plugin_runtime.find_by_name(await _indexes(caller), params.name)
-        if plugin is None:
+        found = await plugin_runtime.current_snapshots(runtime.reader, runtime.caches, [plugin] if plugin else [])
+        snapshot = found.get(plugin.plugin_id) if plugin else None
+        if snapshot is None:
             return types.CallToolResult(content=[types.TextContent(text=UNKNOWN_TOOL)], is_error=True)
-        tool = plugin_runtime.tool_of(runtime.caches, plugin.snapshot)
+        tool = plugin_runtime.tool_of(runtime.caches, snapshot)
         context = plugin_runtime.CallContext(
             principal=caller.principal,
             engine=runtime.engine,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -69,6 +69,8 @@ class SingleFlightCache(Generic[K, V]):
         self.ttl = ttl
         self._entries: TTLCache[K, V] | None = TTLCache(maxsize=maxsize, ttl=ttl) if ttl > 0 else None
         self._inflight: dict[K, asyncio.Future[V | None]] = {}
+        # `get_many`'s loads in flight, by the keys they load: what every client asks at once is loaded once.
+        self._batches: dict[tuple[K, ...], asyncio.Future[Mapping[K, V]]] = {}
         self._tags_of = tags_of
         self._tagged: dict[Tag, set[K]] = {}
         # TTLCache drops expired and evicted entries silently, so their keys linger in `_tagged` until
@@ -143,6 +145,38 @@ class SingleFlightCache(Generic[K, V]):
             self._index(key, value)
         return value
 
+    async def get_many(self, keys: Sequence[K], loader: Callable[[list[K]], Awaitable[Mapping[K, V]]]) -> dict[K, V]:
+        """The values of `keys` (those that exist): cached ones as they are, the rest loaded by one `loader` call.
+
+        Concurrent callers missing the same keys (a page's or a list's cold rows, asked by every client at once)
+        share one load: each its own copy of every row would make a burst's peak memory that many times the
+        rows'. The loaded values are stored unless an invalidation came in meanwhile (`put_all`), and a caller
+        arriving after an invalidation starts a load of its own, never joins one that began before it.
+        """
+        found = self.peek_many(keys)
+        missing = tuple(key for key in keys if key not in found)
+        if missing:
+            future = self._batches.get(missing)
+            if future is None:
+                future = asyncio.get_running_loop().create_task(self._load_many(missing, loader))
+                future.add_done_callback(_retrieve_exception)
+                self._batches[missing] = future
+            found.update(await asyncio.shield(future))
+        return found
+
+    async def _load_many(
+        self, keys: tuple[K, ...], loader: Callable[[list[K]], Awaitable[Mapping[K, V]]]
+    ) -> Mapping[K, V]:
+        me = asyncio.current_task()
+        generation = self.generation
+        try:
+            values = await loader(list(keys))
+        finally:
+            if self._batches.get(keys) is me:
+                del self._batches[keys]
+        self.put_all(values, generation=generation)
+        return values
+
     def _index(self, key: K, value: V) -> None:
         if self._tags_of is None:
             return
@@ -180,6 +214,7 @@ class SingleFlightCache(Generic[K, V]):
             self._entries.pop(key, None)
         # A load in flight started before this write: let it finish for its waiters, but not store.
         self._inflight.pop(key, None)
+        self._batches.clear()
 
     def invalidate_tag(self, tag: Tag) -> None:
         self.generation += 1
@@ -190,12 +225,14 @@ class SingleFlightCache(Generic[K, V]):
         # An in-flight load's tags are known only once it returns, and it may have read the rows this
         # write changed: none of them may store (their waiters still get their values).
         self._inflight.clear()
+        self._batches.clear()
 
     def clear(self) -> None:
         self.generation += 1
         if self._entries is not None:
             self._entries.clear()
         self._inflight.clear()
+        self._batches.clear()
         self._tagged.clear()
         self._links = 0
 

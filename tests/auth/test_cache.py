@@ -210,6 +210,54 @@ async def test_a_caller_arriving_after_an_invalidation_starts_a_new_load() -> No
     assert cache.peek("k") == "after:5"
 
 
+class BatchLoader:
+    """A `get_many` loader: records the keys of each run, blocks until released, returns `<key>:5` per key."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.runs: list[list[str]] = []
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, keys: list[str]) -> dict[str, str]:
+        self.runs.append(keys)
+        self.started.set()
+        await self.release.wait()
+        return {key: f"{self.prefix}{key}:5" for key in keys if key != "gone"}
+
+
+async def test_concurrent_callers_missing_the_same_keys_share_one_load() -> None:
+    cache = make_cache()
+    cache.put_all({"a": "cached:5"}, generation=cache.generation)
+    loader = BatchLoader("")
+    waiters = [asyncio.create_task(cache.get_many(["a", "b", "c", "gone"], loader)) for _ in range(32)]
+    await loader.started.wait()
+    await settle()
+    loader.release.set()
+    expected = {"a": "cached:5", "b": "b:5", "c": "c:5"}  # a key the load did not find is left out
+    assert await asyncio.gather(*waiters) == [expected] * 32
+    assert loader.runs == [["b", "c", "gone"]]  # once, the missing keys only
+    assert (cache.peek("b"), cache.peek("c")) == ("b:5", "c:5")
+    assert await cache.get_many(["c", "b"], BatchLoader("unused")) == {"c": "c:5", "b": "b:5"}
+
+
+@pytest.mark.parametrize("how", sorted(INVALIDATIONS))
+async def test_a_shared_load_overtaken_by_an_invalidation_is_neither_stored_nor_joined(how: str) -> None:
+    cache = make_cache()
+    stale = BatchLoader("before-")
+    first = asyncio.create_task(cache.get_many(["k"], stale))
+    await stale.started.wait()
+    INVALIDATIONS[how](cache)  # a write committed while the load was reading
+    fresh = BatchLoader("after-")
+    second = asyncio.create_task(cache.get_many(["k"], fresh))  # asks after the write: a load of its own
+    await fresh.started.wait()
+    fresh.release.set()
+    assert await second == {"k": "after-k:5"}
+    stale.release.set()
+    assert await first == {"k": "before-k:5"}  # its own waiter may have it (it asked before the write)...
+    assert cache.peek("k") == "after-k:5"  # ...but it overwrites nothing
+
+
 async def test_tag_invalidation_drops_every_tagged_entry_of_every_cache() -> None:
     registry = CacheRegistry(ttl=60, maxsize=100)
     one = registry.register("one", tags_of=tags_of)

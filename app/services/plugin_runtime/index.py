@@ -1,8 +1,11 @@
 """The matching index of one account's plugins, cached and dropped with the plugins' snapshots.
 
-An index holds what a selection reads of every plugin of the account: its snapshot, directive, search terms
-(in a `words.TermMatcher`), its `llm` document (in a `bm25.Corpus`) and its prompt settings. A selection over
-a cached index reads no plugin rows at all.
+An index holds what a selection reads of every plugin of the account: its id, name, class, directive, search
+terms (in a `words.TermMatcher`), its `llm` document (in a `bm25.Corpus`) and its prompt settings. Not its
+snapshot: an account of twenty thousand plugins would keep every view with its parts (~4 KiB each) for the
+few a selection or a tool call shows; their snapshots come from the `plugin` cache when they are shown
+(`current_snapshots`), and building the index caches none. A selection over a cached index reads no plugin
+rows once the snapshots it shows are cached.
 
 Invalidation rides on the plugin snapshots' own: every write of a plugin (or of its owner or account) drops
 entries of the `plugin` cache, here and, through NOTIFY, in every other process, and each such drop counts
@@ -13,6 +16,7 @@ in that cache's `generation`. An index records the generation it was built at an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +31,8 @@ from app.services.plugin_runtime.kinds import runtime_of
 from app.services.plugin_runtime.words import TermMatcher, words
 from app.services.plugins.rules import prompt_values
 from app.services.plugins.snapshots import PluginSnapshot, plugin_cache, snapshots
+from app.services.plugins.statements import views_read
+from app.services.plugins.views import PluginView, view_of
 
 INDEX_CACHE = "plugin_index"
 _BATCH = 500
@@ -40,21 +46,18 @@ _ACCOUNT_PLUGIN_IDS = Read(
 class Indexed:
     """One plugin as the selection shows it."""
 
-    snapshot: PluginSnapshot
+    plugin_id: int
+    name: str
+    plugin_class: str
     directive: str | None
     search_terms: tuple[str, ...]
-    prompt: dict[str, Any]
-
-    @property
-    def name(self) -> str:
-        return self.snapshot.view.name
+    prompt: dict[str, Any]  # shared by the plugins whose settings are the same (read-only)
 
     def selected(self, directive: str, matched_term: str | None, score: float | None) -> dict[str, Any]:
-        view = self.snapshot.view
         return {
-            "id": view.id,
-            "name": view.name,
-            "kind": PLUGIN_KINDS[view.plugin_class],
+            "id": self.plugin_id,
+            "name": self.name,
+            "kind": PLUGIN_KINDS[self.plugin_class],
             "directive": directive,
             "matchedTerm": matched_term,
             "score": score,
@@ -72,29 +75,32 @@ class AccountIndex:
     always: list[int] = field(default_factory=list)
     matcher: TermMatcher = field(default_factory=TermMatcher)
     corpus: Corpus = field(default_factory=Corpus)
+    _prompts: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
 
-    def add(self, snapshot: PluginSnapshot) -> None:
-        view = snapshot.view
+    def add(self, view: PluginView) -> None:
         runtime = runtime_of(view.plugin_class)
         if runtime is None:
             return  # a class this server cannot run is never offered
         selector = view.selector
         directive = str(selector["directive"]) if selector is not None else None
         terms = tuple(str(term) for term in (selector or {}).get("search_terms") or ())
-        prompt = prompt_values(view.prompt)
+        values = prompt_values(view.prompt)
+        prompt = {
+            "provider": values["provider"],
+            "systemRole": values["system_role"],
+            "model": values["model"],
+            "temperature": values["temperature"],
+            "maxCompletionTokens": values["max_completion_tokens"],
+        }
         position = len(self.plugins)
         self.plugins.append(
             Indexed(
-                snapshot=snapshot,
+                plugin_id=view.id,
+                name=view.name,
+                plugin_class=view.plugin_class,
                 directive=directive,
                 search_terms=terms,
-                prompt={
-                    "provider": prompt["provider"],
-                    "systemRole": prompt["system_role"],
-                    "model": prompt["model"],
-                    "temperature": prompt["temperature"],
-                    "maxCompletionTokens": prompt["max_completion_tokens"],
-                },
+                prompt=self._prompts.setdefault(tuple(prompt.values()), prompt),
             )
         )
         self.by_name[view.name] = position
@@ -115,10 +121,21 @@ def _index_tags(index: AccountIndex) -> list[Tag]:
 async def _build(reader: Reader, caches: CacheRegistry, account_id: int, generation: int) -> AccountIndex:
     ids = [row[0] for row in await _ACCOUNT_PLUGIN_IDS.rows(reader, {"account_id": account_id})]
     index = AccountIndex(account_id=account_id, generation=generation)
+    read = views_read(reader.engine.dialect.name)
     for start in range(0, len(ids), _BATCH):
-        for snapshot in await snapshots(reader, caches, ids[start : start + _BATCH]):
-            index.add(snapshot)
+        # The views themselves, not through the `plugin` cache: the index keeps none of them.
+        for row in await read.rows(reader, {"plugin_ids": ids[start : start + _BATCH]}):
+            index.add(view_of(row))
     return index
+
+
+async def current_snapshots(
+    reader: Reader, caches: CacheRegistry, plugins: Sequence[Indexed]
+) -> dict[int, PluginSnapshot]:
+    """The current snapshots of indexed plugins (the ones a selection or a tool call shows), by id: cached ones
+    as they are, the rest in one query. A plugin deleted since the index was built has none."""
+    found = await snapshots(reader, caches, [plugin.plugin_id for plugin in plugins])
+    return {snapshot.plugin_id: snapshot for snapshot in found}
 
 
 async def account_index(reader: Reader, caches: CacheRegistry, account_id: int) -> AccountIndex:

@@ -19,7 +19,7 @@ from app.reads import Reader
 from app.schemas.plugin_runtime import SelectionRequest
 from app.services.permissions import acting_account
 from app.services.plugin_runtime.bm25 import rank
-from app.services.plugin_runtime.index import AccountIndex, Indexed, account_index
+from app.services.plugin_runtime.index import AccountIndex, Indexed, account_index, current_snapshots
 from app.services.plugin_runtime.tools import tool_of
 from app.services.plugin_runtime.words import words
 from app.services.principals import Principal
@@ -79,8 +79,8 @@ def select(indexes: Sequence[AccountIndex], request: SelectionRequest) -> list[t
 
     def take(which: int, position: int, directive: str, term: str | None, score: float | None) -> bool:
         plugin = indexes[which].plugins[position]
-        if plugin.snapshot.plugin_id not in taken and not _shadowed(indexes, which, position):
-            taken.add(plugin.snapshot.plugin_id)
+        if plugin.plugin_id not in taken and not _shadowed(indexes, which, position):
+            taken.add(plugin.plugin_id)
             chosen.append((plugin, plugin.selected(directive, term, score)))
         return len(chosen) >= limit
 
@@ -114,7 +114,9 @@ async def selection(
     """The response of `POST /api/v1/plugins/selection/`: `{selected, tools}`."""
     indexes = await scope_indexes(reader, caches, principal, acting_account_id)
     chosen = select(indexes, request)
+    found = await current_snapshots(reader, caches, [plugin for plugin, _ in chosen])
+    shown = [(entry, found[plugin.plugin_id]) for plugin, entry in chosen if plugin.plugin_id in found]
     return {
-        "selected": [entry for _, entry in chosen],
-        "tools": [tool_of(caches, plugin.snapshot).definition(request.format) for plugin, _ in chosen],
+        "selected": [entry for entry, _ in shown],
+        "tools": [tool_of(caches, snapshot).definition(request.format) for _, snapshot in shown],
     }

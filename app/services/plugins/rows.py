@@ -42,18 +42,15 @@ def row_cache(caches: CacheRegistry) -> SingleFlightCache[int, PluginRow]:
 
 
 async def row_bodies(reader: Reader, caches: CacheRegistry, plugin_ids: Sequence[int]) -> list[bytes]:
-    """The rows of a list's plugins as JSON, in the list's order: cached ones as they are, the rest in one query.
+    """The rows of a list's plugins as JSON, in the list's order: cached ones as they are, the rest in one query
+    (shared by concurrent lists missing the same rows, `SingleFlightCache.get_many`).
 
-    The loaded ones are cached unless an invalidation overtook the load (`SingleFlightCache.put_all`). A
-    plugin deleted since the list's ids were read is left out.
+    A plugin deleted since the list's ids were read is left out.
     """
-    cache = row_cache(caches)
-    found = cache.peek_many(plugin_ids)
-    missing = [plugin_id for plugin_id in plugin_ids if plugin_id not in found]
-    if missing:
-        generation = cache.generation
+
+    async def load(missing: list[int]) -> dict[int, PluginRow]:
         rows = await rows_read(reader.engine.dialect.name).rows(reader, {"plugin_ids": missing})
-        loaded = {row[_ID]: PluginRow(row[_ACCOUNT], row[_OWNER], row_json(row)) for row in rows}
-        cache.put_all(loaded, generation=generation)
-        found.update(loaded)
+        return {row[_ID]: PluginRow(row[_ACCOUNT], row[_OWNER], row_json(row)) for row in rows}
+
+    found = await row_cache(caches).get_many(plugin_ids, load)
     return [found[plugin_id].body for plugin_id in plugin_ids if plugin_id in found]

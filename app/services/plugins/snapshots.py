@@ -121,18 +121,16 @@ async def readable_snapshot(
 
 
 async def snapshots(reader: Reader, caches: CacheRegistry, plugin_ids: Sequence[int]) -> list[PluginSnapshot]:
-    """The snapshots of a page's plugins, in the page's order: cached ones as they are, the rest in one query.
+    """The snapshots of a page's plugins, in the page's order: cached ones as they are, the rest in one query
+    (shared by concurrent pages missing the same plugins, `SingleFlightCache.get_many`).
 
-    The loaded ones are cached unless an invalidation overtook the load (`SingleFlightCache.put_all`). A
-    plugin deleted since the page's ids were read is left out.
+    The loaded ones are cached unless an invalidation overtook the load. A plugin deleted since the page's ids
+    were read is left out.
     """
-    cache = plugin_cache(caches)
-    found = cache.peek_many(plugin_ids)
-    missing = [plugin_id for plugin_id in plugin_ids if plugin_id not in found]
-    if missing:
-        generation = cache.generation
+
+    async def load(missing: list[int]) -> dict[int, PluginSnapshot]:
         rows = await views_read(reader.engine.dialect.name).rows(reader, {"plugin_ids": missing})
-        loaded = {snapshot.plugin_id: snapshot for snapshot in (snapshot_of(view_of(row)) for row in rows)}
-        cache.put_all(loaded, generation=generation)
-        found.update(loaded)
+        return {snapshot.plugin_id: snapshot for snapshot in (snapshot_of(view_of(row)) for row in rows)}
+
+    found = await plugin_cache(caches).get_many(plugin_ids, load)
     return [found[plugin_id] for plugin_id in plugin_ids if plugin_id in found]
