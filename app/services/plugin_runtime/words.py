@@ -17,6 +17,7 @@ whatever the number of terms.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -75,26 +76,33 @@ class TermMatcher:
 
     terms: list[Term] = field(default_factory=list)
     _by_word: dict[str, list[int]] = field(default_factory=dict)
-    # deletion variant (or the word itself) -> the long term words it stands for
-    _fuzzy: dict[str, set[str]] = field(default_factory=dict)
+    # deletion variant (or the word itself) -> the long term word it stands for, or the words (most stand for
+    # one: a set each cost an index of ten thousand terms megabytes)
+    _fuzzy: dict[str, str | set[str]] = field(default_factory=dict)
     # Each term under its rarest word only (built on first use): a term matches only if that word does, and a
     # word that many terms share ("sales" in "north sales", "south sales", ...) then costs nothing.
     _by_key: dict[str, list[int]] | None = None
 
     def add(self, owner: int, text: str) -> None:
-        term_words = tuple(dict.fromkeys(words(text)))
+        # Interned: thousands of plugins repeat the same terms, each word one string.
+        term_words = tuple(dict.fromkeys(sys.intern(word) for word in words(text)))
         if not term_words:
             return  # a term of punctuation only can never match
         position = len(self.terms)
         self.terms.append(Term(owner, text, term_words))
         self._by_key = None
+        fuzzy = self._fuzzy
         for word in term_words:
             postings = self._by_word.setdefault(word, [])
             if not postings or postings[-1] != position:
                 postings.append(position)
             if len(word) >= FUZZY_MIN_LETTERS and word.isalpha():
                 for variant in (word, *_deletions(word)):
-                    self._fuzzy.setdefault(variant, set()).add(word)
+                    known = fuzzy.setdefault(variant, word)
+                    if isinstance(known, set):
+                        known.add(word)
+                    elif known != word:
+                        fuzzy[variant] = {known, word}
 
     def _matched_words(self, text_words: Iterable[str]) -> set[str]:
         found: set[str] = set()
@@ -105,13 +113,16 @@ class TermMatcher:
             size = len(word)
             if size < FUZZY_MIN_LETTERS - 1 or not word.isalpha():
                 continue  # no term word of 6+ letters is one edit away
-            hits = fuzzy_get(word)
-            for cut in range(size):
-                more = fuzzy_get(word[:cut] + word[cut + 1 :])
-                if more:
-                    hits = more if not hits else hits | more
-            if hits:
-                found.update(candidate for candidate in hits if within_one_edit(word, candidate))
+            hits: set[str] = set()
+            for variant in (word, *(word[:cut] + word[cut + 1 :] for cut in range(size))):
+                more = fuzzy_get(variant)
+                if more is None:
+                    continue
+                if isinstance(more, str):
+                    hits.add(more)
+                else:
+                    hits |= more
+            found.update(candidate for candidate in hits if within_one_edit(word, candidate))
         return found
 
     def _key_index(self) -> dict[str, list[int]]:
