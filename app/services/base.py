@@ -20,6 +20,7 @@ from app.errors import NotFound, Unprocessable
 from app.identifiers import parse_path_id
 from app.models import Base
 from app.schemas.base import DEFAULT_LIMIT
+from app.schemas.manifests.base import SAMMetadata
 
 T = TypeVar("T")
 
@@ -64,6 +65,15 @@ def query_name(name: str, *, where: str = "query") -> str:
         return text.normalise_name(name)
     except ValueError as exc:
         raise Unprocessable.field("name", str(exc), where=where) from exc
+
+
+def metadata_values(meta: SAMMetadata) -> dict[str, Any]:
+    """A manifest's optional `metadata` as stored: what it leaves out takes the REST create's defaults."""
+    return {
+        "description": meta.description or "",
+        "version": meta.version or "1.0.0",
+        "annotations": meta.annotations or [],
+    }
 
 
 def path_id(value: str, *, not_found: str) -> int:
