@@ -25,7 +25,7 @@ from app.schemas.manifests.secret import (
     SecretSpecRead,
     SecretStatusRead,
 )
-from app.services.base import query_name
+from app.services.base import metadata_values, query_name
 from app.services.permissions import Acting, owner_in
 from app.services.principals import Principal
 from app.services.secrets import reads, rules, usage
@@ -95,12 +95,7 @@ async def apply_manifest(
     update the caller's secret of that name. Returns (the described manifest, whether it was created)."""
     owner = owner_in(acting)
     meta, config = manifest.metadata, manifest.spec.config
-    values: dict[str, Any] = {
-        "description": meta.description or "",
-        "version": meta.version or "1.0.0",
-        "annotations": meta.annotations or [],
-        "expires_at": config.expiration_date,
-    }
+    values: dict[str, Any] = {**metadata_values(meta), "expires_at": config.expiration_date}
     statement = (
         select(Secret)
         .where(Secret.account_id == owner.account_id, Secret.name == meta.name, rules.visible(principal))
