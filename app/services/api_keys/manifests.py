@@ -42,13 +42,7 @@ from app.text import iso_utc
 def manifest_of(key: ApiKey) -> SmarterAuthTokenManifestRead:
     """`key` must be loaded with READ_OPTIONS."""
     return SmarterAuthTokenManifestRead(
-        metadata=SmarterAuthTokenMetadataRead(
-            name=key.name,
-            description=key.description,
-            version=key.version,
-            tags=key.tags,
-            annotations=key.annotations,
-        ),
+        metadata=SmarterAuthTokenMetadataRead.model_validate(key),
         spec=SmarterAuthTokenSpecRead(
             config=SmarterAuthTokenConfigRead(is_active=key.is_active, username=key.user.username)
         ),

@@ -63,13 +63,7 @@ async def _described(session: AsyncSession, secret_id: int) -> SecretManifestRea
         SAMDependency(kind=kind, name=name) for kind, name in await usage.connections_using(session, secret_id)
     ]
     return SecretManifestRead(
-        metadata=SecretMetadataRead(
-            name=secret.name,
-            description=secret.description,
-            version=secret.version,
-            tags=secret.tags,
-            annotations=secret.annotations,
-        ),
+        metadata=SecretMetadataRead.model_validate(secret),
         spec=SecretSpecRead(config=SecretConfigRead(expiration_date=secret.expires_at)),
         status=SecretStatusRead(
             account_number=account_number,
