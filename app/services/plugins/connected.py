@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, Unprocessable, field_errors
@@ -17,13 +16,11 @@ from app.schemas.plugin_data import ApiDataPut, ApiDataRead, SqlDataPut, SqlData
 from app.schemas.plugins import DataPut, DataRead
 from app.services.permissions import Acting, owner_in
 from app.services.plugins.connection_refs import class_data_values
-from app.services.plugins.manifests import manifest_values, named_with_rights, update_applied
-from app.services.plugins.statements import DATA_PARTS, PART_TABLES
+from app.services.plugins.manifests import manifest_values, named_with_rights, update_applied, write_part
+from app.services.plugins.statements import DATA_PARTS
 from app.services.plugins.views import PluginView, part_body
 from app.services.plugins.writes import (
-    execute,
     get_owned,
-    insert_part,
     insert_plugin,
     reloaded_view,
     write_data,
@@ -56,16 +53,7 @@ async def write_class_data(
     values = await class_data_values(session, plugin.account_id, plugin.plugin_class, data.connection, data)
     part = DATA_PARTS[plugin.plugin_class]
     view = await reloaded_view(session, plugin.id)
-    current: dict[str, Any] | None = getattr(view, part)
-    if current is None:
-        await insert_part(session, plugin.id, part, values)
-    else:
-        changes = {key: value for key, value in values.items() if current[key] != value}
-        if changes:
-            table = PART_TABLES[part]
-            statement = update(table).where(table.c.plugin_id == plugin.id).values(**changes)
-            await execute(session, statement.returning(table.c.plugin_id))
-    if current is None or changes:  # the write returned the plugin's id: `cache_rules` drops its snapshot
+    if await write_part(session, plugin.id, part, getattr(view, part), values):
         view = await reloaded_view(session, plugin.id)
     row = getattr(view, part)
     read = SqlDataRead if plugin.plugin_class == "sql" else ApiDataRead

@@ -122,18 +122,26 @@ async def _update_changed(
         await link_tags(session, found.id, tags, replace=True)
         changed = True
     for part, wanted in parts.items():
-        current: dict[str, Any] | None = getattr(found, part)
-        if current is None:
-            await insert_part(session, found.id, part, wanted)
-            changed = True
-            continue
-        changes = _differs(current, wanted)
-        if changes:
-            table = PART_TABLES[part]
-            statement = update(table).where(table.c.plugin_id == found.id).values(**changes)
-            await execute(session, statement.returning(table.c.plugin_id))
+        if await write_part(session, found.id, part, getattr(found, part), wanted):
             changed = True
     return changed
+
+
+async def write_part(
+    session: AsyncSession, plugin_id: int, part: str, current: dict[str, Any] | None, wanted: dict[str, Any]
+) -> bool:
+    """Insert the part, or update what differs of it; True when something was written (its RETURNING of the
+    plugin's id drops the plugin's snapshot: `cache_rules`)."""
+    if current is None:
+        await insert_part(session, plugin_id, part, wanted)
+        return True
+    changes = _differs(current, wanted)
+    if not changes:
+        return False
+    table = PART_TABLES[part]
+    statement = update(table).where(table.c.plugin_id == plugin_id).values(**changes)
+    await execute(session, statement.returning(table.c.plugin_id))
+    return True
 
 
 async def apply_manifest(
