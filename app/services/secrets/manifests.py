@@ -31,6 +31,7 @@ from app.services.principals import Principal
 from app.services.secrets import reads, rules, usage
 from app.services.secrets.cipher import SecretCipher
 from app.services.secrets.writes import change_secret, insert_secret, remove_secret
+from app.text import iso_utc
 
 _VALUE_FIELD = "spec.config.value"
 _EXPIRY_FIELD = "spec.config.expiration_date"
@@ -147,7 +148,7 @@ async def manifest_rows(session: AsyncSession, principal: Principal, *, name: st
         statement = statement.where(Secret.name == query_name(name))
 
     def when(value: Any) -> str | None:
-        return value.isoformat() if value is not None else None
+        return iso_utc(value) if value is not None else None
 
     return [
         {
