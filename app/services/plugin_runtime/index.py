@@ -49,8 +49,6 @@ class Indexed:
     plugin_id: int
     name: str
     plugin_class: str
-    directive: str | None
-    search_terms: tuple[str, ...]
     prompt: dict[str, Any]  # shared by the plugins whose settings are the same (read-only)
 
     def selected(self, directive: str, matched_term: str | None, score: float | None) -> dict[str, Any]:
@@ -98,8 +96,6 @@ class AccountIndex:
                 plugin_id=view.id,
                 name=view.name,
                 plugin_class=view.plugin_class,
-                directive=directive,
-                search_terms=terms,
                 prompt=self._prompts.setdefault(tuple(prompt.values()), prompt),
             )
         )
@@ -118,7 +114,7 @@ def _index_tags(index: AccountIndex) -> list[Tag]:
     return [("account", index.account_id)]
 
 
-async def _build(reader: Reader, caches: CacheRegistry, account_id: int, generation: int) -> AccountIndex:
+async def _build(reader: Reader, account_id: int, generation: int) -> AccountIndex:
     ids = [row[0] for row in await _ACCOUNT_PLUGIN_IDS.rows(reader, {"account_id": account_id})]
     index = AccountIndex(account_id=account_id, generation=generation)
     read = views_read(reader.engine.dialect.name)
@@ -147,6 +143,6 @@ async def account_index(reader: Reader, caches: CacheRegistry, account_id: int) 
         return index
     if index is not None:
         cache.invalidate(account_id)
-    built: AccountIndex | None = await cache.get(account_id, lambda: _build(reader, caches, account_id, generation))
+    built: AccountIndex | None = await cache.get(account_id, lambda: _build(reader, account_id, generation))
     assert built is not None  # the loader always returns an index
     return built
