@@ -16,6 +16,7 @@ or `?accountNumber=`) and the platform's, as in a selection: never another tenan
 from __future__ import annotations
 
 import asyncio
+import gc
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -67,6 +68,9 @@ class McpEndpoint:
     async def _start(self) -> None:
         from app.mcp_tools import session_manager  # the `mcp` package, on first use (see the module's doc)
 
+        # Its modules and protocol models live as long as the app, as start-up's do: out of the collector's
+        # reach like those (`app.main.lifespan`), so no full collection walks them on every later request.
+        gc.freeze()
         manager, self._stopping = session_manager(), asyncio.Event()
         running = asyncio.Event()
 
