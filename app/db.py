@@ -6,6 +6,7 @@ import ast
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -285,7 +286,8 @@ def dialect_of(session: AsyncSession) -> str:
 def alembic_config(database_url: str | None = None) -> Config:
     from alembic.config import Config  # the migrating commands' (a serving worker never imports Alembic)
 
-    config = Config(str(ALEMBIC_INI))
+    # Today's stdout: `Config`'s default is the one of the moment Alembic was first imported.
+    config = Config(str(ALEMBIC_INI), stdout=sys.stdout)
     config.set_main_option("script_location", str(MIGRATIONS))
     if database_url is not None:
         config.attributes["database_url"] = database_url
