@@ -25,9 +25,9 @@ from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from app import __version__
+from app import __version__, mcp_exchange
 from app.deps import get_principal, runtime_of
 from app.errors import AppError, MethodNotAllowed
 from app.runtime import Runtime
@@ -140,12 +140,30 @@ def build_server() -> Server[Any]:
     return server
 
 
-def _manager() -> StreamableHTTPSessionManager:
-    return StreamableHTTPSessionManager(build_server(), json_response=True, stateless=True)
+def _manager(server: Server[Any]) -> StreamableHTTPSessionManager:
+    return StreamableHTTPSessionManager(server, json_response=True, stateless=True)
+
+
+def _replayed(body: bytes) -> Receive:
+    """A `receive` that hands the body already read to the session manager once more."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 class McpEndpoint:
-    """The ASGI app at `/mcp`: authenticate (401 before any MCP message), then the session manager.
+    """The ASGI app at `/mcp`: authenticate (401 before any MCP message), then answer.
+
+    A well-formed request (one JSON-RPC request, JSON in and accepted, a handshake-era protocol version) is
+    answered in the request's own task (`app.mcp_exchange`); anything else goes to the session manager, whose
+    transport answers every odd case as the package does.
 
     The manager's task group (anyio) must be entered and left by one task; an app's lifespan may start in one
     task and end in another (a test's session fixture does), so `start` runs it in a task of its own, which
@@ -153,16 +171,19 @@ class McpEndpoint:
     """
 
     def __init__(self) -> None:
-        self.manager = _manager()
+        self.server = build_server()
+        self.manager = _manager(self.server)
+        self.lifespan_state: Any = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
-        self.manager, self._stopping = _manager(), asyncio.Event()
+        self.manager, self._stopping = _manager(self.server), asyncio.Event()
         running = asyncio.Event()
 
         async def run() -> None:
-            async with self.manager.run():
+            async with self.manager.run(), self.server.lifespan(self.server) as state:
+                self.lifespan_state = state
                 running.set()
                 await self._stopping.wait()
 
@@ -188,4 +209,11 @@ class McpEndpoint:
             # 405 for these, as the specification allows; a GET would otherwise hold an idle stream open).
             raise MethodNotAllowed("The MCP endpoint takes POST only (stateless, JSON responses).", headers=ALLOW)
         scope[CALLER] = Caller(principal, runtime_of(request), request.query_params.get("accountNumber"))
-        await self.manager.handle_request(scope, receive, send)
+        body = await request.body()
+        answer = None
+        if len(body) <= self.manager.max_request_body_size:
+            answer = await mcp_exchange.answer(self.server, self.lifespan_state, request, body)
+        if answer is None:
+            await self.manager.handle_request(scope, _replayed(body), send)
+        else:
+            await answer(scope, receive, send)
