@@ -7,6 +7,7 @@ snapshot is no longer the cached one is rebuilt, and no second invalidation is n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from jsonschema import Draft202012Validator
@@ -15,7 +16,7 @@ from jsonschema.exceptions import SchemaError
 from app.caching.registry import CacheRegistry
 from app.errors import Conflict
 from app.services.plugin_runtime.kinds import JsonObject, KindRuntime, runtime_of
-from app.services.plugin_runtime.schemas import ToolFormat, tool_definition
+from app.services.plugin_runtime.schemas import ToolFormat, quick_acceptance, tool_definition
 from app.services.plugins.snapshots import PluginSnapshot
 
 TOOL_CACHE = "plugin_tool"
@@ -29,6 +30,8 @@ class Tool:
     runtime: KindRuntime
     schema: JsonObject
     validator: Draft202012Validator
+    # True for arguments the validator accepts (None: the validator decides every call); see `quick_acceptance`.
+    accepts: Callable[[JsonObject], bool] | None = None
     definitions: dict[str, JsonObject] = field(default_factory=dict)
 
     def definition(self, shape: ToolFormat) -> JsonObject:
@@ -56,6 +59,6 @@ def tool_of(caches: CacheRegistry, snapshot: PluginSnapshot) -> Tool:
         Draft202012Validator.check_schema(schema)
     except SchemaError:
         raise Conflict(BAD_SCHEMA) from None
-    tool = Tool(snapshot, runtime, schema, Draft202012Validator(schema))
+    tool = Tool(snapshot, runtime, schema, Draft202012Validator(schema), quick_acceptance(schema))
     cache.put_all({snapshot.plugin_id: tool}, generation=cache.generation)
     return tool
