@@ -84,7 +84,7 @@ async def list_tools(
         raise MCPError(INVALID_PARAMS, exc.detail) from None
     page = plugins[start : start + PAGE_SIZE]
     caches = caller.runtime.caches
-    tools = [types.Tool.model_validate(plugin_runtime.tool_of(caches, p.snapshot).definition("mcp")) for p in page]
+    tools = [types.Tool.model_validate(plugin.tool(caches).definition("mcp")) for plugin in page]
     more = start + PAGE_SIZE < len(plugins)
     return types.ListToolsResult(tools=tools, next_cursor=str(start + PAGE_SIZE) if more else None)
 
@@ -102,7 +102,7 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
         plugin = plugin_runtime.find_by_name(await _indexes(caller), params.name)
         if plugin is None:
             return types.CallToolResult(content=[types.TextContent(text=UNKNOWN_TOOL)], is_error=True)
-        tool = plugin_runtime.tool_of(runtime.caches, plugin.snapshot)
+        tool = plugin.tool(runtime.caches)
         context = plugin_runtime.CallContext(
             principal=caller.principal,
             engine=runtime.engine,

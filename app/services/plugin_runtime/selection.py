@@ -20,7 +20,6 @@ from app.schemas.plugin_runtime import SelectionRequest
 from app.services.permissions import acting_account, acting_account_known
 from app.services.plugin_runtime.bm25 import rank
 from app.services.plugin_runtime.index import AccountIndex, Indexed, account_index
-from app.services.plugin_runtime.tools import tool_of
 from app.services.plugin_runtime.words import words
 from app.services.principals import Principal
 
@@ -52,6 +51,8 @@ async def scope_indexes(
 
 def _shadowed(indexes: Sequence[AccountIndex], which: int, position: int) -> bool:
     """A later index's plugin whose name an earlier index (the caller's own account) also uses."""
+    if not which:
+        return False  # the first index is the caller's own
     name = indexes[which].plugins[position].name
     return any(name in index.by_name for index in indexes[:which])
 
@@ -117,5 +118,5 @@ async def selection(
     chosen = select(indexes, request)
     return {
         "selected": [entry for _, entry in chosen],
-        "tools": [tool_of(caches, plugin.snapshot).definition(request.format) for plugin, _ in chosen],
+        "tools": [plugin.tool(caches).definition(request.format) for plugin, _ in chosen],
     }
