@@ -69,7 +69,7 @@ async def select_plugins(request: Request, principal: PrincipalDep, body: Select
         runtime.sessionmaker, principal, body.account_number, where="body"
     )
     answer = await plugin_runtime.selection(runtime.reader, runtime.caches, principal, account_id, body)
-    return Response(to_json(answer), media_type=JSON)
+    return Response(answer, media_type=JSON)
 
 
 @router.get(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.caching.registry import CacheRegistry
@@ -112,11 +113,10 @@ def select(indexes: Sequence[AccountIndex], request: SelectionRequest) -> list[t
 
 async def selection(
     reader: Reader, caches: CacheRegistry, principal: Principal, acting_account_id: int, request: SelectionRequest
-) -> dict[str, Any]:
-    """The response of `POST /api/v1/plugins/selection/`: `{selected, tools}`."""
+) -> bytes:
+    """The JSON body of `POST /api/v1/plugins/selection/`: `{selected, tools}`, the tools' definitions as each
+    tool keeps them serialised (most of the body, and the same on every selection that picks the tool)."""
     indexes = await scope_indexes(reader, caches, principal, acting_account_id)
     chosen = select(indexes, request)
-    return {
-        "selected": [entry for _, entry in chosen],
-        "tools": [plugin.tool(caches).definition(request.format) for plugin, _ in chosen],
-    }
+    tools = b",".join(plugin.tool(caches).definition_json(request.format) for plugin, _ in chosen)
+    return b'{"selected":' + to_json([entry for _, entry in chosen]) + b',"tools":[' + tools + b"]}"

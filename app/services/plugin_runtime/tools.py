@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from pydantic_core import to_json
 
 from app.caching.registry import CacheRegistry
 from app.errors import Conflict
@@ -33,11 +34,19 @@ class Tool:
     # True for arguments the validator accepts (None: the validator decides every call); see `quick_acceptance`.
     accepts: Callable[[JsonObject], bool] | None = None
     definitions: dict[str, JsonObject] = field(default_factory=dict)
+    definitions_json: dict[str, bytes] = field(default_factory=dict)
 
     def definition(self, shape: ToolFormat) -> JsonObject:
         found = self.definitions.get(shape)
         if found is None:
             found = self.definitions[shape] = tool_definition(self.snapshot.view, self.runtime, self.schema, shape)
+        return found
+
+    def definition_json(self, shape: ToolFormat) -> bytes:
+        """The definition as JSON text, made once (a selection's response holds up to 128 of them)."""
+        found = self.definitions_json.get(shape)
+        if found is None:
+            found = self.definitions_json[shape] = to_json(self.definition(shape))
         return found
 
 
