@@ -103,18 +103,7 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
         if plugin is None:
             return types.CallToolResult(content=[types.TextContent(text=UNKNOWN_TOOL)], is_error=True)
         tool = plugin.tool(runtime.caches)
-        context = plugin_runtime.CallContext(
-            principal=caller.principal,
-            engine=runtime.engine,
-            reader=runtime.reader,
-            caches=runtime.caches,
-            settings=runtime.settings,
-            pools=runtime.pools,
-            cipher=runtime.cipher,
-            sessionmaker=runtime.sessionmaker,
-            writer_sessionmaker=runtime.writer_sessionmaker,
-        )
-        result = await plugin_runtime.call(tool, dict(params.arguments or {}), context)
+        result = await plugin_runtime.call(tool, dict(params.arguments or {}), runtime.call_context(caller.principal))
     except AppError as exc:
         return _failure(exc)
     body = result.body()
