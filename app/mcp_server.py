@@ -103,7 +103,8 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
         if plugin is None:
             return types.CallToolResult(content=[types.TextContent(text=UNKNOWN_TOOL)], is_error=True)
         tool = plugin.tool(runtime.caches)
-        result = await plugin_runtime.call(tool, dict(params.arguments or {}), runtime.call_context(caller.principal))
+        context = runtime.call_context(caller.principal)
+        result = await plugin_runtime.call(tool, dict(params.arguments or {}), context)
     except AppError as exc:
         return _failure(exc)
     body = result.body()

@@ -102,7 +102,7 @@ class Runtime:
         )
 
     def call_context(self, principal: Principal) -> CallContext:
-        """What a plugin's tool call may use (`call/`, `test/`, MCP's `tools/call`)."""
+        """What a plugin call by `principal` may use of this instance (the REST routes and `/mcp` alike)."""
         return CallContext(
             principal=principal,
             engine=self.engine,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Query, Request, Response
+from fastapi import Query, Request, Response
 from pydantic_core import to_json
 
 from app.deps import PrincipalDep, runtime_of
 from app.openapi import problems
 from app.routers.base import resource_router
+from app.routers.plugins import JSON, PluginId
 from app.runtime import Runtime
 from app.schemas.plugin_runtime import (
     SelectionRequest,
@@ -24,8 +25,6 @@ from app.services.principals import Principal
 
 router = resource_router(prefix="/api/v1/plugins", tag="plugins")
 
-JSON = "application/json"
-PluginId = Annotated[str, Path(alias="id", description="The plugin's integer id or its hashedId.")]
 CALL_STATUSES = problems(400, 401, 404, 409, 413, 422, 502, 503, 504)
 
 
