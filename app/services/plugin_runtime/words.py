@@ -147,6 +147,6 @@ class TermMatcher:
         first: dict[int, int] = {}
         for position in sorted(candidates):
             term = self.terms[position]
-            if term.owner not in first and all(word in matched for word in term.words):
+            if term.owner not in first and matched.issuperset(term.words):
                 first[term.owner] = position
         return first
