@@ -3,7 +3,8 @@
 The low-level `mcp.server.lowlevel.Server` answers `initialize`, `tools/list` and `tools/call`; its
 `StreamableHTTPSessionManager` runs **stateless** with JSON responses: every POST is complete in itself, so
 any worker process can answer any request (sessions would tie a client to one process). The manager's task
-group runs inside the app's lifespan (`app.main.lifespan`).
+group runs inside the app's lifespan (`app.main.lifespan`). A well-formed request skips the manager's
+per-request transport and server task: `app.mcp_exchange` answers it in its own task, the same way.
 
 `McpEndpoint` authenticates before the MCP layer sees a byte: `Authorization: Bearer <key>` or
 `Token <key>` through the app's own key authentication (`app.deps.get_principal`); a missing or bad key is
