@@ -10,9 +10,10 @@ the transaction is rolled back.
 
 PostgreSQL runs on the pooled connection's asyncpg driver itself (`driver_connection`, public on SQLAlchemy's
 pooled connections), the statement compiled once by SQLAlchemy's asyncpg dialect: `BEGIN READ ONLY` and
-`SET LOCAL statement_timeout` in one round trip (our text, an integer), the query in one more through asyncpg's
-prepared-statement cache (extended protocol: bound parameters, one statement only), `ROLLBACK`. Through
-SQLAlchemy's cursor the same took five round trips and twice the CPU.
+`SET LOCAL statement_timeout` in one round trip (our text, an integer), the query's cursor bound and its first
+`limit + 1` rows fetched in one more through asyncpg's prepared-statement cache (extended protocol: bound
+parameters, one statement only), its portal closed if the rows ran out, `ROLLBACK`. Through SQLAlchemy's
+cursor the same took five round trips and twice the CPU.
 """
 
 from __future__ import annotations
