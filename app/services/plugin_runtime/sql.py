@@ -171,10 +171,18 @@ async def _postgresql_rows(
         if driver.is_closed():  # the server had ended it
             await conn.invalidate()
             raise Dropped() from exc
-        await driver.execute("ROLLBACK")
+        await _roll_back(conn, driver)
         raise
-    await driver.execute("ROLLBACK")
+    await _roll_back(conn, driver)
     return (list(records[0].keys()) if records else []), records
+
+
+async def _roll_back(conn: AsyncConnection, driver: Any) -> None:
+    try:
+        await driver.execute("ROLLBACK")
+    except Exception:
+        await conn.invalidate()  # its transaction's state unknown: never back to the pool
+        raise
 
 
 async def _query(
