@@ -18,7 +18,7 @@ from app.http_errors import install_handlers
 from app.mcp_server import PATH as MCP_PATH
 from app.mcp_server import McpEndpoint
 from app.middleware import BODY_METHODS, RequestGuard
-from app.routers import ROUTERS
+from app.routers import routes
 from app.routers.base import operation_id
 from app.runtime import Runtime
 
@@ -87,12 +87,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_handlers(app)
-    # Each router's routes go on the app's own router, in `ROUTERS` order and ahead of the documentation
+    # Each router's routes go on the app's own router, in `routes()` order and ahead of the documentation
     # routes FastAPI adds at construction, rather than through `include_router`: FastAPI (0.16x) keeps an
     # included router as a nested matcher whose bookkeeping cost every request about a hundred Python calls
     # (a sixth of a cached plugin read), where a route that does not match costs six. Every route is
     # already complete on its router (full path, tags, responses, operation id).
-    app.router.routes[:0] = [route for router in ROUTERS for route in router.routes]
+    app.router.routes[:0] = routes()
     # The Model Context Protocol endpoint (`app.mcp_server`): an ASGI app, outside the OpenAPI document. First:
     # its one-regex match costs the other routes less than the sixty FastAPI matches ahead of it would cost it.
     app.state.mcp = McpEndpoint()

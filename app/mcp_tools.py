@@ -60,13 +60,8 @@ async def list_tools(
     except AppError as exc:
         raise MCPError(INVALID_PARAMS, exc.detail) from None
     page = plugins[start : start + PAGE_SIZE]
-    runtime = caller.runtime
-    found = await plugin_runtime.current_snapshots(runtime.reader, runtime.caches, page)
-    tools = [
-        types.Tool.model_validate(plugin_runtime.tool_of(runtime.caches, found[p.plugin_id]).definition("mcp"))
-        for p in page
-        if p.plugin_id in found
-    ]
+    caches = caller.runtime.caches
+    tools = [types.Tool.model_validate(plugin.tool(caches).definition("mcp")) for plugin in page]
     more = start + PAGE_SIZE < len(plugins)
     return types.ListToolsResult(tools=tools, next_cursor=str(start + PAGE_SIZE) if more else None)
 
@@ -82,11 +77,9 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
     runtime = caller.runtime
     try:
         plugin = plugin_runtime.find_by_name(await _indexes(caller), params.name)
-        found = await plugin_runtime.current_snapshots(runtime.reader, runtime.caches, [plugin] if plugin else [])
-        snapshot = found.get(plugin.plugin_id) if plugin else None
-        if snapshot is None:
+        if plugin is None:
             return types.CallToolResult(content=[types.TextContent(text=UNKNOWN_TOOL)], is_error=True)
-        tool = plugin_runtime.tool_of(runtime.caches, snapshot)
+        tool = plugin.tool(runtime.caches)
         context = runtime.call_context(caller.principal)
         result = await plugin_runtime.call(tool, dict(params.arguments or {}), context)
     except AppError as exc:
@@ -114,6 +107,6 @@ def build_server() -> Server[Any]:
     return server
 
 
-def session_manager() -> StreamableHTTPSessionManager:
-    """A new manager (one runs once): stateless, JSON responses."""
-    return StreamableHTTPSessionManager(build_server(), json_response=True, stateless=True)
+def session_manager(server: Server[Any]) -> StreamableHTTPSessionManager:
+    """A new manager of `server` (one runs once): stateless, JSON responses."""
+    return StreamableHTTPSessionManager(server, json_response=True, stateless=True)

@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
         "app.routers",
         "app.mcp_server",
         "app.mcp_tools",
+        "app.mcp_exchange",
         "app.main",
         "app.cli",
         "app.cli_failures",

@@ -19,7 +19,6 @@ from app.services.plugin_runtime import index
 from app.services.plugin_runtime import sql as _sql  # noqa: F401 - registers the sql runtime
 from app.services.plugin_runtime import static as _static  # noqa: F401 - registers the static runtime
 from app.services.plugin_runtime.calls import CallResult, arguments_of, call, test
-from app.services.plugin_runtime.index import current_snapshots
 from app.services.plugin_runtime.kinds import CallContext, KindRuntime, Outcome, register
 from app.services.plugin_runtime.schemas import TOOL_FORMATS, ToolFormat, declared_parameters_schema
 from app.services.plugin_runtime.selection import acting_account_id, find_by_name, scope_indexes, selection, visible
@@ -36,7 +35,6 @@ __all__ = [
     "acting_account_id",
     "arguments_of",
     "call",
-    "current_snapshots",
     "declared_parameters_schema",
     "find_by_name",
     "index",

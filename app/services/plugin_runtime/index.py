@@ -1,11 +1,8 @@
 """The matching index of one account's plugins, cached and dropped with the plugins' snapshots.
 
-An index holds what a selection reads of every plugin of the account: its id, name, class, directive, search
-terms (in a `words.TermMatcher`), its `llm` document (in a `bm25.Corpus`) and its prompt settings. Not its
-snapshot: an account of twenty thousand plugins would keep every view with its parts (~4 KiB each) for the
-few a selection or a tool call shows; their snapshots come from the `plugin` cache when they are shown
-(`current_snapshots`), and building the index caches none. A selection over a cached index reads no plugin
-rows once the snapshots it shows are cached.
+An index holds what a selection reads of every plugin of the account: its snapshot, directive, search terms
+(in a `words.TermMatcher`), its `llm` document (in a `bm25.Corpus`) and its prompt settings. A selection over
+a cached index reads no plugin rows at all.
 
 Invalidation rides on the plugin snapshots' own: every write of a plugin (or of its owner or account) drops
 entries of the `plugin` cache, here and, through NOTIFY, in every other process, and each such drop counts
@@ -16,7 +13,6 @@ in that cache's `generation`. An index records the generation it was built at an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,11 +24,10 @@ from app.models.plugin import PLUGIN_KINDS
 from app.reads import Read, Reader
 from app.services.plugin_runtime.bm25 import Corpus
 from app.services.plugin_runtime.kinds import runtime_of
+from app.services.plugin_runtime.tools import Tool, tool_of
 from app.services.plugin_runtime.words import TermMatcher, words
 from app.services.plugins.rules import prompt_values
 from app.services.plugins.snapshots import PluginSnapshot, plugin_cache, snapshots
-from app.services.plugins.statements import views_read
-from app.services.plugins.views import PluginView, view_of
 
 INDEX_CACHE = "plugin_index"
 _BATCH = 500
@@ -42,20 +37,33 @@ _ACCOUNT_PLUGIN_IDS = Read(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Indexed:
     """One plugin as the selection shows it."""
 
-    plugin_id: int
-    name: str
-    plugin_class: str
-    prompt: dict[str, Any]  # shared by the plugins whose settings are the same (read-only)
+    snapshot: PluginSnapshot
+    directive: str | None
+    search_terms: tuple[str, ...]
+    prompt: dict[str, Any]
+    _tool: Tool | None = field(default=None, init=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.snapshot.view.name
+
+    def tool(self, caches: CacheRegistry) -> Tool:
+        """The plugin's tool, kept with the entry: both are made of its snapshot, which the index's generation
+        keeps current (a selection reads a tool per plugin it selects; a cache look-up costs more)."""
+        if self._tool is None:
+            self._tool = tool_of(caches, self.snapshot)
+        return self._tool
 
     def selected(self, directive: str, matched_term: str | None, score: float | None) -> dict[str, Any]:
+        view = self.snapshot.view
         return {
-            "id": self.plugin_id,
-            "name": self.name,
-            "kind": PLUGIN_KINDS[self.plugin_class],
+            "id": view.id,
+            "name": view.name,
+            "kind": PLUGIN_KINDS[view.plugin_class],
             "directive": directive,
             "matchedTerm": matched_term,
             "score": score,
@@ -73,30 +81,29 @@ class AccountIndex:
     always: list[int] = field(default_factory=list)
     matcher: TermMatcher = field(default_factory=TermMatcher)
     corpus: Corpus = field(default_factory=Corpus)
-    _prompts: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
 
-    def add(self, view: PluginView) -> None:
+    def add(self, snapshot: PluginSnapshot) -> None:
+        view = snapshot.view
         runtime = runtime_of(view.plugin_class)
         if runtime is None:
             return  # a class this server cannot run is never offered
         selector = view.selector
         directive = str(selector["directive"]) if selector is not None else None
         terms = tuple(str(term) for term in (selector or {}).get("search_terms") or ())
-        values = prompt_values(view.prompt)
-        prompt = {
-            "provider": values["provider"],
-            "systemRole": values["system_role"],
-            "model": values["model"],
-            "temperature": values["temperature"],
-            "maxCompletionTokens": values["max_completion_tokens"],
-        }
+        prompt = prompt_values(view.prompt)
         position = len(self.plugins)
         self.plugins.append(
             Indexed(
-                plugin_id=view.id,
-                name=view.name,
-                plugin_class=view.plugin_class,
-                prompt=self._prompts.setdefault(tuple(prompt.values()), prompt),
+                snapshot=snapshot,
+                directive=directive,
+                search_terms=terms,
+                prompt={
+                    "provider": prompt["provider"],
+                    "systemRole": prompt["system_role"],
+                    "model": prompt["model"],
+                    "temperature": prompt["temperature"],
+                    "maxCompletionTokens": prompt["max_completion_tokens"],
+                },
             )
         )
         self.by_name[view.name] = position
@@ -114,24 +121,13 @@ def _index_tags(index: AccountIndex) -> list[Tag]:
     return [("account", index.account_id)]
 
 
-async def _build(reader: Reader, account_id: int, generation: int) -> AccountIndex:
+async def _build(reader: Reader, caches: CacheRegistry, account_id: int, generation: int) -> AccountIndex:
     ids = [row[0] for row in await _ACCOUNT_PLUGIN_IDS.rows(reader, {"account_id": account_id})]
     index = AccountIndex(account_id=account_id, generation=generation)
-    read = views_read(reader.engine.dialect.name)
     for start in range(0, len(ids), _BATCH):
-        # The views themselves, not through the `plugin` cache: the index keeps none of them.
-        for row in await read.rows(reader, {"plugin_ids": ids[start : start + _BATCH]}):
-            index.add(view_of(row))
+        for snapshot in await snapshots(reader, caches, ids[start : start + _BATCH]):
+            index.add(snapshot)
     return index
-
-
-async def current_snapshots(
-    reader: Reader, caches: CacheRegistry, plugins: Sequence[Indexed]
-) -> dict[int, PluginSnapshot]:
-    """The current snapshots of indexed plugins (the ones a selection or a tool call shows), by id: cached ones
-    as they are, the rest in one query. A plugin deleted since the index was built has none."""
-    found = await snapshots(reader, caches, [plugin.plugin_id for plugin in plugins])
-    return {snapshot.plugin_id: snapshot for snapshot in found}
 
 
 async def account_index(reader: Reader, caches: CacheRegistry, account_id: int) -> AccountIndex:
@@ -143,6 +139,6 @@ async def account_index(reader: Reader, caches: CacheRegistry, account_id: int) 
         return index
     if index is not None:
         cache.invalidate(account_id)
-    built: AccountIndex | None = await cache.get(account_id, lambda: _build(reader, account_id, generation))
+    built: AccountIndex | None = await cache.get(account_id, lambda: _build(reader, caches, account_id, generation))
     assert built is not None  # the loader always returns an index
     return built

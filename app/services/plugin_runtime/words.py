@@ -17,13 +17,13 @@ whatever the number of terms.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from app.text import fold_to_ascii
 
 FUZZY_MIN_LETTERS = 6
+SEEN_WORDS = 4_096  # the text words whose matches an index remembers (under a MiB)
 
 _ACRONYM_HUMP = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _CAMEL_HUMP = re.compile(r"([a-z0-9])([A-Z])")
@@ -76,53 +76,57 @@ class TermMatcher:
 
     terms: list[Term] = field(default_factory=list)
     _by_word: dict[str, list[int]] = field(default_factory=dict)
-    # deletion variant (or the word itself) -> the long term word it stands for, or the words (most stand for
-    # one: a set each cost an index of ten thousand terms megabytes)
-    _fuzzy: dict[str, str | set[str]] = field(default_factory=dict)
+    # deletion variant (or the word itself) -> the long term words it stands for
+    _fuzzy: dict[str, set[str]] = field(default_factory=dict)
     # Each term under its rarest word only (built on first use): a term matches only if that word does, and a
     # word that many terms share ("sales" in "north sales", "south sales", ...) then costs nothing.
     _by_key: dict[str, list[int]] | None = None
+    # text word -> the term words it matches: prompts share most of their words, and a long word's look-ups
+    # (itself and each one-deletion variant) cost more than the rest of its matching. Cleared when full.
+    _seen: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def add(self, owner: int, text: str) -> None:
-        # Interned: thousands of plugins repeat the same terms, each word one string.
-        term_words = tuple(dict.fromkeys(sys.intern(word) for word in words(text)))
+        term_words = tuple(dict.fromkeys(words(text)))
         if not term_words:
             return  # a term of punctuation only can never match
         position = len(self.terms)
         self.terms.append(Term(owner, text, term_words))
         self._by_key = None
-        fuzzy = self._fuzzy
+        self._seen.clear()
         for word in term_words:
             postings = self._by_word.setdefault(word, [])
             if not postings or postings[-1] != position:
                 postings.append(position)
             if len(word) >= FUZZY_MIN_LETTERS and word.isalpha():
                 for variant in (word, *_deletions(word)):
-                    known = fuzzy.setdefault(variant, word)
-                    if isinstance(known, set):
-                        known.add(word)
-                    elif known != word:
-                        fuzzy[variant] = {known, word}
+                    self._fuzzy.setdefault(variant, set()).add(word)
+
+    def _word_matches(self, word: str) -> tuple[str, ...]:
+        """The term words that `word` of a text matches: itself, and those one edit away (6+ letters)."""
+        found = [word] if word in self._by_word else []
+        size = len(word)
+        if size >= FUZZY_MIN_LETTERS - 1 and word.isalpha():  # else no term word of 6+ letters is one edit away
+            fuzzy_get = self._fuzzy.get
+            hits = fuzzy_get(word)
+            for cut in range(size):
+                more = fuzzy_get(word[:cut] + word[cut + 1 :])
+                if more:
+                    hits = more if not hits else hits | more
+            if hits:
+                found.extend(candidate for candidate in hits if within_one_edit(word, candidate))
+        return tuple(found)
 
     def _matched_words(self, text_words: Iterable[str]) -> set[str]:
         found: set[str] = set()
-        by_word, fuzzy_get = self._by_word, self._fuzzy.get
+        seen = self._seen
         for word in set(text_words):
-            if word in by_word:
-                found.add(word)
-            size = len(word)
-            if size < FUZZY_MIN_LETTERS - 1 or not word.isalpha():
-                continue  # no term word of 6+ letters is one edit away
-            hits: set[str] = set()
-            for variant in (word, *(word[:cut] + word[cut + 1 :] for cut in range(size))):
-                more = fuzzy_get(variant)
-                if more is None:
-                    continue
-                if isinstance(more, str):
-                    hits.add(more)
-                else:
-                    hits |= more
-            found.update(candidate for candidate in hits if within_one_edit(word, candidate))
+            matches = seen.get(word)
+            if matches is None:
+                matches = self._word_matches(word)
+                if len(seen) >= SEEN_WORDS:
+                    seen.clear()
+                seen[word] = matches
+            found.update(matches)
         return found
 
     def _key_index(self) -> dict[str, list[int]]:
@@ -143,6 +147,6 @@ class TermMatcher:
         first: dict[int, int] = {}
         for position in sorted(candidates):
             term = self.terms[position]
-            if term.owner not in first and all(word in matched for word in term.words):
+            if term.owner not in first and matched.issuperset(term.words):
                 first[term.owner] = position
         return first
