@@ -62,8 +62,9 @@ async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[As
     else:
         await db.commit(session)
     finally:
-        with contextlib.suppress(Exception):
-            await session.close()
+        if db.holds_anything(session):
+            with contextlib.suppress(Exception):
+                await session.close()
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
