@@ -6,9 +6,11 @@ solver still walks every parameter kind for it on each request (query, header an
 each dependency's cache key and kind worked out again, an empty `Response` made for headers nobody sets):
 about a third of a cached plugin read. None of that can change the outcome of such a route: a text path
 parameter cannot fail validation, and a request-only dependency gets the request. So a route made only of
-those gets a handler that calls them directly, in FastAPI's order (dependencies in declaration order, each
-once per request, then the path parameters); exceptions take the same way to the same handlers. Any other
-route, or any request while `dependency_overrides` are set, is solved by FastAPI as before.
+those (and query parameters, which FastAPI's own `request_params_to_args` validates, as its solver does)
+gets a handler that calls them directly, in FastAPI's order (dependencies in declaration order, each once
+per request, then the path and query parameters, a 422 for what the query got wrong); exceptions take the
+same way to the same handlers. Any other route, or any request while `dependency_overrides` are set, is
+solved by FastAPI as before.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import request_params_to_args
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -27,10 +31,9 @@ RequestDependency = Callable[[Request], Coroutine[Any, Any, Any]]
 
 
 def _other_inputs(dependant: Dependant) -> bool:
-    """Whether `dependant` reads anything but the request, its path and its dependencies."""
+    """Whether `dependant` reads anything but the request, its path, its query and its dependencies."""
     return bool(
-        dependant.query_params
-        or dependant.header_params
+        dependant.header_params
         or dependant.cookie_params
         or dependant.body_params
         or dependant.websocket_param_name
@@ -50,6 +53,7 @@ def _request_only(dependant: Dependant) -> bool:
         and inspect.iscoroutinefunction(dependant.call)
         and not dependant.dependencies
         and not dependant.path_params
+        and not dependant.query_params
         and not _other_inputs(dependant)
     )
 
@@ -81,6 +85,7 @@ def direct_handler(route: APIRoute, solved: Handler) -> Handler | None:
         (str(sub.name), typing.cast(RequestDependency, sub.call), sub.use_cache) for sub in dependant.dependencies
     ]
     path_params = [(field.name, field.alias) for field in dependant.path_params]
+    query_params = dependant.query_params
     request_name = dependant.request_param_name
     overrides = route.dependency_overrides_provider
     call_endpoint = typing.cast(Callable[..., Coroutine[Any, Any, Response]], endpoint)
@@ -98,6 +103,11 @@ def direct_handler(route: APIRoute, solved: Handler) -> Handler | None:
         path = request.path_params
         for name, alias in path_params:
             values[name] = path[alias]
+        if query_params:  # validated by FastAPI's own function: the same values, the same errors
+            query, errors = request_params_to_args(query_params, request.query_params)
+            if errors:
+                raise RequestValidationError(errors)
+            values.update(query)
         if request_name is not None:
             values[request_name] = request
         response: Response = await call_endpoint(**values)
