@@ -64,7 +64,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # list or manifest requests in flight that is every few requests, each collection walking (and promoting
         # to the middle generation, whose own passes took up to 13 ms) the objects of every request in flight.
         # At 10,000, most of them are freed before a collection comes: the collector's share of a manifest table
-        # request fell from ~7 µs to ~1 (in-process, 32 concurrent requests), its longest pause from 13 ms to 1.
+        # request fell from ~7 µs to ~1 (in-process, 32 concurrent requests), its longest pause from 13 ms to ~2.
         gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *threshold[1:])
         await mcp.start()  # the MCP session manager (`app.mcp_server`) runs as long as the app
         try:
