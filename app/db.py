@@ -262,7 +262,8 @@ async def commit(session: AsyncSession) -> None:
     Invalidations recorded during the work are published with NOTIFY inside the transaction (so other
     processes hear of them only if the commit succeeds) and applied to this process's caches after it.
     """
-    await session.flush()  # what is still unwritten queues its invalidations too (`cache_rules`)
+    if session.new or session.dirty or session.deleted:  # else flushing does nothing, for a greenlet hop
+        await session.flush()  # what is still unwritten queues its invalidations too (`cache_rules`)
     pending: list[Invalidation] = session.info.pop(PENDING_KEY, [])
     if not pending and not session.in_transaction():
         return  # nothing read or written (a request served from the caches): committing costs ~100 µs of CPU
@@ -274,6 +275,14 @@ async def commit(session: AsyncSession) -> None:
     await session.commit()
     if pending and isinstance(registry, CacheRegistry):
         registry.apply(pending)
+
+
+def holds_anything(session: AsyncSession) -> bool:
+    """Whether closing `session` has anything to do: a transaction (a connection) or objects to detach.
+
+    A request served from the caches never uses its session: closing it anyway costs a greenlet hop.
+    """
+    return session.in_transaction() or bool(session.identity_map) or bool(session.new)
 
 
 def dialect_of(session: AsyncSession) -> str:

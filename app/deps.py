@@ -49,8 +49,9 @@ def writes(request: Request) -> bool:
     return True
 
 
-async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request; commits once, before the response is sent (scope="function")."""
+    runtime = runtime_of(request)  # not RuntimeDep: a sub-dependency costs FastAPI's solver more than this
     await runtime.schema.ensure(runtime.engine)
     session = runtime.writer_sessionmaker() if writes(request) else runtime.sessionmaker()
     try:
@@ -62,8 +63,9 @@ async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[As
     else:
         await db.commit(session)
     finally:
-        with contextlib.suppress(Exception):
-            await session.close()
+        if db.holds_anything(session):
+            with contextlib.suppress(Exception):
+                await session.close()
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

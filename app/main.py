@@ -24,6 +24,8 @@ from app.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
+YOUNG_COLLECTION_THRESHOLD = 10_000
+
 TAGS = [
     {"name": "health", "description": "Liveness and readiness probes (no authentication)."},
     {"name": "auth", "description": "Login tokens from a username and password; logout."},
@@ -46,6 +48,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await runtime.start()
     metrics.watch_pool(runtime.engine)
     mcp: McpEndpoint = app.state.mcp
+    threshold = gc.get_threshold()
     try:
         try:
             revision = await runtime.schema.check(runtime.engine)
@@ -57,11 +60,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # What start-up built (modules, models, statements, routes) lives as long as the app: out of the
         # collector's reach, the full collections that walk it (~70 ms each, a p99 spike) no longer happen.
         gc.freeze()
+        # CPython collects its youngest objects once 700 more have been allocated than freed. With thirty-odd
+        # list or manifest requests in flight that is every few requests, each collection walking (and promoting
+        # to the middle generation, whose own passes took up to 13 ms) the objects of every request in flight.
+        # At 10,000, most of them are freed before a collection comes: the collector's share of a manifest table
+        # request fell from ~7 µs to ~1 (in-process, 32 concurrent requests), its longest pause from 13 ms to ~2.
+        gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *threshold[1:])
         try:
             yield
         finally:
             await mcp.stop()  # the MCP session manager (`app.mcp_server`), if a request started it
     finally:
+        gc.set_threshold(*threshold)
         gc.unfreeze()  # back to the oldest generation: a process that builds apps again (tests) frees them
         await runtime.stop()
         metrics.worker_stopped()
