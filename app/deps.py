@@ -49,8 +49,13 @@ def writes(request: Request) -> bool:
     return True
 
 
-async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    """One session per request; commits once, before the response is sent (scope="function")."""
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request; commits once, before the response is sent (scope="function").
+
+    The runtime is read directly, not through RuntimeDep, as in `get_principal`: a sub-dependency costs
+    FastAPI's solver more than this function's own work.
+    """
+    runtime = runtime_of(request)
     await runtime.schema.ensure(runtime.engine)
     session = runtime.writer_sessionmaker() if writes(request) else runtime.sessionmaker()
     try:

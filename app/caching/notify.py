@@ -64,7 +64,7 @@ def announcing(statement: Select[Any], table: str, rows: FromClause, kind: cache
     """`statement` publishing, as it runs, the keys of the rows it writes to `table` (those of `rows`, a
     data-modifying CTE's RETURNING): `{"origin", "table", "kind", "rows"}`, from which every process derives
     the invalidations with `cache_rules`. Delivered at the commit, like the messages of `publish`, without a
-    round trip of its own; run it with `cache_rules.execute` (which binds the origin).
+    round trip of its own; run it with `cache_rules.write` (which binds the origin).
     """
     keys = cache_rules.RULES[table].keys
     row = func.json_build_object(*(part for key in keys for part in (_constant(key), rows.c[key])))

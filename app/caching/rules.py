@@ -3,24 +3,29 @@
 Services never name an invalidation. Every session the app makes (`app.db.create_sessionmaker`) is a
 `TrackedSession`, which watches what its unit of work writes:
 - the ORM's changes, after each flush (new, modified and deleted objects, with the attributes that changed);
-- DML statements run through `session.execute` (Core or ORM-enabled insert/update/delete): the rows come
-  from the statement's RETURNING, which must name the key columns of its table's rule (`KEYS`).
+- DML statements run through `session.execute` (Core or ORM-enabled insert/update/delete), or through
+  `write` (a Core statement on the session's connection, the cheaper way): the rows come from the
+  statement's RETURNING, which must name the key columns of its table's rule (`KEYS`).
 
 `RULES` maps each table whose rows feed a cache to the invalidations a changed row calls for; they are
 queued on the session and published and applied by `app.db.commit` after the commit, as before (locally,
 and to every other process with NOTIFY on PostgreSQL). A write of a ruled table whose rows cannot be known
 (a statement without RETURNING of its keys) drops the table's caches whole, and says so in the log.
+
+A statement may publish its written rows' keys itself (`writes(announced=True)`, built by
+`notify.announcing`): every other process derives the invalidations from them with the same rules
+(`invalidations_of`), and this one applies them without publishing them again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import Executable, event, inspect
-from sqlalchemy.engine import Result
+from sqlalchemy.engine import Result, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
@@ -234,23 +239,22 @@ def _written(statement: Any, options: Mapping[str, Any]) -> tuple[Kind, str, Rul
     return kind, table_name, rule, returned
 
 
-def _tracked(
+def _track(
     session: Session,
     written: tuple[Kind, str, Rule, set[str]],
-    result: Result[Any],
+    rows: Iterable[Mapping[Any, Any]],
     options: Mapping[str, Any],
     *,
     committed: bool,
-) -> Result[Any]:
-    """Queue what the rows of `result` make stale and hand the caller a copy of the same result.
+) -> None:
+    """Queue what the written `rows` make stale.
 
     An announced statement's invalidations were published by the statement itself: applied here at once
     when it ran in autocommit (`committed`; this process's listener ignores its own messages), else after
     the commit (`app.db.commit`), never published twice.
     """
     kind, _table, rule, _returned = written
-    frozen = result.freeze()
-    found = _invalidations(rule, (Change(kind, row) for row in frozen().mappings().all()))
+    found = _invalidations(rule, (Change(kind, row) for row in rows))
     if not options.get(ANNOUNCED_OPTION):
         queue(session, found)
     elif committed:
@@ -259,7 +263,6 @@ def _tracked(
             registry.apply(found)
     else:
         session.info.setdefault(ANNOUNCED_KEY, []).extend(found)
-    return frozen()
 
 
 def _on_execute(state: ORMExecuteState) -> Result[Any] | None:
@@ -271,36 +274,41 @@ def _on_execute(state: ORMExecuteState) -> Result[Any] | None:
         queue(state.session, _whole(rule, table_name))
         return None
     if state.execution_options.get(ANNOUNCED_OPTION):
-        raise RuntimeError("An announcing statement runs through `cache_rules.execute`, which binds its origin.")
-    # Run it here to read the rows its RETURNING gives.
-    return _tracked(state.session, written, state.invoke_statement(), state.execution_options, committed=False)
+        raise RuntimeError("An announcing statement runs through `cache_rules.write`, which binds its origin.")
+    # Run it here to read the rows its RETURNING gives, and hand the caller a copy of the same result.
+    frozen = state.invoke_statement().freeze()
+    _track(state.session, written, frozen().mappings().all(), state.execution_options, committed=False)
+    return frozen()
 
 
-async def execute(session: AsyncSession, statement: Executable, values: Mapping[str, Any] | None = None) -> Result[Any]:
-    """Run a Core statement on the unit of work's connection, its writes tracked as `session.execute` tracks
-    them (`_on_execute`).
+async def write(
+    session: AsyncSession, statement: Executable, values: Mapping[str, Any] | None = None
+) -> Sequence[Row[Any]]:
+    """Run a Core statement returning rows (a DML statement's RETURNING, a `writes` SELECT) on the unit of
+    work's connection: its rows, and the invalidations they call for queued as `session.execute` queues them
+    (`_on_execute`).
 
-    Without the ORM's execution of a Core statement: its per-column entities and row loading cost a create
-    more CPU than the statement's round trip. What the session holds unflushed is flushed first, as the
-    session's autoflush would.
+    Without the ORM's execution of a Core statement (its per-column entities and row loading cost a create
+    more CPU than the statement's round trip), and the rows read once, not frozen and thawed. What the
+    session holds unflushed is flushed first, as the session's autoflush would.
     """
     if session.new or session.dirty or session.deleted:
         await session.flush()
     connection = await session.connection()
     options = statement.get_execution_options()
     written = _written(statement, options)
-    if written is None:
-        return await connection.execute(statement, values)
-    _kind, table_name, rule, returned = written
-    if not set(rule.keys) <= returned:
-        queue(session.sync_session, _whole(rule, table_name))
-        return await connection.execute(statement, values)
-    if options.get(ANNOUNCED_OPTION):
+    if written is not None and not set(written[2].keys) <= written[3]:
+        queue(session.sync_session, _whole(written[2], written[1]))
+        written = None
+    if written is not None and options.get(ANNOUNCED_OPTION):
         registry = session.info.get(CACHES_KEY)
         # A session without the process's caches (a script's) announces under no origin, as `app.db.commit`.
         values = {**(values or {}), ORIGIN_PARAM: registry.origin if isinstance(registry, CacheRegistry) else ""}
-    result = await connection.execute(statement, values)
-    return _tracked(session.sync_session, written, result, options, committed=autocommits(connection))
+    rows = (await connection.execute(statement, values)).all()
+    if written is not None:
+        committed = autocommits(connection)
+        _track(session.sync_session, written, (row._mapping for row in rows), options, committed=committed)
+    return rows
 
 
 def autocommits(connection: AsyncConnection) -> bool:

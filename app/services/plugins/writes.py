@@ -9,10 +9,10 @@ changes a plugin's rows returns the plugin's id, from which `cache_rules` derive
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Executable, Result, bindparam, delete, insert, select
+from sqlalchemy import Executable, Row, bindparam, delete, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -70,15 +70,17 @@ _LINK_TAGS = (
 )
 
 
-async def execute(session: AsyncSession, statement: Executable, values: Mapping[str, Any] | None = None) -> Result[Any]:
-    """Run a Core write in the unit of work; constraint violations become 409/422 (the database decides;
-    never a 500).
+async def execute(
+    session: AsyncSession, statement: Executable, values: Mapping[str, Any] | None = None
+) -> Sequence[Row[Any]]:
+    """Run a Core write returning rows in the unit of work: its rows. Constraint violations become 409/422
+    (the database decides; never a 500).
 
-    On the session's connection, through `cache_rules.execute`: it derives the cache invalidations from the
+    On the session's connection, through `cache_rules.write`: it derives the cache invalidations from the
     statement's RETURNING rows, as the session does, without the ORM's execution of a Core statement.
     """
     try:
-        return await cache_rules.execute(session, statement, values)
+        return await cache_rules.write(session, statement, values)
     except IntegrityError as exc:
         raise classify_integrity_error(exc) from exc
 
@@ -154,18 +156,19 @@ async def insert_plugin(
     if dialect_of(session) == "postgresql" and parts.keys() <= {"prompt", "selector", "data"}:
         statement = insert_at_once(tags=bool(names), data="data" in parts, if_absent=if_absent)
         await single_statement(session)  # the statement is the whole create
-        row = (await execute(session, statement, insert_values(plugin, parts, names))).first()
-        if row is None:
+        rows = await execute(session, statement, insert_values(plugin, parts, names))
+        if not rows:
             await transactional(session)  # nothing written; what the caller writes next is one transaction
             return None
-        return view_from(row._mapping)
+        return view_from(rows[0]._mapping)
     write = insert(PLUGINS).values(**plugin)
     if if_absent:
         taken = (PLUGINS.c.account_id, PLUGINS.c.name)
         write = sqlite_insert(PLUGINS).values(**plugin).on_conflict_do_nothing(index_elements=taken)
-    plugin_id = (await execute(session, write.returning(PLUGINS.c.id))).scalar_one_or_none()
-    if plugin_id is None:
+    inserted = await execute(session, write.returning(PLUGINS.c.id))
+    if not inserted:
         return None
+    plugin_id: int = inserted[0].id
     # An id can come back after a delete on SQLite (rowid reuse): the insert's RETURNING id drops any old
     # snapshot of it (`cache_rules`).
     await link_tags(session, plugin_id, names, replace=False)
