@@ -160,7 +160,7 @@ async def insert_plugin(
         if not rows:
             await transactional(session)  # nothing written; what the caller writes next is one transaction
             return None
-        return view_from(rows[0]._mapping)
+        return view_from(rows[0]._mapping, shared=False)  # the create's answer, presented once
     write = insert(PLUGINS).values(**plugin)
     if if_absent:
         taken = (PLUGINS.c.account_id, PLUGINS.c.name)
