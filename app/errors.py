@@ -87,3 +87,20 @@ def field_errors(items: Iterable[Mapping[str, Any]], *, prefix: Sequence[str | i
         loc = [*prefix, *(p if isinstance(p, int) else str(p) for p in item.get("loc", ()))]
         errors.append(FieldError(loc=loc, msg=str(item.get("msg", "Invalid value.")), type=str(item.get("type"))))
     return errors
+
+
+# The error each status means where only a status is known (an HTTP exception of Starlette or FastAPI).
+BY_STATUS: dict[int, type[AppError]] = {
+    error.status: error
+    for error in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        Conflict,
+        PayloadTooLarge,
+        Unprocessable,
+        ServiceUnavailable,
+    )
+}

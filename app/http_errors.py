@@ -27,16 +27,11 @@ from starlette.routing import Match
 from app import metrics
 from app.db_errors import DATABASE_ERRORS, classify_integrity_error, is_database_unavailable, is_refused_value
 from app.errors import (
+    BY_STATUS,
     AppError,
     BadRequest,
-    Conflict,
     FieldError,
-    Forbidden,
-    MethodNotAllowed,
-    NotFound,
-    PayloadTooLarge,
     ServiceUnavailable,
-    Unauthorized,
     Unprocessable,
     field_errors,
 )
@@ -176,11 +171,7 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    mapping: dict[int, type[AppError]] = {
-        400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed,
-        409: Conflict, 413: PayloadTooLarge, 422: Unprocessable, 503: ServiceUnavailable,
-    }  # fmt: skip
-    error_type = mapping.get(exc.status_code)
+    error_type = BY_STATUS.get(exc.status_code)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     if exc.status_code == 404 and detail == "Not Found":
         detail = "There is nothing at this path."
@@ -189,7 +180,7 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
         response = render(request, error)
         response.status_code = exc.status_code
         return response
-    error = error_type(detail) if error_type is not Unauthorized else Unauthorized(detail)
+    error = error_type(detail)
     error.headers.update(exc.headers or {})
     if exc.status_code == 405:
         # Starlette names the methods of the first route whose path matched; the path may have others.

@@ -103,17 +103,7 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
         if plugin is None:
             return types.CallToolResult(content=[types.TextContent(text=UNKNOWN_TOOL)], is_error=True)
         tool = plugin_runtime.tool_of(runtime.caches, plugin.snapshot)
-        context = plugin_runtime.CallContext(
-            principal=caller.principal,
-            engine=runtime.engine,
-            reader=runtime.reader,
-            caches=runtime.caches,
-            settings=runtime.settings,
-            pools=runtime.pools,
-            cipher=runtime.cipher,
-            sessionmaker=runtime.sessionmaker,
-            writer_sessionmaker=runtime.writer_sessionmaker,
-        )
+        context = runtime.call_context(caller.principal)
         result = await plugin_runtime.call(tool, dict(params.arguments or {}), context)
     except AppError as exc:
         return _failure(exc)

@@ -16,7 +16,8 @@ from app.errors import ServiceUnavailable
 from app.network import NetworkPolicy
 from app.services.connections.pools import ConnectionPools
 from app.services.login_throttle import LoginThrottle
-from app.services.principals import LastUsedRecorder
+from app.services.plugin_runtime.kinds import CallContext
+from app.services.principals import LastUsedRecorder, Principal
 from app.services.secrets.cipher import SecretCipher
 
 
@@ -98,6 +99,20 @@ class Runtime:
                 own_database=make_url(settings.database_url).database if settings.is_sqlite else None,
             ),
             cipher=SecretCipher.for_settings(settings),
+        )
+
+    def call_context(self, principal: Principal) -> CallContext:
+        """What a plugin call by `principal` may use of this instance (the REST routes and `/mcp` alike)."""
+        return CallContext(
+            principal=principal,
+            engine=self.engine,
+            reader=self.reader,
+            caches=self.caches,
+            settings=self.settings,
+            pools=self.pools,
+            cipher=self.cipher,
+            sessionmaker=self.sessionmaker,
+            writer_sessionmaker=self.writer_sessionmaker,
         )
 
     async def start(self) -> None:

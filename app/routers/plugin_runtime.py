@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Query, Request, Response
+from fastapi import Query, Request, Response
 from pydantic_core import to_json
 
 from app.deps import PrincipalDep, runtime_of
 from app.openapi import problems
 from app.routers.base import resource_router
+from app.routers.plugins import JSON, PluginId
 from app.runtime import Runtime
 from app.schemas.plugin_runtime import (
     SelectionRequest,
@@ -24,23 +25,7 @@ from app.services.principals import Principal
 
 router = resource_router(prefix="/api/v1/plugins", tag="plugins")
 
-JSON = "application/json"
-PluginId = Annotated[str, Path(alias="id", description="The plugin's integer id or its hashedId.")]
 CALL_STATUSES = problems(400, 401, 404, 409, 413, 422, 502, 503, 504)
-
-
-def _context(runtime: Runtime, principal: Principal) -> plugin_runtime.CallContext:
-    return plugin_runtime.CallContext(
-        principal=principal,
-        engine=runtime.engine,
-        reader=runtime.reader,
-        caches=runtime.caches,
-        settings=runtime.settings,
-        pools=runtime.pools,
-        cipher=runtime.cipher,
-        sessionmaker=runtime.sessionmaker,
-        writer_sessionmaker=runtime.writer_sessionmaker,
-    )
 
 
 async def _tool(runtime: Runtime, principal: Principal, id_: str) -> plugin_runtime.Tool:
@@ -107,7 +92,7 @@ async def call_plugin(request: Request, id_: PluginId, principal: PrincipalDep, 
     runtime = runtime_of(request)
     tool = await _tool(runtime, principal, id_)
     arguments = plugin_runtime.arguments_of(body.arguments, body.name, tool.snapshot.view.name)
-    result = await plugin_runtime.call(tool, arguments, _context(runtime, principal))
+    result = await plugin_runtime.call(tool, arguments, runtime.call_context(principal))
     return Response(to_json(result.body()), media_type=JSON)
 
 
@@ -124,5 +109,5 @@ async def call_plugin(request: Request, id_: PluginId, principal: PrincipalDep, 
 async def test_plugin(request: Request, id_: PluginId, principal: PrincipalDep) -> Response:
     runtime = runtime_of(request)
     tool = await _tool(runtime, principal, id_)
-    result = await plugin_runtime.test(tool, _context(runtime, principal))
+    result = await plugin_runtime.test(tool, runtime.call_context(principal))
     return Response(to_json(result.body()), media_type=JSON)

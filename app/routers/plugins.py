@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Body, Path, Query, Request, Response
 
@@ -11,6 +11,7 @@ from app.openapi import problems, register_request_models
 from app.routers.base import resource_router
 from app.routers.lists import list_responses, streamed
 from app.routers.pages import link_next
+from app.runtime import Runtime
 from app.schemas.plugin_data import ApiDataPut, ApiDataRead, SqlDataPut, SqlDataRead
 from app.schemas.plugins import (
     DATA_EXAMPLE,
@@ -30,6 +31,7 @@ from app.schemas.plugins import (
 )
 from app.services import plugins
 from app.services.base import Page, path_id
+from app.services.principals import Principal
 
 router = resource_router(prefix="/api/v1/plugins", tag="plugins")
 
@@ -52,6 +54,14 @@ register_request_models(DataPut, SqlDataPut, ApiDataPut)
 
 def _id(value: str) -> int:
     return path_id(value, not_found=plugins.NOT_FOUND)
+
+
+async def _part(
+    runtime: Runtime, principal: Principal, id_: str, part: Literal["prompt", "selector", "data"]
+) -> Response:
+    """A part of a plugin the caller can read, from its snapshot's cached JSON."""
+    snapshot = await plugins.readable_snapshot(runtime.reader, runtime.caches, principal, _id(id_))
+    return Response(plugins.cached_part(snapshot, part), media_type=JSON)
 
 
 # Declared first: routes are matched in declaration order (`app.routers`), and this is the busiest read.
@@ -183,8 +193,7 @@ async def clone_plugin(
     responses=READ_STATUSES,
 )
 async def get_plugin_prompt(id_: PluginId, principal: PrincipalDep, runtime: RuntimeDep) -> Response:
-    snapshot = await plugins.readable_snapshot(runtime.reader, runtime.caches, principal, _id(id_))
-    return Response(plugins.cached_part(snapshot, "prompt"), media_type=JSON)
+    return await _part(runtime, principal, id_, "prompt")
 
 
 @router.put(
@@ -223,8 +232,7 @@ async def update_plugin_prompt(
     responses=READ_STATUSES,
 )
 async def get_plugin_selector(id_: PluginId, principal: PrincipalDep, runtime: RuntimeDep) -> Response:
-    snapshot = await plugins.readable_snapshot(runtime.reader, runtime.caches, principal, _id(id_))
-    return Response(plugins.cached_part(snapshot, "selector"), media_type=JSON)
+    return await _part(runtime, principal, id_, "selector")
 
 
 @router.put(
@@ -255,8 +263,7 @@ async def replace_plugin_selector(
     responses=problems(401, 404, 422, 503),
 )
 async def get_plugin_data(id_: PluginId, principal: PrincipalDep, runtime: RuntimeDep) -> Response:
-    snapshot = await plugins.readable_snapshot(runtime.reader, runtime.caches, principal, _id(id_))
-    return Response(plugins.cached_part(snapshot, "data"), media_type=JSON)
+    return await _part(runtime, principal, id_, "data")
 
 
 @router.put(

@@ -12,8 +12,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, ConfigDict, Field, field_validator
 
-from app import text
-from app.schemas.base import Annotations, Description, MetadataCreate, MetadataRead, Name, Tags, Version
+from app.schemas.base import (
+    Annotations,
+    Description,
+    MetadataCreate,
+    MetadataRead,
+    Name,
+    Tags,
+    Version,
+    one_line,
+    required_line,
+)
 from app.schemas.users import AccountNumber, PatchModel
 
 # Shapes only (no registry of codes is shipped): ISO 3166 alpha-2/alpha-3, ISO 4217, and BCP 47's
@@ -58,28 +67,14 @@ def _timezone(value: str) -> str:
     return value
 
 
-def _line(value: str) -> str:
-    cleaned = value.strip()
-    if text.has_control_characters(cleaned):
-        raise ValueError("may not contain control characters such as newlines or tabs.")
-    return cleaned
-
-
-def _required_line(value: str) -> str:
-    cleaned = _line(value)
-    if not cleaned:
-        raise ValueError("may not be empty.")
-    return cleaned
-
-
 CountryCode = Annotated[str, Field(max_length=3, examples=["USA"]), AfterValidator(_country)]
 CurrencyCode = Annotated[str, Field(max_length=3, examples=["USD"]), AfterValidator(_currency)]
 LanguageTag = Annotated[str, Field(max_length=16, examples=["en-US"]), AfterValidator(_language)]
 Timezone = Annotated[str, Field(max_length=64, examples=["America/New_York"]), AfterValidator(_timezone)]
-CompanyName = Annotated[str, Field(max_length=255, examples=["Humble Geniuses, Inc."]), AfterValidator(_required_line)]
-AddressLine = Annotated[str, Field(max_length=255, examples=["1 Main St"]), AfterValidator(_line)]
-PhoneNumber = Annotated[str, Field(max_length=50, examples=["617-555-1212"]), AfterValidator(_line)]
-PostalCode = Annotated[str, Field(max_length=20, examples=["02139"]), AfterValidator(_line)]
+CompanyName = Annotated[str, Field(max_length=255, examples=["Humble Geniuses, Inc."]), AfterValidator(required_line)]
+AddressLine = Annotated[str, Field(max_length=255, examples=["1 Main St"]), AfterValidator(one_line)]
+PhoneNumber = Annotated[str, Field(max_length=50, examples=["617-555-1212"]), AfterValidator(one_line)]
+PostalCode = Annotated[str, Field(max_length=20, examples=["02139"]), AfterValidator(one_line)]
 
 IMMUTABLE_NUMBER = "accountNumber is immutable and cannot be changed once set."
 

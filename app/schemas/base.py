@@ -62,6 +62,22 @@ class InputModel(CamelModel):
         return refuse_many_unknown_fields(cls, data)
 
 
+def one_line(value: str) -> str:
+    """Free text of one line: trimmed, and refused with a control character (a newline or tab) inside."""
+    cleaned = value.strip()
+    if text.has_control_characters(cleaned):
+        raise ValueError("may not contain control characters such as newlines or tabs.")
+    return cleaned
+
+
+def required_line(value: str) -> str:
+    """`one_line`, and not empty once trimmed."""
+    cleaned = one_line(value)
+    if not cleaned:
+        raise ValueError("may not be empty.")
+    return cleaned
+
+
 def _name(value: str) -> str:
     return text.normalise_name(value)
 

@@ -6,22 +6,11 @@ from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, ConfigDict, Field
 
-from app import text
-from app.schemas.base import AccountRef, InputModel, TimestampedRead
+from app.schemas.base import AccountRef, InputModel, TimestampedRead, required_line
 from app.schemas.users import AccountNumber, PatchModel, RequiredEmail
 
-
-def _line(value: str) -> str:
-    cleaned = value.strip()
-    if not cleaned:
-        raise ValueError("may not be empty.")
-    if text.has_control_characters(cleaned):
-        raise ValueError("may not contain control characters such as newlines or tabs.")
-    return cleaned
-
-
-ContactName = Annotated[str, Field(max_length=255, examples=["Jane"]), AfterValidator(_line)]
-Phone = Annotated[str, Field(max_length=20, examples=["617-555-1212"]), AfterValidator(_line)]
+ContactName = Annotated[str, Field(max_length=255, examples=["Jane"]), AfterValidator(required_line)]
+Phone = Annotated[str, Field(max_length=20, examples=["617-555-1212"]), AfterValidator(required_line)]
 
 
 class ContactRead(TimestampedRead):

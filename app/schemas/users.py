@@ -10,15 +10,8 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator
 
-from app import identifiers, text
-from app.schemas.base import Email, IdentifiedRead, InputModel, Username
-
-
-def _person_name(value: str) -> str:
-    cleaned = value.strip()
-    if text.has_control_characters(cleaned):
-        raise ValueError("may not contain control characters such as newlines or tabs.")
-    return cleaned
+from app import identifiers
+from app.schemas.base import Email, IdentifiedRead, InputModel, Username, one_line
 
 
 def _account_number(value: str) -> str:
@@ -27,7 +20,7 @@ def _account_number(value: str) -> str:
     return value
 
 
-PersonName = Annotated[str, Field(max_length=150, examples=["Jane"]), AfterValidator(_person_name)]
+PersonName = Annotated[str, Field(max_length=150, examples=["Jane"]), AfterValidator(one_line)]
 AccountNumber = Annotated[str, Field(max_length=14, examples=["3141-5926-5359"]), AfterValidator(_account_number)]
 RequiredEmail = Annotated[Email, Field(min_length=3)]
 # Bounded so nobody can make the server hash megabytes; argon2 has no other length limit.

@@ -46,7 +46,7 @@ from app.services.account_snapshots import cached_by_number as cached_by_number
 from app.services.account_snapshots import readable_snapshot as readable_snapshot
 from app.services.account_snapshots import resolve_path_id as resolve_path_id
 from app.services.account_snapshots import snapshot_of as snapshot_of
-from app.services.base import Page, fetch_page, flush, query_name
+from app.services.base import Page, fetch_page, flush, metadata_values, query_name
 from app.services.permissions import (
     account_admin_scope,
     account_scope,
@@ -253,10 +253,8 @@ async def apply_manifest(
     require(principal.is_superuser, APPLY_SUPERUSER)
     meta = manifest.metadata
     values: dict[str, Any] = {
-        "description": meta.description or "",
-        "version": meta.version or "1.0.0",
+        **metadata_values(meta),
         "tags": meta.tags or [],
-        "annotations": meta.annotations or [],
         **manifest.spec.config.model_dump(by_alias=False),
     }
     statement = select(Account).where(Account.name == meta.name).options(selectinload(Account.tag_links))

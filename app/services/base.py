@@ -20,8 +20,10 @@ from app.errors import NotFound, Unprocessable
 from app.identifiers import parse_path_id
 from app.models import Base
 from app.schemas.base import DEFAULT_LIMIT
+from app.schemas.manifests.base import SAMMetadata
 
 T = TypeVar("T")
+S = TypeVar("S", bound=Select[Any])
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,15 +48,24 @@ class PageRequest:
         return self.limit is None
 
 
+def page_statement(statement: S, page: Page, *, key: InstrumentedAttribute[int]) -> S:
+    """`statement` narrowed to `page`, ordered by `key` descending, with one extra row (`page_of`)."""
+    if page.before is not None:
+        statement = statement.where(key < page.before)
+    return statement.order_by(key.desc()).limit(page.limit + 1).offset(page.offset)
+
+
+def page_of(rows: Sequence[T], page: Page) -> tuple[list[T], bool]:
+    """The rows of a `page_statement`: the page, and whether another page exists (the extra row came)."""
+    return list(rows[: page.limit]), len(rows) > page.limit
+
+
 async def fetch_page(
     session: AsyncSession, statement: Select[T], page: Page, *, key: InstrumentedAttribute[int]
 ) -> tuple[list[T], bool]:
-    """One query for the page, ordered by `key` descending (one extra row tells whether another page exists)."""
-    if page.before is not None:
-        statement = statement.where(key < page.before)
-    statement = statement.order_by(key.desc()).limit(page.limit + 1).offset(page.offset)
-    rows = list((await session.execute(statement)).scalars().unique().all())
-    return rows[: page.limit], len(rows) > page.limit
+    """One query for the page of ORM rows, ordered by `key` descending."""
+    rows = (await session.execute(page_statement(statement, page, key=key))).scalars().unique().all()
+    return page_of(rows, page)
 
 
 def query_name(name: str, *, where: str = "query") -> str:
@@ -64,6 +75,15 @@ def query_name(name: str, *, where: str = "query") -> str:
         return text.normalise_name(name)
     except ValueError as exc:
         raise Unprocessable.field("name", str(exc), where=where) from exc
+
+
+def metadata_values(meta: SAMMetadata) -> dict[str, Any]:
+    """A manifest's optional `metadata` as stored: what it leaves out takes the REST create's defaults."""
+    return {
+        "description": meta.description or "",
+        "version": meta.version or "1.0.0",
+        "annotations": meta.annotations or [],
+    }
 
 
 def path_id(value: str, *, not_found: str) -> int:

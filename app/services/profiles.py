@@ -73,9 +73,7 @@ async def add_profile(
         profile_image_url=profile_image_url,
         is_test=is_test,
     )
-    profile.tag_links = await tag_service.resolve(session, tags or [])
-    session.add(profile)
-    await flush(session)
+    await tag_service.add_tagged(session, profile, tags)
     await add_contact_for(session, user, account.id)
     return profile
 

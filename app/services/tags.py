@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Base, Tag
 from app.models.base import utcnow
 from app.models.tag import TaggableMixin
-from app.services.base import assign, insert_ignore
+from app.services.base import assign, flush, insert_ignore
 
 
 async def resolve(session: AsyncSession, names: list[str]) -> list[Tag]:
@@ -29,6 +29,13 @@ async def resolve(session: AsyncSession, names: list[str]) -> list[Tag]:
 async def set_tags(session: AsyncSession, obj: TaggableMixin, names: list[str]) -> None:
     """Replace the tags of `obj` (whose `tag_links` must be loaded, or `obj` new)."""
     obj.tag_links = await resolve(session, names)
+
+
+async def add_tagged(session: AsyncSession, obj: TaggableMixin, names: list[str] | None) -> None:
+    """Insert the new `obj` with the tags `names`; constraint violations are 409/422 (`flush`)."""
+    await set_tags(session, obj, names or [])
+    session.add(obj)
+    await flush(session)
 
 
 async def assign_tagged(session: AsyncSession, obj: TaggableMixin, values: dict[str, Any]) -> bool:

@@ -30,7 +30,7 @@ from app.schemas.manifests.user import (
 )
 from app.schemas.users import UserCreate, UserUpdate
 from app.services import api_keys, passwords, profiles
-from app.services.base import Page, assign, fetch_page, flush
+from app.services.base import Page, assign, fetch_page, flush, metadata_values
 from app.services.permissions import (
     STAFF_ONLY,
     SUPERUSER_TARGET,
@@ -288,9 +288,7 @@ async def apply_manifest(
     }
     profile_values: dict[str, Any] = {
         "name": meta.name,
-        "description": meta.description or "",
-        "version": meta.version or "1.0.0",
-        "annotations": meta.annotations or [],
+        **metadata_values(meta),
         "tags": meta.tags or [],
     }
 

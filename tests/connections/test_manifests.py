@@ -61,6 +61,9 @@ async def test_apply_get_describe_delete(client: httpx.AsyncClient, world: World
     table = ok(await client.post(f"{CLI}/get/{kind}/", headers=staff))["data"]
     assert [item["name"] for item in table["data"]["items"]] == [name]
     assert table["metadata"]["count"] == 1
+    row = table["data"]["items"][0]  # the one timestamp spelling of every `get` table (`app.text.iso_utc`)
+    assert row["createdAt"].endswith("Z")
+    assert row["updatedAt"].endswith("Z")
     assert (
         ok(await client.post(f"{CLI}/get/{kind}s/", params={"name": "other"}, headers=staff))["data"]["data"]["items"]
         == []

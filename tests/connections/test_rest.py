@@ -42,6 +42,7 @@ async def test_sql_crud(client: httpx.AsyncClient, world: World) -> None:
     assert [row["id"] for row in (await client.get(f"{SQL}?name=Sales DB", headers=staff)).json()] == [body["id"]]
     assert (await client.get(f"{SQL}?name=other", headers=staff)).json() == []
     assert [row["id"] for row in (await client.get(f"{SQL}?tag=db", headers=staff)).json()] == [body["id"]]
+    assert [row["id"] for row in (await client.get(f"{SQL}?tag=%20db%20", headers=staff)).json()] == [body["id"]]
     assert (await client.get(f"{SQL}?tag=other", headers=staff)).json() == []
 
     patched = await client.patch(f"{SQL}{body['id']}/", headers=staff, json={"timeout": 5, "password": None})

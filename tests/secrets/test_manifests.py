@@ -72,6 +72,8 @@ async def test_apply_describe_round_trip_keeps_the_value(
     items = table.json()["data"]["data"]["items"]
     assert [item["name"] for item in items] == ["warehouse_password"]
     assert "n3w-value" not in table.text
+    # The one timestamp spelling of every `get` table (`app.text.iso_utc`): UTC with a `Z`.
+    assert items[0]["lastAccessed"].endswith("Z"), items[0]
 
 
 async def test_mask_on_create_and_bad_values_are_refused(client: httpx.AsyncClient, world: World) -> None:

@@ -15,7 +15,6 @@ from app.models.base import utcnow
 from app.services import keys
 from app.services import tags as tag_service
 from app.services.api_keys.rules import EXPIRY_IN_PAST, STAFF_ONLY
-from app.services.base import flush
 
 
 def check_expiry(expires_at: datetime | None) -> None:
@@ -61,9 +60,7 @@ async def issue_key(
         expires_at=expires_at,
         is_active=is_active,
     )
-    row.tag_links = await tag_service.resolve(session, tags or [])
-    session.add(row)
-    await flush(session)
+    await tag_service.add_tagged(session, row, tags)
     return row, plaintext
 
 

@@ -28,7 +28,7 @@ from app.services.api_keys.scopes import (
     writable_key,
     write_key,
 )
-from app.services.base import query_name
+from app.services.base import metadata_values, query_name
 from app.services.permissions import (
     Acting,
     acting_required,
@@ -42,13 +42,7 @@ from app.text import iso_utc
 def manifest_of(key: ApiKey) -> SmarterAuthTokenManifestRead:
     """`key` must be loaded with READ_OPTIONS."""
     return SmarterAuthTokenManifestRead(
-        metadata=SmarterAuthTokenMetadataRead(
-            name=key.name,
-            description=key.description,
-            version=key.version,
-            tags=key.tags,
-            annotations=key.annotations,
-        ),
+        metadata=SmarterAuthTokenMetadataRead.model_validate(key),
         spec=SmarterAuthTokenSpecRead(
             config=SmarterAuthTokenConfigRead(is_active=key.is_active, username=key.user.username)
         ),
@@ -88,12 +82,7 @@ async def apply_manifest(
     meta, config = manifest.metadata, manifest.spec.config
     # A manifest acts in one account (`?accountNumber=` or the default): its owner profile is there.
     user, profile = await key_owner(session, principal, config.username, acting_required(acting), named=True)
-    values: dict[str, Any] = {
-        "description": meta.description or "",
-        "version": meta.version or "1.0.0",
-        "annotations": meta.annotations or [],
-        "is_active": config.is_active,
-    }
+    values: dict[str, Any] = {**metadata_values(meta), "is_active": config.is_active}
     statement = (
         select(ApiKey)
         .where(ApiKey.user_profile_id == profile.id, ApiKey.name == meta.name, ApiKey.kind == KIND_API_KEY)

@@ -24,7 +24,7 @@ from app.services.api_keys.scopes import (
     writable_key,
     write_key,
 )
-from app.services.base import Page, query_name
+from app.services.base import Page, page_of, page_statement, query_name
 from app.services.permissions import (
     acting_account,
     get_scoped,
@@ -80,12 +80,8 @@ async def list_keys(
         statement = statement.where(ApiKey.is_active == is_active)
     if tag is not None:
         statement = statement.where(ApiKey.has_tag(tag.strip()))
-    if page.before is not None:
-        statement = statement.where(ApiKey.id < page.before)
-    statement = statement.order_by(ApiKey.id.desc()).limit(page.limit + 1).offset(page.offset)
-    rows = (await session.execute(statement)).all()
-    has_more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    statement = page_statement(statement, page, key=ApiKey.id)
+    rows, has_more = page_of((await session.execute(statement)).all(), page)
 
     tags = await tag_service.names_of(session, ApiKey, [row.id for row in rows])
     items = [

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
 from app.schemas.manifests.connection import ApiConnectionManifest, SqlConnectionManifest
+from app.services.base import metadata_values
 from app.services.connections.pools import ConnectionPools
 from app.services.connections.queries import (
     find_by_name,
@@ -89,10 +90,8 @@ async def apply_manifest(
     meta = manifest.metadata
     fields: dict[str, Any] = {
         "name": meta.name,
-        "description": meta.description or "",
-        "version": meta.version or "1.0.0",
+        **metadata_values(meta),
         "tags": meta.tags or [],
-        "annotations": meta.annotations or [],
         **manifest.spec.connection.model_dump(by_alias=False),
     }
     model = MODELS[kind]

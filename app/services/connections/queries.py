@@ -57,7 +57,7 @@ async def list_connections(
     if name is not None:
         statement = statement.where(model.name == name)
     if tag is not None:
-        statement = statement.where(model.has_tag(tag))
+        statement = statement.where(model.has_tag(tag.strip()))
     return await fetch_page(session, statement, page, key=model.id)
 
 

@@ -10,6 +10,7 @@ from app.models import SqlConnection
 from app.schemas.connections import SSL_KEY_MASK, ApiConnectionRead, SqlConnectionRead
 from app.schemas.manifests.base import API_VERSION
 from app.services.connections.rules import KINDS, Connection, Kind
+from app.text import iso_utc
 
 ConnectionRead = SqlConnectionRead | ApiConnectionRead
 
@@ -116,8 +117,8 @@ def get_row(connection: Connection) -> dict[str, Any]:
         "version": connection.version,
         "username": profile.user.username,
         "accountNumber": profile.account.account_number,
-        "createdAt": connection.created_at.isoformat(),
-        "updatedAt": connection.updated_at.isoformat(),
+        "createdAt": iso_utc(connection.created_at),
+        "updatedAt": iso_utc(connection.updated_at),
     }
     if isinstance(connection, SqlConnection):
         row.update(dbEngine=connection.db_engine, hostname=connection.hostname, database=connection.database)

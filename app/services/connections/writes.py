@@ -108,7 +108,7 @@ async def insert_connection(
     tags = fields.pop("tags", [])
     values = await stored_values(session, principal, kind, owner.account_id, fields, where=where)
     connection: Connection = MODELS[kind](user_profile_id=owner.profile_id, account_id=owner.account_id, **values)
-    connection.tag_links = await tag_service.resolve(session, tags)
+    await tag_service.set_tags(session, connection, tags)
     session.add(connection)
     await _flush(session, kind, connection.name)
     return connection

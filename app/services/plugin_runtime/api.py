@@ -16,7 +16,6 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from app.errors import Conflict
 from app.models import ApiConnection
 from app.network import UpstreamFailed
 from app.schemas.plugin_data import PLACEHOLDER, placeholders
@@ -118,12 +117,10 @@ def _answer(content: bytes, content_type: str, limit: int) -> Outcome:
 
 
 async def execute(view: PluginView, arguments: JsonObject, context: CallContext) -> Outcome:
-    data = connected.required_data(view, KIND)
-    if context.pools is None:
-        raise Conflict(connected.NOT_CONFIGURED.format(kind=KIND))
-    connection, secret = await connected.connection_and_secret(
-        context, ApiConnection, data["connection_id"], view.account_id, "api_key_secret_id", KIND
+    data, connection, secret = await connected.plugin_connection(
+        view, context, ApiConnection, "api_key_secret_id", KIND
     )
+    assert context.pools is not None  # `plugin_connection` checked
     url, params, headers, body = request_of(data, connection.base_url, connected.with_defaults(view, arguments))
     response = await context.pools.api_request(
         connection, secret, data["method"], url, params=params, headers=headers, json=body, redirects="same_host"

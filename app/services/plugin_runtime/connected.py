@@ -83,6 +83,20 @@ def with_defaults(view: PluginView, arguments: JsonObject) -> JsonObject:
     return values
 
 
+async def plugin_connection(
+    view: PluginView, context: CallContext, model: type[C], secret_column: str, kind: str
+) -> tuple[dict[str, Any], C, str | None]:
+    """What a call of the plugin needs first: its data, its connection and the secret's plaintext; 409 when it
+    has no data yet or this server has no connection pools."""
+    data = required_data(view, kind)
+    if context.pools is None:
+        raise Conflict(NOT_CONFIGURED.format(kind=kind))
+    connection, secret = await connection_and_secret(
+        context, model, data["connection_id"], view.account_id, secret_column, kind
+    )
+    return data, connection, secret
+
+
 async def connection_and_secret(
     context: CallContext, model: type[C], connection_id: int, account_id: int, secret_column: str, kind: str
 ) -> tuple[C, str | None]:

@@ -25,7 +25,6 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
 
-from app.errors import Conflict
 from app.models import SqlConnection
 from app.network import UpstreamFailed, UpstreamTimeout
 from app.schemas.plugin_data import PLACEHOLDER
@@ -143,7 +142,7 @@ async def _query(
     values: JsonObject,
     limit: int,
 ) -> tuple[list[str], list[Any]]:
-    assert context.pools is not None  # `execute` checked
+    assert context.pools is not None  # `plugin_connection` checked
     family, timeout = engine_family(connection.db_engine), connection.timeout
     async with context.pools.sql_connection(connection, password) as conn:
         try:
@@ -156,11 +155,8 @@ async def _query(
 
 
 async def execute(view: PluginView, arguments: JsonObject, context: CallContext) -> Outcome:
-    data = connected.required_data(view, KIND)
-    if context.pools is None:
-        raise Conflict(connected.NOT_CONFIGURED.format(kind=KIND))
-    connection, password = await connected.connection_and_secret(
-        context, SqlConnection, data["connection_id"], view.account_id, "password_secret_id", KIND
+    data, connection, password = await connected.plugin_connection(
+        view, context, SqlConnection, "password_secret_id", KIND
     )
     declared = {p["name"]: p.get("type") or "string" for p in data.get("parameters") or []}
     statement = bound_query(data["sql_query"], tuple(sorted(declared.items())))

@@ -8,24 +8,19 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, Unprocessable, field_errors
-from app.models import PluginMeta
 from app.schemas.manifests.plugin import ApiPluginManifest, SqlPluginManifest, SqlPluginSpec
 from app.schemas.plugin_data import ApiDataPut, ApiDataRead, SqlDataPut, SqlDataRead
 from app.schemas.plugins import DataPut, DataRead
-from app.services.permissions import Acting, owner_in, ownership_scope, require
+from app.services.permissions import Acting, owner_in
 from app.services.plugins.connection_refs import class_data_values
-from app.services.plugins.manifests import _update_changed
-from app.services.plugins.rules import FORBIDDEN, selector_values
-from app.services.plugins.statements import DATA_PARTS, PART_TABLES, VIEW
-from app.services.plugins.views import PluginView, part_body, view_from
+from app.services.plugins.manifests import manifest_values, named_with_rights, update_applied, write_part
+from app.services.plugins.statements import DATA_PARTS
+from app.services.plugins.views import PluginView, part_body
 from app.services.plugins.writes import (
-    execute,
     get_owned,
-    insert_part,
     insert_plugin,
     reloaded_view,
     write_data,
@@ -58,41 +53,11 @@ async def write_class_data(
     values = await class_data_values(session, plugin.account_id, plugin.plugin_class, data.connection, data)
     part = DATA_PARTS[plugin.plugin_class]
     view = await reloaded_view(session, plugin.id)
-    current: dict[str, Any] | None = getattr(view, part)
-    if current is None:
-        await insert_part(session, plugin.id, part, values)
-    else:
-        changes = {key: value for key, value in values.items() if current[key] != value}
-        if changes:
-            table = PART_TABLES[part]
-            statement = update(table).where(table.c.plugin_id == plugin.id).values(**changes)
-            await execute(session, statement.returning(table.c.plugin_id))
-    if current is None or changes:  # the write returned the plugin's id: `cache_rules` drops its snapshot
+    if await write_part(session, plugin.id, part, getattr(view, part), values):
         view = await reloaded_view(session, plugin.id)
     row = getattr(view, part)
     read = SqlDataRead if plugin.plugin_class == "sql" else ApiDataRead
     return read.model_validate_json(part_body(part, row))
-
-
-def _common_values(manifest: SqlPluginManifest | ApiPluginManifest) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The plugin's columns and its prompt and selector parts, as the static apply has them."""
-    meta, spec = manifest.metadata, manifest.spec
-    plugin: dict[str, Any] = {
-        "description": meta.description or "",
-        "version": meta.version or "1.0.0",
-        "annotations": meta.annotations or [],
-    }
-    parts = {
-        "prompt": {
-            "provider": spec.prompt.provider,
-            "system_role": spec.prompt.system_role,
-            "model": spec.prompt.model,
-            "temperature": spec.prompt.temperature,
-            "max_completion_tokens": spec.prompt.max_tokens,
-        },
-        "selector": selector_values(spec.selector.directive, spec.selector.search_terms),
-    }
-    return plugin, parts
 
 
 async def apply_connected_manifest(
@@ -111,7 +76,7 @@ async def apply_connected_manifest(
     plugin_class = manifest.metadata.plugin_class
     spec = manifest.spec
     class_data = spec.sql_data if isinstance(spec, SqlPluginSpec) else spec.api_data
-    plugin, parts = _common_values(manifest)
+    plugin, parts = manifest_values(manifest)
     try:
         values = await class_data_values(session, owner.account_id, plugin_class, spec.connection, class_data)
     except Unprocessable as exc:
@@ -121,10 +86,7 @@ async def apply_connected_manifest(
     parts[DATA_PARTS[plugin_class]] = values
     tags = manifest.metadata.tags or []
     name = manifest.metadata.name
-    statement = VIEW.where(PluginMeta.account_id == owner.account_id, PluginMeta.name == name).add_columns(
-        ownership_scope(principal, PluginMeta).label("writable")
-    )
-    row = (await session.execute(statement)).first()
+    row = await named_with_rights(session, principal, owner.account_id, name)
     if row is None:
         created = await insert_plugin(
             session,
@@ -142,11 +104,4 @@ async def apply_connected_manifest(
         if created is None:  # only an `if_absent` insert finds the name taken without raising
             raise Conflict(f"A plugin named {name!r} was just created in this account.")
         return created, True
-    found = view_from(row._mapping)
-    if found.plugin_class != plugin_class:
-        kind = manifest.kind
-        raise Conflict(f"{name!r} is a {found.plugin_class} plugin; the {kind} kind is for {plugin_class} ones.")
-    require(bool(row._mapping["writable"]), FORBIDDEN)
-    if await _update_changed(session, found, plugin, tags, parts):
-        found = await reloaded_view(session, found.id)
-    return found, False
+    return await update_applied(session, row, manifest.kind, plugin_class, plugin, tags, parts), False

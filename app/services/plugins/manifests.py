@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Row, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.caching.registry import CacheRegistry
@@ -16,7 +16,8 @@ from app.errors import Conflict, NotFound
 from app.models import PluginMeta
 from app.models.plugin import PLUGIN_KINDS
 from app.reads import Reader
-from app.schemas.manifests.plugin import PluginManifest
+from app.schemas.manifests.plugin import ApiPluginManifest, PluginManifest, SqlPluginManifest
+from app.services.base import metadata_values
 from app.services.permissions import Acting, get_scoped, owner_in, ownership_scope, read_scope, require
 from app.services.plugins.lists import PluginFilters, every_snapshot
 from app.services.plugins.rules import FORBIDDEN, data_values, normalised, selector_values
@@ -121,18 +122,26 @@ async def _update_changed(
         await link_tags(session, found.id, tags, replace=True)
         changed = True
     for part, wanted in parts.items():
-        current: dict[str, Any] | None = getattr(found, part)
-        if current is None:
-            await insert_part(session, found.id, part, wanted)
-            changed = True
-            continue
-        changes = _differs(current, wanted)
-        if changes:
-            table = PART_TABLES[part]
-            statement = update(table).where(table.c.plugin_id == found.id).values(**changes)
-            await execute(session, statement.returning(table.c.plugin_id))
+        if await write_part(session, found.id, part, getattr(found, part), wanted):
             changed = True
     return changed
+
+
+async def write_part(
+    session: AsyncSession, plugin_id: int, part: str, current: dict[str, Any] | None, wanted: dict[str, Any]
+) -> bool:
+    """Insert the part, or update what differs of it; True when something was written (its RETURNING of the
+    plugin's id drops the plugin's snapshot: `cache_rules`)."""
+    if current is None:
+        await insert_part(session, plugin_id, part, wanted)
+        return True
+    changes = _differs(current, wanted)
+    if not changes:
+        return False
+    table = PART_TABLES[part]
+    statement = update(table).where(table.c.plugin_id == plugin_id).values(**changes)
+    await execute(session, statement.returning(table.c.plugin_id))
+    return True
 
 
 async def apply_manifest(
@@ -146,23 +155,9 @@ async def apply_manifest(
     """
     owner = owner_in(acting)
     meta, spec = manifest.metadata, manifest.spec
-    plugin: dict[str, Any] = {
-        "description": meta.description or "",
-        "version": meta.version or "1.0.0",
-        "annotations": meta.annotations or [],
-    }
+    plugin, parts = manifest_values(manifest)
     tags = meta.tags or []
-    parts = {
-        "prompt": {
-            "provider": spec.prompt.provider,
-            "system_role": spec.prompt.system_role,
-            "model": spec.prompt.model,
-            "temperature": spec.prompt.temperature,
-            "max_completion_tokens": spec.prompt.max_tokens,
-        },
-        "selector": selector_values(spec.selector.directive, spec.selector.search_terms),
-        "data": data_values(spec.data.description, spec.data.parameters, spec.data.static_data),
-    }
+    parts["data"] = data_values(spec.data.description, spec.data.parameters, spec.data.static_data)
     created = await insert_plugin(
         session,
         owner,
@@ -179,16 +174,53 @@ async def apply_manifest(
     )
     if created is not None:
         return created, True
-    statement = VIEW.where(PluginMeta.account_id == owner.account_id, PluginMeta.name == meta.name).add_columns(
-        ownership_scope(principal, PluginMeta).label("writable")
-    )
-    row = (await session.execute(statement)).first()
+    row = await named_with_rights(session, principal, owner.account_id, meta.name)
     if row is None:  # the plugin that took the name was deleted meanwhile
         raise Conflict(f"Plugin {meta.name!r} was deleted while this manifest was applied; apply it again.")
+    return await update_applied(session, row, manifest.kind, "static", plugin, tags, parts), False
+
+
+def manifest_values(
+    manifest: PluginManifest | SqlPluginManifest | ApiPluginManifest,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The plugin's columns and its prompt and selector parts, as a manifest of any class gives them."""
+    prompt, selector = manifest.spec.prompt, manifest.spec.selector
+    parts = {
+        "prompt": {
+            "provider": prompt.provider,
+            "system_role": prompt.system_role,
+            "model": prompt.model,
+            "temperature": prompt.temperature,
+            "max_completion_tokens": prompt.max_tokens,
+        },
+        "selector": selector_values(selector.directive, selector.search_terms),
+    }
+    return metadata_values(manifest.metadata), parts
+
+
+async def named_with_rights(session: AsyncSession, principal: Principal, account_id: int, name: str) -> Row[Any] | None:
+    """The view of the plugin `name` of the account, with `writable` (the caller's ownership scope)."""
+    statement = VIEW.where(PluginMeta.account_id == account_id, PluginMeta.name == name).add_columns(
+        ownership_scope(principal, PluginMeta).label("writable")
+    )
+    return (await session.execute(statement)).first()
+
+
+async def update_applied(
+    session: AsyncSession,
+    row: Row[Any],
+    kind: str,
+    plugin_class: str,
+    plugin: dict[str, Any],
+    tags: list[str],
+    parts: dict[str, dict[str, Any]],
+) -> PluginView:
+    """A manifest applied to the plugin already of its name (`row`: `named_with_rights`): of the kind's class
+    (409), writable by the caller (403), changed where it differs."""
     found = view_from(row._mapping)
-    if found.plugin_class != "static":
-        raise Conflict(f"{meta.name!r} is a {found.plugin_class} plugin; the Plugin kind is for static ones.")
+    if found.plugin_class != plugin_class:
+        raise Conflict(f"{found.name!r} is a {found.plugin_class} plugin; the {kind} kind is for {plugin_class} ones.")
     require(bool(row._mapping["writable"]), FORBIDDEN)
     if await _update_changed(session, found, plugin, tags, parts):
         found = await reloaded_view(session, found.id)
-    return found, False
+    return found

@@ -25,12 +25,13 @@ from app.schemas.manifests.secret import (
     SecretSpecRead,
     SecretStatusRead,
 )
-from app.services.base import query_name
+from app.services.base import metadata_values, query_name
 from app.services.permissions import Acting, owner_in
 from app.services.principals import Principal
 from app.services.secrets import reads, rules, usage
 from app.services.secrets.cipher import SecretCipher
 from app.services.secrets.writes import change_secret, insert_secret, remove_secret
+from app.text import iso_utc
 
 _VALUE_FIELD = "spec.config.value"
 _EXPIRY_FIELD = "spec.config.expiration_date"
@@ -63,13 +64,7 @@ async def _described(session: AsyncSession, secret_id: int) -> SecretManifestRea
         SAMDependency(kind=kind, name=name) for kind, name in await usage.connections_using(session, secret_id)
     ]
     return SecretManifestRead(
-        metadata=SecretMetadataRead(
-            name=secret.name,
-            description=secret.description,
-            version=secret.version,
-            tags=secret.tags,
-            annotations=secret.annotations,
-        ),
+        metadata=SecretMetadataRead.model_validate(secret),
         spec=SecretSpecRead(config=SecretConfigRead(expiration_date=secret.expires_at)),
         status=SecretStatusRead(
             account_number=account_number,
@@ -95,12 +90,7 @@ async def apply_manifest(
     update the caller's secret of that name. Returns (the described manifest, whether it was created)."""
     owner = owner_in(acting)
     meta, config = manifest.metadata, manifest.spec.config
-    values: dict[str, Any] = {
-        "description": meta.description or "",
-        "version": meta.version or "1.0.0",
-        "annotations": meta.annotations or [],
-        "expires_at": config.expiration_date,
-    }
+    values: dict[str, Any] = {**metadata_values(meta), "expires_at": config.expiration_date}
     statement = (
         select(Secret)
         .where(Secret.account_id == owner.account_id, Secret.name == meta.name, rules.visible(principal))
@@ -158,7 +148,7 @@ async def manifest_rows(session: AsyncSession, principal: Principal, *, name: st
         statement = statement.where(Secret.name == query_name(name))
 
     def when(value: Any) -> str | None:
-        return value.isoformat() if value is not None else None
+        return iso_utc(value) if value is not None else None
 
     return [
         {

@@ -17,7 +17,7 @@ from app.errors import NotFound
 from app.identifiers import hashed_id
 from app.models import Account, Secret, User, UserProfile
 from app.schemas.secrets import SecretRead
-from app.services.base import Page, path_id, query_name
+from app.services.base import Page, page_of, page_statement, path_id, query_name
 from app.services.principals import Principal
 from app.services.secrets import rules
 from app.services.tags import names_of as tag_names
@@ -92,11 +92,7 @@ async def list_secrets(
         statement = statement.where(Secret.name == query_name(name))
     if tag is not None:
         statement = statement.where(Secret.has_tag(tag.strip()))
-    if page.before is not None:
-        statement = statement.where(Secret.id < page.before)
-    statement = statement.order_by(Secret.id.desc()).limit(page.limit + 1).offset(page.offset)
-    rows = await read_rows(session, statement)
-    return rows[: page.limit], len(rows) > page.limit
+    return page_of(await read_rows(session, page_statement(statement, page, key=Secret.id)), page)
 
 
 async def read_one(session: AsyncSession, secret_id: int) -> SecretRead:

@@ -51,9 +51,7 @@ async def insert_secret(
         user_profile_id=owner.profile_id,
         account_id=owner.account_id,
     )
-    row.tag_links = await tag_service.resolve(session, tags or [])
-    session.add(row)
-    await flush(session)
+    await tag_service.add_tagged(session, row, tags)
     return row
 
 
