@@ -259,7 +259,8 @@ async def commit(session: AsyncSession) -> None:
     processes hear of them only if the commit succeeds) and applied to this process's caches after it;
     those a statement announced itself (`cache_notify.announcing`) are only applied.
     """
-    await session.flush()  # what is still unwritten queues its invalidations too (`cache_rules`)
+    if session.new or session.dirty or session.deleted:
+        await session.flush()  # what is still unwritten queues its invalidations too (`cache_rules`)
     pending: list[Invalidation] = session.info.pop(PENDING_KEY, [])
     announced: list[Invalidation] = session.info.pop(ANNOUNCED_KEY, [])
     if not pending and not announced and not session.in_transaction():

@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Path, Query, Request
 from starlette.types import Receive, Scope, Send
 
-from app.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.deps import PrincipalDep, RuntimeDep, SessionDep, runtime_of
 from app.errors import BadRequest
 from app.http_errors import CLI_PREFIX, JOURNAL_KEY, JournalContext, command_of, name_thing
 from app.routers.base import DocumentRoute, resource_router
@@ -94,8 +94,9 @@ AccountNumber = Annotated[
 
 
 async def broker_context(
-    session: SessionDep, principal: PrincipalDep, runtime: RuntimeDep, account_number: AccountNumber = None
+    request: Request, session: SessionDep, principal: PrincipalDep, account_number: AccountNumber = None
 ) -> BrokerContext:
+    runtime = runtime_of(request)  # not RuntimeDep: a sub-dependency costs FastAPI's solver more than this
     return await protocol.broker_context(
         session,
         principal,
