@@ -259,7 +259,7 @@ async def commit(session: AsyncSession) -> None:
     processes hear of them only if the commit succeeds) and applied to this process's caches after it;
     those a statement announced itself (`cache_notify.announcing`) are only applied.
     """
-    if session.new or session.dirty or session.deleted:
+    if session.new or session.dirty or session.deleted:  # else flushing does nothing, for a greenlet hop
         await session.flush()  # what is still unwritten queues its invalidations too (`cache_rules`)
     pending: list[Invalidation] = session.info.pop(PENDING_KEY, [])
     announced: list[Invalidation] = session.info.pop(ANNOUNCED_KEY, [])
@@ -295,6 +295,14 @@ async def transactional(session: AsyncSession) -> None:
         return
     if autocommits(await session.connection()):
         await session.rollback()  # nothing to undo: the connection goes back to the pool
+
+
+def holds_anything(session: AsyncSession) -> bool:
+    """Whether closing `session` has anything to do: a transaction (a connection) or objects to detach.
+
+    A request served from the caches never uses its session: closing it anyway costs a greenlet hop.
+    """
+    return session.in_transaction() or bool(session.identity_map) or bool(session.new)
 
 
 def dialect_of(session: AsyncSession) -> str:

@@ -50,12 +50,8 @@ def writes(request: Request) -> bool:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; commits once, before the response is sent (scope="function").
-
-    The runtime is read directly, not through RuntimeDep, as in `get_principal`: a sub-dependency costs
-    FastAPI's solver more than this function's own work.
-    """
-    runtime = runtime_of(request)
+    """One session per request; commits once, before the response is sent (scope="function")."""
+    runtime = runtime_of(request)  # not RuntimeDep: a sub-dependency costs FastAPI's solver more than this
     await runtime.schema.ensure(runtime.engine)
     session = runtime.writer_sessionmaker() if writes(request) else runtime.sessionmaker()
     try:
@@ -67,8 +63,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     else:
         await db.commit(session)
     finally:
-        with contextlib.suppress(Exception):
-            await session.close()
+        if db.holds_anything(session):
+            with contextlib.suppress(Exception):
+                await session.close()
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

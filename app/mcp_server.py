@@ -3,7 +3,8 @@
 The low-level `mcp.server.lowlevel.Server` answers `initialize`, `tools/list` and `tools/call`; its
 `StreamableHTTPSessionManager` runs **stateless** with JSON responses: every POST is complete in itself, so
 any worker process can answer any request (sessions would tie a client to one process). The manager's task
-group runs inside the app's lifespan (`app.main.lifespan`).
+group runs inside the app's lifespan (`app.main.lifespan`). A well-formed request skips the manager's
+per-request transport and server task: `app.mcp_exchange` answers it in its own task, the same way.
 
 `McpEndpoint` authenticates before the MCP layer sees a byte: `Authorization: Bearer <key>` or
 `Token <key>` through the app's own key authentication (`app.deps.get_principal`); a missing or bad key is
@@ -25,9 +26,9 @@ from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from app import __version__
+from app import __version__, mcp_exchange
 from app.deps import get_principal, runtime_of
 from app.errors import AppError, MethodNotAllowed
 from app.runtime import Runtime
@@ -84,7 +85,7 @@ async def list_tools(
         raise MCPError(INVALID_PARAMS, exc.detail) from None
     page = plugins[start : start + PAGE_SIZE]
     caches = caller.runtime.caches
-    tools = [types.Tool.model_validate(plugin_runtime.tool_of(caches, p.snapshot).definition("mcp")) for p in page]
+    tools = [types.Tool.model_validate(plugin.tool(caches).definition("mcp")) for plugin in page]
     more = start + PAGE_SIZE < len(plugins)
     return types.ListToolsResult(tools=tools, next_cursor=str(start + PAGE_SIZE) if more else None)
 
@@ -102,7 +103,7 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
         plugin = plugin_runtime.find_by_name(await _indexes(caller), params.name)
         if plugin is None:
             return types.CallToolResult(content=[types.TextContent(text=UNKNOWN_TOOL)], is_error=True)
-        tool = plugin_runtime.tool_of(runtime.caches, plugin.snapshot)
+        tool = plugin.tool(runtime.caches)
         context = runtime.call_context(caller.principal)
         result = await plugin_runtime.call(tool, dict(params.arguments or {}), context)
     except AppError as exc:
@@ -130,12 +131,30 @@ def build_server() -> Server[Any]:
     return server
 
 
-def _manager() -> StreamableHTTPSessionManager:
-    return StreamableHTTPSessionManager(build_server(), json_response=True, stateless=True)
+def _manager(server: Server[Any]) -> StreamableHTTPSessionManager:
+    return StreamableHTTPSessionManager(server, json_response=True, stateless=True)
+
+
+def _replayed(body: bytes) -> Receive:
+    """A `receive` that hands the body already read to the session manager once more."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 class McpEndpoint:
-    """The ASGI app at `/mcp`: authenticate (401 before any MCP message), then the session manager.
+    """The ASGI app at `/mcp`: authenticate (401 before any MCP message), then answer.
+
+    A well-formed request (one JSON-RPC request, JSON in and accepted, a handshake-era protocol version) is
+    answered in the request's own task (`app.mcp_exchange`); anything else goes to the session manager, whose
+    transport answers every odd case as the package does.
 
     The manager's task group (anyio) must be entered and left by one task; an app's lifespan may start in one
     task and end in another (a test's session fixture does), so `start` runs it in a task of its own, which
@@ -143,16 +162,19 @@ class McpEndpoint:
     """
 
     def __init__(self) -> None:
-        self.manager = _manager()
+        self.server = build_server()
+        self.manager = _manager(self.server)
+        self.lifespan_state: Any = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
-        self.manager, self._stopping = _manager(), asyncio.Event()
+        self.manager, self._stopping = _manager(self.server), asyncio.Event()
         running = asyncio.Event()
 
         async def run() -> None:
-            async with self.manager.run():
+            async with self.manager.run(), self.server.lifespan(self.server) as state:
+                self.lifespan_state = state
                 running.set()
                 await self._stopping.wait()
 
@@ -178,4 +200,11 @@ class McpEndpoint:
             # 405 for these, as the specification allows; a GET would otherwise hold an idle stream open).
             raise MethodNotAllowed("The MCP endpoint takes POST only (stateless, JSON responses).", headers=ALLOW)
         scope[CALLER] = Caller(principal, runtime_of(request), request.query_params.get("accountNumber"))
-        await self.manager.handle_request(scope, receive, send)
+        body = await request.body()
+        answer = None
+        if len(body) <= self.manager.max_request_body_size:
+            answer = await mcp_exchange.answer(self.server, self.lifespan_state, request, body)
+        if answer is None:
+            await self.manager.handle_request(scope, _replayed(body), send)
+        else:
+            await answer(scope, receive, send)

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import seed
+from bench import seed, sql_call
 from bench.__main__ import SERVER_CPU, scenarios
 from bench.loadgen import Target, choose
 from bench.server import Server
@@ -63,7 +63,7 @@ def summarise(collapsed: Path, top: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("scenario", help="scenario letter (b-g), as in the bench table")
+    parser.add_argument("scenario", help="scenario letter (b-g, k-n), as in the bench table")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=30)
@@ -79,11 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         seed.migrate_database(url)
         world = asyncio.run(seed.seed(url))
+        world.sql_plugin_id = asyncio.run(sql_call.seed(url))  # the SQL tool call's (n) database and plugin
         chosen = {s.key: s for s in scenarios(world)}.get(args.scenario)
         if chosen is None or chosen.server == "ceiling":
             print(f"unknown scenario {args.scenario!r}", file=sys.stderr)
             return 2
-        env = {"DATABASE_URL": url, "SMARTER_CORE_LOG_LEVEL": "warning"}
+        # As `make bench` serves it: `any` for the SQL tool call's database on 127.0.0.1 (`bench.sql_call`).
+        env = {"DATABASE_URL": url, "SMARTER_CORE_LOG_LEVEL": "warning", "SMARTER_CORE_PLUGIN_NETWORKS": "any"}
+        env["SMARTER_CORE_CACHE_MAXSIZE"] = "20000"
         if chosen.server == "nocache":
             env["SMARTER_CORE_CACHE_TTL"] = "0"
         server = Server(name="profile", app="app.main:create_app", env=env, cpu=SERVER_CPU)
@@ -110,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             server.cleanup()
     finally:
         asyncio.run(seed.drop_database(url))
+        asyncio.run(sql_call.drop(url))
     return 0
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.routing import APIRoute
 
 from app import documents
+from app.routers.direct import direct_handler
 
 
 def operation_id(route: APIRoute) -> str:
@@ -41,12 +42,13 @@ class DocumentRequest(Request):
 
 
 class DocumentRoute(APIRoute):
-    """A route whose body, if it takes one, is read as a `DocumentRequest` (routes without one are unchanged)."""
+    """A route whose body, if it takes one, is read as a `DocumentRequest`; one without a body whose
+    parameters leave FastAPI's solver nothing to do is called directly (`app.routers.direct`)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         if self.body_field is None:
-            return handler
+            return direct_handler(self, handler) or handler
 
         async def handle(request: Request) -> Response:
             return await handler(DocumentRequest(request.scope, request.receive))

@@ -13,7 +13,7 @@ from functools import cached_property
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request, Response
 from starlette.types import Receive, Scope, Send
 
 from app.deps import PrincipalDep, RuntimeDep, SessionDep, runtime_of
@@ -96,7 +96,7 @@ AccountNumber = Annotated[
 async def broker_context(
     request: Request, session: SessionDep, principal: PrincipalDep, account_number: AccountNumber = None
 ) -> BrokerContext:
-    runtime = runtime_of(request)  # not RuntimeDep: a sub-dependency costs FastAPI's solver more than this
+    runtime = runtime_of(request)  # not RuntimeDep: every manifest command pays for each sub-dependency
     return await protocol.broker_context(
         session,
         principal,
@@ -241,9 +241,12 @@ Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
 def read_route(
-    path: str, *, summary: str, description: str, statuses: tuple[int, ...]
+    path: str, *, summary: str, description: str, statuses: tuple[int, ...], response_model: Any = None
 ) -> Callable[[Endpoint], Endpoint]:
-    """Register a read for POST (what the SDK sends) and GET, as two routes with distinct operation ids."""
+    """Register a read for POST (what the SDK sends) and GET, as two routes with distinct operation ids.
+
+    `response_model` documents an endpoint that writes its JSON itself (otherwise its return type does)."""
+    documented = {} if response_model is None else {"response_model": response_model}
 
     def register(endpoint: Endpoint) -> Endpoint:
         # Only a POST has a body the size guard can refuse (413).
@@ -256,6 +259,7 @@ def read_route(
                 summary=summary,
                 description=description,
                 responses=journal_errors(*statuses, *extra),
+                **documented,
             )
         return endpoint
 
@@ -270,9 +274,10 @@ def read_route(
         "`?name=` keeps the one with that name."
     ),
     statuses=(*_KIND, 403),
+    response_model=Journaled[ManifestList],
 )
-async def get_manifests(ctx: ContextDep, broker: KindDep, name: OptionalName = None) -> Journaled[ManifestList]:
-    return await protocol.get(ctx, broker, name)
+async def get_manifests(ctx: ContextDep, broker: KindDep, name: OptionalName = None) -> Response:
+    return Response(await protocol.get(ctx, broker, name), media_type="application/json")
 
 
 @read_route(

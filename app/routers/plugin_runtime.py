@@ -54,7 +54,7 @@ async def select_plugins(request: Request, principal: PrincipalDep, body: Select
         runtime.sessionmaker, principal, body.account_number, where="body"
     )
     answer = await plugin_runtime.selection(runtime.reader, runtime.caches, principal, account_id, body)
-    return Response(to_json(answer), media_type=JSON)
+    return Response(answer, media_type=JSON)
 
 
 @router.get(
@@ -111,3 +111,7 @@ async def test_plugin(request: Request, id_: PluginId, principal: PrincipalDep) 
     tool = await _tool(runtime, principal, id_)
     result = await plugin_runtime.test(tool, runtime.call_context(principal))
     return Response(to_json(result.body()), media_type=JSON)
+
+
+# What an LLM application calls on every turn: matched right after the plugin list (`app.routers.routes`).
+EVERY_TURN = (select_plugins, call_plugin)

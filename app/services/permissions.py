@@ -208,17 +208,27 @@ async def acting_account(
     A named key's principal has one membership, its owner profile's: the key acts only there. Inactive
     accounts are not memberships of anyone but a superuser (`app.services.principals`).
     """
+    known = acting_account_known(principal, account_number, where=where)
+    if known is not None:
+        return known
+    assert account_number is not None  # only a named account is looked up
+    statement = select(Account.id).where(Account.account_number == account_number)
+    account_id = (await session.execute(statement)).scalar_one_or_none()
+    if account_id is None:
+        raise Unprocessable.field("accountNumber", "No account has this number.", where=where)
+    return Acting(account_id, account_number, None)
+
+
+def acting_account_known(principal: Principal, account_number: str | None, *, where: str = "query") -> Acting | None:
+    """`acting_account` from the principal alone; None when it must look the account up (a superuser naming an
+    account they are no member of), for callers that open a session only then."""
     if account_number is not None:
         membership = principal.membership_by_number(account_number)
         if membership is not None:
             return Acting.of(membership)
         if not principal.is_superuser:
             raise Unprocessable.field("accountNumber", NOT_A_MEMBER, where=where)
-        statement = select(Account.id).where(Account.account_number == account_number)
-        account_id = (await session.execute(statement)).scalar_one_or_none()
-        if account_id is None:
-            raise Unprocessable.field("accountNumber", "No account has this number.", where=where)
-        return Acting(account_id, account_number, None)
+        return None
     if principal.memberships:
         return Acting.of(principal.memberships[0])
     if principal.is_superuser and principal.platform_account_id is not None:

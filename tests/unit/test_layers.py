@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
         "app.deps",
         "app.routers",
         "app.mcp_server",
+        "app.mcp_exchange",
         "app.main",
         "app.cli",
         "app.cli_failures",

@@ -17,6 +17,7 @@ from app.caching.registry import CacheRegistry
 from app.config import Settings
 from app.errors import BadRequest
 from app.reads import Reader
+from app.schemas.journal import table_row_json
 from app.schemas.manifests.base import SAMManifest
 from app.services.connections.pools import ConnectionPools
 from app.services.permissions import Acting
@@ -78,6 +79,10 @@ class Broker(ABC, Generic[M]):
     @abstractmethod
     async def get(self, ctx: BrokerContext, name: str | None) -> list[dict[str, Any]]:
         """Rows of the `get` table (keys as in `columns`) for what the caller can read, filtered by name."""
+
+    async def get_json(self, ctx: BrokerContext, name: str | None) -> list[bytes]:
+        """The rows of `get` as JSON; a kind that keeps its rows as JSON answers from there."""
+        return [table_row_json(row) for row in await self.get(ctx, name)]
 
     @abstractmethod
     async def delete(self, ctx: BrokerContext, name: str) -> None:

@@ -46,6 +46,9 @@ class PluginBroker(Broker[PluginManifest]):
     async def get(self, ctx: BrokerContext, name: str | None) -> list[dict[str, Any]]:
         return await plugins.manifest_rows(ctx.reader, ctx.caches, ctx.principal, name=name)
 
+    async def get_json(self, ctx: BrokerContext, name: str | None) -> list[bytes]:
+        return await plugins.manifest_rows_json(ctx.reader, ctx.caches, ctx.principal, name=name)
+
     async def delete(self, ctx: BrokerContext, name: str) -> None:
         await plugins.delete_by_name(ctx.session, ctx.principal, name=name, acting=ctx.acting)
 
@@ -76,6 +79,11 @@ class _ConnectedPluginBroker(Broker[Any]):
 
     async def get(self, ctx: BrokerContext, name: str | None) -> list[dict[str, Any]]:
         return await plugins.manifest_rows(
+            ctx.reader, ctx.caches, ctx.principal, name=name, plugin_class=self.plugin_class
+        )
+
+    async def get_json(self, ctx: BrokerContext, name: str | None) -> list[bytes]:
+        return await plugins.manifest_rows_json(
             ctx.reader, ctx.caches, ctx.principal, name=name, plugin_class=self.plugin_class
         )
 

@@ -47,6 +47,7 @@ from app.schemas.journal import (
     ManifestListTitle,
     ManifestValidation,
     WhoAmI,
+    manifest_list_json,
 )
 from app.schemas.manifests.base import SAMManifest
 from app.schemas.users import UserRead
@@ -286,15 +287,17 @@ async def apply(ctx: BrokerContext, broker: Broker[Any], manifest: SAMManifest) 
     return Journaled(metadata=_meta("apply", broker.kind), data=result.data, message=message)
 
 
-async def get(ctx: BrokerContext, broker: Broker[Any], name: str | None) -> Journaled[ManifestList]:
+async def get(ctx: BrokerContext, broker: Broker[Any], name: str | None) -> bytes:
+    """The `get` response's JSON (a `Journaled[ManifestList]`), its rows as the broker gives them in JSON."""
     with broker_errors():
-        rows = await broker.get(ctx, name)
-    # The rows are the broker's own JSON values (not input): copying every cell through validation cost as
-    # much as building a plugin table from its cached rows.
-    items = ManifestListData.model_construct(titles=_titles(broker), items=rows)
+        rows = await broker.get_json(ctx, name)
+    items = ManifestListData(titles=_titles(broker), items=[])
     table = ManifestList(kind=broker.kind, name=name, metadata=ManifestListMetadata(count=len(rows)), data=items)
     noun = broker.kind if len(rows) == 1 else broker.plural
-    return Journaled(metadata=_meta("get", broker.kind), data=table, message=f"Got {len(rows)} {noun}")
+    envelope = Journaled[ManifestList](
+        metadata=_meta("get", broker.kind), data=table, message=f"Got {len(rows)} {noun}"
+    )
+    return manifest_list_json(envelope, rows)
 
 
 def _titles(broker: Broker[Any]) -> list[ManifestListTitle]:

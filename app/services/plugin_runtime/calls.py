@@ -74,6 +74,8 @@ def _message(error: ValidationError) -> tuple[list[str | int], str, str]:
 
 
 def validate(tool: Tool, arguments: JsonObject) -> None:
+    if tool.accepts is not None and tool.accepts(arguments):
+        return  # what the validator would accept too, at a tenth of its cost
     errors: list[FieldError] = []
     for error in tool.validator.iter_errors(arguments):
         path, message, kind = _message(error)

@@ -24,6 +24,7 @@ from app.models.plugin import PLUGIN_KINDS
 from app.reads import Read, Reader
 from app.services.plugin_runtime.bm25 import Corpus
 from app.services.plugin_runtime.kinds import runtime_of
+from app.services.plugin_runtime.tools import Tool, tool_of
 from app.services.plugin_runtime.words import TermMatcher, words
 from app.services.plugins.rules import prompt_values
 from app.services.plugins.snapshots import PluginSnapshot, plugin_cache, snapshots
@@ -36,7 +37,7 @@ _ACCOUNT_PLUGIN_IDS = Read(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Indexed:
     """One plugin as the selection shows it."""
 
@@ -44,10 +45,18 @@ class Indexed:
     directive: str | None
     search_terms: tuple[str, ...]
     prompt: dict[str, Any]
+    _tool: Tool | None = field(default=None, init=False, repr=False)
 
     @property
     def name(self) -> str:
         return self.snapshot.view.name
+
+    def tool(self, caches: CacheRegistry) -> Tool:
+        """The plugin's tool, kept with the entry: both are made of its snapshot, which the index's generation
+        keeps current (a selection reads a tool per plugin it selects; a cache look-up costs more)."""
+        if self._tool is None:
+            self._tool = tool_of(caches, self.snapshot)
+        return self._tool
 
     def selected(self, directive: str, matched_term: str | None, score: float | None) -> dict[str, Any]:
         view = self.snapshot.view

@@ -3,10 +3,17 @@ transaction with a statement timeout, at most `limit` rows.
 
 Never text substitution (the original replaced placeholders with quoted literals): the query text is fixed
 when the plugin is written, and an argument such as `1; DROP TABLE x` or `' OR 1=1 --` is a value. The
-transaction is read-only on the database's side (PostgreSQL `SET TRANSACTION READ ONLY`, MySQL/MariaDB
+transaction is read-only on the database's side (PostgreSQL `BEGIN READ ONLY`, MySQL/MariaDB
 `SET TRANSACTION READ ONLY`, SQLite `PRAGMA query_only` on a file opened read-only), so a query that writes
 fails whatever it is. Rows are read from a cursor, `limit + 1` of them (the extra one says `truncated`), and
 the transaction is rolled back.
+
+PostgreSQL runs on the pooled connection's asyncpg driver itself (`driver_connection`, public on SQLAlchemy's
+pooled connections), the statement compiled once by SQLAlchemy's asyncpg dialect: `BEGIN READ ONLY` and
+`SET LOCAL statement_timeout` in one round trip (our text, an integer), the query's cursor bound and its first
+`limit + 1` rows fetched in one more through asyncpg's prepared-statement cache (extended protocol: bound
+parameters, one statement only), its portal closed if the rows ran out, `ROLLBACK`. Through SQLAlchemy's
+cursor the same took five round trips and twice the CPU.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Any
 import aiomysql
 import asyncpg
 from sqlalchemy import Boolean, Float, Integer, String, TextClause, bindparam, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
@@ -39,9 +47,9 @@ _PG_CANCELED = "57014"
 _MYSQL_TIMEOUTS = (3024, 1969)  # MySQL max_execution_time, MariaDB max_statement_time
 _TYPES: dict[str, TypeEngine[Any]] = {"string": String(), "integer": Integer(), "number": Float(), "boolean": Boolean()}
 _MESSAGE_MAX = 300
-_PG_READ_ONLY = text(
-    "SELECT set_config('transaction_read_only', 'on', true), set_config('statement_timeout', :timeout, true)"
-)
+# Simple-query protocol, our own text only (the timeout an integer): two statements, one round trip.
+_PG_BEGIN = "BEGIN READ ONLY; SET LOCAL statement_timeout = {milliseconds:d}"
+_PG_DIALECT = make_url("postgresql+asyncpg://").get_dialect()()
 # SQLite virtual machine instructions between two looks at the deadline.
 _SQLITE_PROGRESS_STEPS = 10_000
 # The database's own timeout ends a statement first and leaves its connection usable; this one is the backstop.
@@ -59,6 +67,13 @@ def bound_query(query: str, types: tuple[tuple[str, str], ...]) -> TextClause:
     return statement.bindparams(
         *(bindparam(name, type_=_TYPES[kinds[name]]) for name in sorted(used) if kinds.get(name) in _TYPES)
     )
+
+
+@lru_cache(maxsize=1024)
+def postgresql_statement(statement: TextClause) -> tuple[str, tuple[str, ...]]:
+    """The statement as asyncpg runs it (`$1::INTEGER`, ...) and its parameters' names in `$n` order."""
+    compiled = statement.compile(dialect=_PG_DIALECT)
+    return compiled.string, tuple(compiled.positiontup or ())
 
 
 def _bound_value(value: Any, kind: str) -> Any:
@@ -96,12 +111,8 @@ def _is_timeout(error: Exception) -> bool:
 
 
 async def _read_only(conn: AsyncConnection, family: str, timeout_ms: int) -> None:
-    """Make this transaction read-only, with the statement timeout, before the query runs."""
-    if family == "postgresql":
-        # `SET TRANSACTION READ ONLY` and `SET LOCAL statement_timeout` in one round trip (the transaction's own
-        # settings, gone at its end; going read-only is allowed at any point of a transaction).
-        await conn.execute(_PG_READ_ONLY, {"timeout": str(int(timeout_ms))})
-    elif family == "mysql":
+    """Make this transaction read-only, with the statement timeout, before the query runs (MySQL, SQLite)."""
+    if family == "mysql":
         # Before the transaction's first statement: applies to the next transaction only.
         await conn.execute(text("SET TRANSACTION READ ONLY"))
         if conn.dialect.is_mariadb:  # type: ignore[attr-defined]
@@ -121,6 +132,8 @@ async def run_query(
     conn: AsyncConnection, family: str, statement: TextClause, values: JsonObject, limit: int, seconds: int
 ) -> tuple[list[str], list[Any]]:
     """The column names and at most `limit + 1` rows of `statement`, read-only, rolled back after."""
+    if family == "postgresql":
+        return await _postgresql_rows(conn, statement, values, limit, seconds)
     try:
         await _read_only(conn, family, seconds * 1000)
         result = await conn.stream(statement, values)
@@ -132,6 +145,44 @@ async def run_query(
     finally:
         await conn.rollback()
     return columns, list(rows)
+
+
+class Dropped(Exception):
+    """The pooled connection turned out closed by the server: the query only reads, so it may run once more."""
+
+
+async def _postgresql_rows(
+    conn: AsyncConnection, statement: TextClause, values: JsonObject, limit: int, seconds: int
+) -> tuple[list[str], list[Any]]:
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None  # a checked-out connection has its driver's
+    query, names = postgresql_statement(statement)
+    records: list[Any] = []
+    try:
+        await driver.execute(_PG_BEGIN.format(milliseconds=int(seconds * 1000)))
+        # A cursor (it needs the transaction) fetching `limit + 1` rows in the round trip that binds it.
+        async for record in driver.cursor(query, *(values[name] for name in names), prefetch=limit + 1):
+            records.append(record)
+            if len(records) > limit:
+                break
+    except asyncio.CancelledError:
+        raise  # the backstop fired: the caller invalidates the connection
+    except Exception as exc:
+        if driver.is_closed():  # the server had ended it
+            await conn.invalidate()
+            raise Dropped() from exc
+        await _roll_back(conn, driver)
+        raise
+    await _roll_back(conn, driver)
+    return (list(records[0].keys()) if records else []), records
+
+
+async def _roll_back(conn: AsyncConnection, driver: Any) -> None:
+    try:
+        await driver.execute("ROLLBACK")
+    except Exception:
+        await conn.invalidate()  # its transaction's state unknown: never back to the pool
+        raise
 
 
 async def _query(
@@ -168,14 +219,17 @@ async def execute(view: PluginView, arguments: JsonObject, context: CallContext)
     try:
         try:
             columns, rows = await _query(context, connection, password, statement, values, limit)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
+        except (DBAPIError, Dropped) as exc:
+            if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
                 raise
             # A pooled connection the server had dropped (the pools do not ping on checkout): the query only
             # reads, so it runs once more, on a fresh connection.
             columns, rows = await _query(context, connection, password, statement, values, limit)
     except TimeoutError as exc:
         raise UpstreamTimeout(f"The query did not finish within the connection's timeout ({timeout} s).") from exc
+    except Dropped as exc:
+        detail = _first_line(str(exc.__cause__), password) or "the connection closed"
+        raise UpstreamFailed(f"The database failed: {detail}") from exc
     except FAILURES as exc:
         if _is_timeout(exc):
             raise UpstreamTimeout(f"The query did not finish within the connection's timeout ({timeout} s).") from exc

@@ -7,15 +7,17 @@ snapshot is no longer the cached one is rebuilt, and no second invalidation is n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from pydantic_core import to_json
 
 from app.caching.registry import CacheRegistry
 from app.errors import Conflict
 from app.services.plugin_runtime.kinds import JsonObject, KindRuntime, runtime_of
-from app.services.plugin_runtime.schemas import ToolFormat, tool_definition
+from app.services.plugin_runtime.schemas import ToolFormat, quick_acceptance, tool_definition
 from app.services.plugins.snapshots import PluginSnapshot
 
 TOOL_CACHE = "plugin_tool"
@@ -29,12 +31,22 @@ class Tool:
     runtime: KindRuntime
     schema: JsonObject
     validator: Draft202012Validator
+    # True for arguments the validator accepts (None: the validator decides every call); see `quick_acceptance`.
+    accepts: Callable[[JsonObject], bool] | None = None
     definitions: dict[str, JsonObject] = field(default_factory=dict)
+    definitions_json: dict[str, bytes] = field(default_factory=dict)
 
     def definition(self, shape: ToolFormat) -> JsonObject:
         found = self.definitions.get(shape)
         if found is None:
             found = self.definitions[shape] = tool_definition(self.snapshot.view, self.runtime, self.schema, shape)
+        return found
+
+    def definition_json(self, shape: ToolFormat) -> bytes:
+        """The definition as JSON text, made once (a selection's response holds up to 128 of them)."""
+        found = self.definitions_json.get(shape)
+        if found is None:
+            found = self.definitions_json[shape] = to_json(self.definition(shape))
         return found
 
 
@@ -56,6 +68,6 @@ def tool_of(caches: CacheRegistry, snapshot: PluginSnapshot) -> Tool:
         Draft202012Validator.check_schema(schema)
     except SchemaError:
         raise Conflict(BAD_SCHEMA) from None
-    tool = Tool(snapshot, runtime, schema, Draft202012Validator(schema))
+    tool = Tool(snapshot, runtime, schema, Draft202012Validator(schema), quick_acceptance(schema))
     cache.put_all({snapshot.plugin_id: tool}, generation=cache.generation)
     return tool

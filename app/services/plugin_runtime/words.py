@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from app.text import fold_to_ascii
 
 FUZZY_MIN_LETTERS = 6
+SEEN_WORDS = 4_096  # the text words whose matches an index remembers (under a MiB)
 
 _ACRONYM_HUMP = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _CAMEL_HUMP = re.compile(r"([a-z0-9])([A-Z])")
@@ -80,6 +81,9 @@ class TermMatcher:
     # Each term under its rarest word only (built on first use): a term matches only if that word does, and a
     # word that many terms share ("sales" in "north sales", "south sales", ...) then costs nothing.
     _by_key: dict[str, list[int]] | None = None
+    # text word -> the term words it matches: prompts share most of their words, and a long word's look-ups
+    # (itself and each one-deletion variant) cost more than the rest of its matching. Cleared when full.
+    _seen: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def add(self, owner: int, text: str) -> None:
         term_words = tuple(dict.fromkeys(words(text)))
@@ -88,6 +92,7 @@ class TermMatcher:
         position = len(self.terms)
         self.terms.append(Term(owner, text, term_words))
         self._by_key = None
+        self._seen.clear()
         for word in term_words:
             postings = self._by_word.setdefault(word, [])
             if not postings or postings[-1] != position:
@@ -96,22 +101,32 @@ class TermMatcher:
                 for variant in (word, *_deletions(word)):
                     self._fuzzy.setdefault(variant, set()).add(word)
 
-    def _matched_words(self, text_words: Iterable[str]) -> set[str]:
-        found: set[str] = set()
-        by_word, fuzzy_get = self._by_word, self._fuzzy.get
-        for word in set(text_words):
-            if word in by_word:
-                found.add(word)
-            size = len(word)
-            if size < FUZZY_MIN_LETTERS - 1 or not word.isalpha():
-                continue  # no term word of 6+ letters is one edit away
+    def _word_matches(self, word: str) -> tuple[str, ...]:
+        """The term words that `word` of a text matches: itself, and those one edit away (6+ letters)."""
+        found = [word] if word in self._by_word else []
+        size = len(word)
+        if size >= FUZZY_MIN_LETTERS - 1 and word.isalpha():  # else no term word of 6+ letters is one edit away
+            fuzzy_get = self._fuzzy.get
             hits = fuzzy_get(word)
             for cut in range(size):
                 more = fuzzy_get(word[:cut] + word[cut + 1 :])
                 if more:
                     hits = more if not hits else hits | more
             if hits:
-                found.update(candidate for candidate in hits if within_one_edit(word, candidate))
+                found.extend(candidate for candidate in hits if within_one_edit(word, candidate))
+        return tuple(found)
+
+    def _matched_words(self, text_words: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        seen = self._seen
+        for word in set(text_words):
+            matches = seen.get(word)
+            if matches is None:
+                matches = self._word_matches(word)
+                if len(seen) >= SEEN_WORDS:
+                    seen.clear()
+                seen[word] = matches
+            found.update(matches)
         return found
 
     def _key_index(self) -> dict[str, list[int]]:
@@ -132,6 +147,6 @@ class TermMatcher:
         first: dict[int, int] = {}
         for position in sorted(candidates):
             term = self.terms[position]
-            if term.owner not in first and all(word in matched for word in term.words):
+            if term.owner not in first and matched.issuperset(term.words):
                 first[term.owner] = position
         return first

@@ -21,7 +21,7 @@ from app.services.base import metadata_values
 from app.services.permissions import Acting, get_scoped, owner_in, ownership_scope, read_scope, require
 from app.services.plugins.lists import PluginFilters, every_snapshot
 from app.services.plugins.rules import FORBIDDEN, data_values, normalised, selector_values
-from app.services.plugins.snapshots import get_table_row
+from app.services.plugins.snapshots import PluginSnapshot, get_table_json, get_table_row
 from app.services.plugins.statements import PART_TABLES, PLUGINS, VIEW
 from app.services.plugins.views import PluginView, view_from
 from app.services.plugins.writes import (
@@ -96,8 +96,25 @@ async def manifest_rows(
     The ids come from one indexed query, the rows from the plugins' snapshots (as the REST list's do), each
     built once per snapshot: re-reading and re-formatting every row cost the request four times the rest.
     """
+    return [
+        get_table_row(snapshot) for snapshot in await _table_snapshots(reader, caches, principal, name, plugin_class)
+    ]
+
+
+async def manifest_rows_json(
+    reader: Reader, caches: CacheRegistry, principal: Principal, *, name: str | None, plugin_class: str = "static"
+) -> list[bytes]:
+    """The `get` table's rows as JSON, each serialised once per snapshot."""
+    return [
+        get_table_json(snapshot) for snapshot in await _table_snapshots(reader, caches, principal, name, plugin_class)
+    ]
+
+
+async def _table_snapshots(
+    reader: Reader, caches: CacheRegistry, principal: Principal, name: str | None, plugin_class: str
+) -> list[PluginSnapshot]:
     found = await every_snapshot(reader, caches, principal, PluginFilters(name=name, plugin_class=plugin_class))
-    return [get_table_row(snapshot) async for batch in found for snapshot in batch]
+    return [snapshot async for batch in found for snapshot in batch]
 
 
 def _differs(current: dict[str, Any] | PluginView, wanted: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from app.caching.registry import Tag as CacheTag
 from app.caching.rules import PLUGIN_CACHE as PLUGIN_CACHE
 from app.errors import NotFound
 from app.reads import Reader
+from app.schemas.journal import table_row_json
 from app.services.permissions import can_read_owned
 from app.services.plugins.rules import NOT_FOUND
 from app.services.plugins.statements import DATA_PARTS, VIEW_READ, views_read
@@ -87,6 +88,14 @@ def get_table_row(snapshot: PluginSnapshot) -> dict[str, Any]:
     if row is None:
         row = snapshot.table_row["get"] = get_row(snapshot.view)
     return row
+
+
+def get_table_json(snapshot: PluginSnapshot) -> bytes:
+    """The plugin's row of the manifest `get` table as JSON (`table_row_json`), serialised once per snapshot."""
+    body = snapshot.serialised.get("get_row")
+    if body is None:
+        body = snapshot.serialised["get_row"] = table_row_json(get_table_row(snapshot))
+    return body
 
 
 def cached_part(snapshot: PluginSnapshot, part: Literal["prompt", "selector", "data"]) -> bytes:
