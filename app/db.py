@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.caching import notify as cache_notify
-from app.caching.registry import CACHES_KEY, PENDING_KEY, CacheRegistry, Invalidation
-from app.caching.rules import TrackedSession
+from app.caching.registry import ANNOUNCED_KEY, CACHES_KEY, PENDING_KEY, CacheRegistry, Invalidation
+from app.caching.rules import TrackedSession, autocommits
 from app.config import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
@@ -260,12 +260,14 @@ async def commit(session: AsyncSession) -> None:
     """The one commit point of a unit of work (a request, a CLI command).
 
     Invalidations recorded during the work are published with NOTIFY inside the transaction (so other
-    processes hear of them only if the commit succeeds) and applied to this process's caches after it.
+    processes hear of them only if the commit succeeds) and applied to this process's caches after it;
+    those a statement announced itself (`cache_notify.announcing`) are only applied.
     """
     if session.new or session.dirty or session.deleted:  # else flushing does nothing, for a greenlet hop
         await session.flush()  # what is still unwritten queues its invalidations too (`cache_rules`)
     pending: list[Invalidation] = session.info.pop(PENDING_KEY, [])
-    if not pending and not session.in_transaction():
+    announced: list[Invalidation] = session.info.pop(ANNOUNCED_KEY, [])
+    if not pending and not announced and not session.in_transaction():
         return  # nothing read or written (a request served from the caches): committing costs ~100 µs of CPU
     registry = session.info.get(CACHES_KEY)
     if pending and dialect_of(session) == "postgresql":
@@ -273,8 +275,30 @@ async def commit(session: AsyncSession) -> None:
         origin = registry.origin if isinstance(registry, CacheRegistry) else ""
         await cache_notify.publish(session, pending, origin=origin)
     await session.commit()
-    if pending and isinstance(registry, CacheRegistry):
-        registry.apply(pending)
+    if isinstance(registry, CacheRegistry):
+        registry.apply([*pending, *announced])
+
+
+AUTOCOMMIT = "AUTOCOMMIT"
+
+
+async def single_statement(session: AsyncSession) -> None:
+    """The unit of work's next statement may be all it writes, and is atomic by itself (a create in one
+    statement): on PostgreSQL, a session that has not begun runs it in autocommit, without the BEGIN and
+    COMMIT round trips (two of such a unit of work's three). Its writes are committed as it returns; the
+    caller writes nothing more, unless it wrote nothing (then `transactional` first).
+    """
+    if dialect_of(session) == "postgresql" and not session.in_transaction():
+        await session.connection(execution_options={"isolation_level": AUTOCOMMIT})
+
+
+async def transactional(session: AsyncSession) -> None:
+    """What the unit of work runs next must be atomic: a connection left in autocommit by `single_statement`
+    (whose statement wrote nothing) is given back, so the next statement begins a transaction."""
+    if not session.in_transaction():
+        return
+    if autocommits(await session.connection()):
+        await session.rollback()  # nothing to undo: the connection goes back to the pool
 
 
 def holds_anything(session: AsyncSession) -> bool:

@@ -101,6 +101,8 @@ def normalise_name(value: str) -> str:
 
     Raises ValueError (with a sentence for the client) when no valid name comes out.
     """
+    if len(value) <= NAME_MAX_LENGTH and is_snake_case(value):
+        return value  # normalised already (what the SDK and most clients send): the rules below keep it as is
     # Checked before stripping: `name\n` is refused, not silently trimmed (the original's `$` quirk).
     if has_control_characters(value):
         raise ValueError("Names cannot contain control characters such as newlines or tabs.")

@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, FromClause, Select, String, Text, bindparam, cast, func, literal_column, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
+from app.caching import rules as cache_rules
 from app.caching.registry import CacheRegistry, Invalidation
 
 logger = logging.getLogger(__name__)
@@ -51,9 +52,36 @@ def _payloads(invalidations: Sequence[Invalidation], origin: str) -> list[str]:
     return [json.dumps({"origin": origin, "items": items}) for items in batches]
 
 
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+
+
 async def publish(session: AsyncSession, invalidations: Sequence[Invalidation], *, origin: str) -> None:
     for payload in _payloads(invalidations, origin):
-        await session.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload})
+        await session.execute(_NOTIFY, {"channel": CHANNEL, "payload": payload})
+
+
+def announcing(statement: Select[Any], table: str, rows: FromClause, kind: cache_rules.Kind = "insert") -> Select[Any]:
+    """`statement` publishing, as it runs, the keys of the rows it writes to `table` (those of `rows`, a
+    data-modifying CTE's RETURNING): `{"origin", "table", "kind", "rows"}`, from which every process derives
+    the invalidations with `cache_rules`. Delivered at the commit, like the messages of `publish`, without a
+    round trip of its own; run it with `cache_rules.write` (which binds the origin).
+    """
+    keys = cache_rules.RULES[table].keys
+    row = func.json_build_object(*(part for key in keys for part in (_constant(key), rows.c[key])))
+    message = func.json_build_object(
+        *(_constant("origin"), bindparam(cache_rules.ORIGIN_PARAM, type_=String())),
+        *(_constant("table"), _constant(table), _constant("kind"), _constant(kind)),
+        *(_constant("rows"), func.json_build_array(row)),
+    )
+    announced = func.pg_notify(_constant(CHANNEL), cast(message, Text)).label("cache_announced")
+    return statement.add_columns(announced).execution_options(**cache_rules.writes(table, kind, announced=True))
+
+
+def _constant(name: str) -> ColumnElement[str]:
+    """A name written into the SQL: a bound parameter would be processed again on every execution."""
+    if not name.isidentifier():
+        raise ValueError(f"not a plain name: {name!r}")
+    return literal_column(f"'{name}'", String())
 
 
 def asyncpg_dsn(database_url: str) -> str:
@@ -87,7 +115,10 @@ class CacheListener:
         try:
             message = json.loads(payload)
             origin = message["origin"]
-            items = [Invalidation.from_json(item) for item in message["items"]]
+            if "rows" in message:  # a statement's own announcement (`announcing`)
+                items = cache_rules.invalidations_of(message["table"], message["kind"], message["rows"])
+            else:
+                items = [Invalidation.from_json(item) for item in message["items"]]
         except (ValueError, KeyError, TypeError):
             logger.warning("Ignoring a malformed cache invalidation message.")
             return

@@ -34,6 +34,9 @@ V = TypeVar("V")
 # A tag groups entries that depend on one row, e.g. ("user", 5): every principal and snapshot of user 5.
 Tag = tuple[str, int]
 PENDING_KEY = "pending_invalidations"
+# Invalidations a statement published itself (`cache_rules.writes(announced=True)`): applied after the commit,
+# not published again.
+ANNOUNCED_KEY = "announced_invalidations"
 CACHES_KEY = "caches"
 
 

@@ -3,27 +3,33 @@
 Services never name an invalidation. Every session the app makes (`app.db.create_sessionmaker`) is a
 `TrackedSession`, which watches what its unit of work writes:
 - the ORM's changes, after each flush (new, modified and deleted objects, with the attributes that changed);
-- DML statements run through `session.execute` (Core or ORM-enabled insert/update/delete): the rows come
-  from the statement's RETURNING, which must name the key columns of its table's rule (`KEYS`).
+- DML statements run through `session.execute` (Core or ORM-enabled insert/update/delete), or through
+  `write` (a Core statement on the session's connection, the cheaper way): the rows come from the
+  statement's RETURNING, which must name the key columns of its table's rule (`KEYS`).
 
 `RULES` maps each table whose rows feed a cache to the invalidations a changed row calls for; they are
 queued on the session and published and applied by `app.db.commit` after the commit, as before (locally,
 and to every other process with NOTIFY on PostgreSQL). A write of a ruled table whose rows cannot be known
 (a statement without RETURNING of its keys) drops the table's caches whole, and says so in the log.
+
+A statement may publish its written rows' keys itself (`writes(announced=True)`, built by
+`notify.announcing`): every other process derives the invalidations from them with the same rules
+(`invalidations_of`), and this one applies them without publishing them again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import event, inspect
-from sqlalchemy.engine import Result
+from sqlalchemy import Executable, event, inspect
+from sqlalchemy.engine import Result, Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
-from app.caching.registry import PENDING_KEY, Invalidation
+from app.caching.registry import ANNOUNCED_KEY, CACHES_KEY, PENDING_KEY, CacheRegistry, Invalidation
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +147,14 @@ def _invalidations(rule: Rule, changes: Iterable[Change]) -> Iterable[Invalidati
         yield from rule.invalidations(change)
 
 
+def invalidations_of(table: str, kind: str, rows: Iterable[Mapping[str, Any]]) -> list[Invalidation]:
+    """What rows another process wrote make stale (its statement announced their keys: `notify.announcing`)."""
+    if kind not in ("insert", "update", "delete"):
+        raise ValueError(f"unknown kind of write {kind!r}")
+    rule = RULES[table]
+    return list(_invalidations(rule, (Change(kind, row) for row in rows)))  # type: ignore[arg-type]
+
+
 def _whole(rule: Rule, table: str) -> list[Invalidation]:
     logger.warning("A write of %s without its keys (%s): its caches are dropped whole.", table, ", ".join(rule.keys))
     return [Invalidation(cache=name) for name in rule.caches]
@@ -178,49 +192,133 @@ def _after_flush(session: Session, _flush: UOWTransaction) -> None:
 
 # --- DML statements -------------------------------------------------------------------------------------
 
+Kind = Literal["insert", "update", "delete"]
 
-def _statement_kind(state: ORMExecuteState) -> Literal["insert", "update", "delete"] | None:
-    if state.is_insert:
+
+def writes(table: str, kind: Kind = "insert", *, announced: bool = False) -> dict[str, Any]:
+    """Execution options of a SELECT whose data-modifying CTEs write `table` (one statement doing a whole
+    create on PostgreSQL): its result rows are the written rows, read like a DML statement's RETURNING.
+
+    `announced`: the statement publishes its rows' keys itself (`app.caching.notify.announcing`), so the
+    commit applies their invalidations here without publishing them again.
+    """
+    return {WRITES_OPTION: (kind, table), ANNOUNCED_OPTION: announced}
+
+
+WRITES_OPTION = "smarter_core_writes"
+ANNOUNCED_OPTION = "smarter_core_announced"
+# The bound parameter an announcing statement names its process with (`CacheRegistry.origin`), set at execution.
+ORIGIN_PARAM = "cache_origin"
+
+
+def _statement_kind(statement: Any) -> Kind | None:
+    if statement.is_insert:
         return "insert"
-    if state.is_update:
+    if statement.is_update:
         return "update"
-    if state.is_delete:
+    if statement.is_delete:
         return "delete"
     return None
 
 
-def writes(table: str, kind: Literal["insert", "update", "delete"] = "insert") -> dict[str, Any]:
-    """Execution options of a SELECT whose data-modifying CTEs write `table` (one statement doing a whole
-    create on PostgreSQL): its result rows are the written rows, read like a DML statement's RETURNING."""
-    return {WRITES_OPTION: (kind, table)}
-
-
-WRITES_OPTION = "smarter_core_writes"
-
-
-def _on_execute(state: ORMExecuteState) -> Result[Any] | None:
-    kind = _statement_kind(state)
-    table_name = getattr(getattr(state.statement, "table", None), "name", "")
-    declared = state.execution_options.get(WRITES_OPTION)
-    if kind is None and declared is not None:
+def _written(statement: Any, options: Mapping[str, Any]) -> tuple[Kind, str, Rule, set[str]] | None:
+    """What `statement` writes of a ruled table: (kind, table, rule, the columns its rows return), or None."""
+    declared = options.get(WRITES_OPTION)
+    if declared is not None:
         kind, table_name = declared
-    if kind is None:
-        return None
+    else:
+        kind = _statement_kind(statement)
+        if kind is None:
+            return None
+        table_name = getattr(getattr(statement, "table", None), "name", "")
     rule = RULES.get(table_name)
     if rule is None:
         return None
     if declared is not None:
-        returned = {column["name"] for column in state.statement.column_descriptions}  # type: ignore[attr-defined]
+        # The SELECT's labels: `selected_columns` is memoized on the statement (a cached one is built once),
+        # where `column_descriptions` builds the ORM's entities anew on every call (a fifth of a create's CPU).
+        returned = set(statement.selected_columns.keys())
     else:
-        returned = {column["name"] for column in getattr(state.statement, "returning_column_descriptions", ())}
+        returned = {column["name"] for column in getattr(statement, "returning_column_descriptions", ())}
+    return kind, table_name, rule, returned
+
+
+def _track(
+    session: Session,
+    written: tuple[Kind, str, Rule, set[str]],
+    rows: Iterable[Mapping[Any, Any]],
+    options: Mapping[str, Any],
+    *,
+    committed: bool,
+) -> None:
+    """Queue what the written `rows` make stale.
+
+    An announced statement's invalidations were published by the statement itself: applied here at once
+    when it ran in autocommit (`committed`; this process's listener ignores its own messages), else after
+    the commit (`app.db.commit`), never published twice.
+    """
+    kind, _table, rule, _returned = written
+    found = _invalidations(rule, (Change(kind, row) for row in rows))
+    if not options.get(ANNOUNCED_OPTION):
+        queue(session, found)
+    elif committed:
+        registry = session.info.get(CACHES_KEY)
+        if isinstance(registry, CacheRegistry):
+            registry.apply(found)
+    else:
+        session.info.setdefault(ANNOUNCED_KEY, []).extend(found)
+
+
+def _on_execute(state: ORMExecuteState) -> Result[Any] | None:
+    written = _written(state.statement, state.execution_options)
+    if written is None:
+        return None
+    _kind, table_name, rule, returned = written
     if not set(rule.keys) <= returned:
         queue(state.session, _whole(rule, table_name))
         return None
+    if state.execution_options.get(ANNOUNCED_OPTION):
+        raise RuntimeError("An announcing statement runs through `cache_rules.write`, which binds its origin.")
     # Run it here to read the rows its RETURNING gives, and hand the caller a copy of the same result.
     frozen = state.invoke_statement().freeze()
-    rows = frozen().mappings().all()
-    queue(state.session, _invalidations(rule, (Change(kind, row) for row in rows)))
+    _track(state.session, written, frozen().mappings().all(), state.execution_options, committed=False)
     return frozen()
+
+
+async def write(
+    session: AsyncSession, statement: Executable, values: Mapping[str, Any] | None = None
+) -> Sequence[Row[Any]]:
+    """Run a Core statement returning rows (a DML statement's RETURNING, a `writes` SELECT) on the unit of
+    work's connection: its rows, and the invalidations they call for queued as `session.execute` queues them
+    (`_on_execute`).
+
+    Without the ORM's execution of a Core statement (its per-column entities and row loading cost a create
+    more CPU than the statement's round trip), and the rows read once, not frozen and thawed. What the
+    session holds unflushed is flushed first, as the session's autoflush would.
+    """
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    connection = await session.connection()
+    options = statement.get_execution_options()
+    written = _written(statement, options)
+    if written is not None and not set(written[2].keys) <= written[3]:
+        queue(session.sync_session, _whole(written[2], written[1]))
+        written = None
+    if written is not None and options.get(ANNOUNCED_OPTION):
+        registry = session.info.get(CACHES_KEY)
+        # A session without the process's caches (a script's) announces under no origin, as `app.db.commit`.
+        values = {**(values or {}), ORIGIN_PARAM: registry.origin if isinstance(registry, CacheRegistry) else ""}
+    rows = (await connection.execute(statement, values)).all()
+    if written is not None:
+        committed = autocommits(connection)
+        _track(session.sync_session, written, (row._mapping for row in rows), options, committed=committed)
+    return rows
+
+
+def autocommits(connection: AsyncConnection) -> bool:
+    """Each statement on `connection` commits as it returns (`app.db.single_statement`)."""
+    sync = connection.sync_connection
+    return sync is not None and sync.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
 
 
 class TrackedSession(Session):

@@ -8,10 +8,13 @@ invalidations reaching the caches.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,8 +28,11 @@ from app.caching.rules import (
     RULES,
     SQL_CONNECTION_CACHE,
 )
+from app.main import create_app
 from app.models import Base
 from app.runtime import Runtime
+from app.services.plugins import plugin_cache
+from tests import support
 from tests.plugin_kinds import api_data, sql_data
 from tests.support import World
 
@@ -188,3 +194,30 @@ async def test_the_invalidations_reach_the_cache_after_commit(runtime: Runtime, 
         account.company_name = "Committed Inc."
         await db.commit(session)
     assert cache.peek(("id", account_id)) is None
+
+
+@pytest.mark.postgres_only
+async def test_a_create_announced_by_its_statement_reaches_another_process(
+    client: httpx.AsyncClient, world: World, runtime: Runtime, database_url: str
+) -> None:
+    """A PostgreSQL create publishes its row's keys itself (one round trip, no NOTIFY of its own): another
+    app instance derives the invalidation from them with the same rule and applies it; this one applied it
+    as the statement returned."""
+    other: FastAPI = create_app(support.test_settings(database_url))
+    async with other.router.lifespan_context(other):
+        b: Runtime = other.state.runtime
+        assert b.listener is not None
+        await asyncio.wait_for(b.listener.connected.wait(), 10)  # a guard against hanging
+        here, there = plugin_cache(runtime.caches), plugin_cache(b.caches)
+        before_here, before_there, received = here.generation, there.generation, b.listener.received
+        created = await client.post(
+            PLUGINS, json={"name": "announced", "tags": ["fresh_tag"]}, headers=world["staff_a"].headers
+        )
+        assert created.status_code == 201, created.text
+        assert sorted(created.json()["tags"]) == ["fresh_tag"]  # a tag no row had: inserted by the statement
+        assert here.generation > before_here
+        deadline = time.monotonic() + 10  # a guard against hanging, not a timing assertion
+        while b.listener.received == received:
+            assert time.monotonic() < deadline, "the other instance heard nothing"
+            await asyncio.sleep(0.01)
+        assert there.generation > before_there

@@ -4,12 +4,14 @@ The INSERTs run in CTEs (`WITH new_plugin AS (INSERT ... RETURNING ...), new_pro
 statement's SELECT joins their RETURNING rows to the owner, so the view needs no second read. Built once
 per shape with every value a bound parameter: SQLAlchemy compiles it once, and each request only binds.
 
-The tags are linked from the `tag` rows that exist when the statement starts, and the row says how many it
-linked: a tag seen for the first time (rare: tags are shared by every plugin) is created and linked by two
-more statements (`writes.insert_plugin`), so the common write is one round trip. A manifest apply inserts
-`if_absent`: the plugin is written unless the account already has one of that name (no row comes back),
-which spares apply a read before every create. SQLite has no INSERT in a CTE: `writes.insert_plugin` writes
-table by table there.
+The statement is the whole create, so it runs without BEGIN and COMMIT (`db.single_statement`), and it
+publishes the new plugin's id for the other processes' caches itself (`cache_notify.announcing`): one round
+trip. Its tags are linked from the `tag` rows that exist when it starts, and the names no row has yet (rare:
+tags are shared by every plugin) are inserted by a CTE of their own; one a concurrent writer inserted first
+is taken over by its no-op `ON CONFLICT DO UPDATE`, which returns that row's id where `DO NOTHING` would
+return none. A manifest apply inserts `if_absent`: the plugin is written unless the account already has one
+of that name (no row comes back), which spares apply a read before every create. SQLite has no INSERT in a
+CTE: `writes.insert_plugin` writes table by table there.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, func, insert, null, select
+from sqlalchemy import Select, String, Table, bindparam, exists, func, insert, null, select, true, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql.selectable import CTE
 
-from app.caching import rules as cache_rules
-from app.models import Tag
+from app.caching.notify import announcing
+from app.models import Base, Tag
 from app.models.base import utcnow
 from app.services.permissions import in_bound_ids
 from app.services.plugins.statements import (
@@ -37,6 +40,7 @@ from app.services.plugins.statements import (
 
 # What the caller gives of a plugin and of each part (the ids and timestamps are the statement's).
 PLUGIN_KEYS = ("user_profile_id", "account_id", "name", "description", "version", "annotations", "plugin_class")
+TAGS: Table = Base.metadata.tables[Tag.__tablename__]
 _GIVEN = {part: tuple(key for key in keys if key not in ("id", "plugin_id")) for part, keys in PART_KEYS.items()}
 
 
@@ -47,7 +51,7 @@ def _bound(prefix: str, table: Any, keys: tuple[str, ...]) -> dict[str, Any]:
 @lru_cache(maxsize=8)
 def insert_at_once(*, tags: bool, data: bool, if_absent: bool = False) -> Select[Any]:
     """The statement for a plugin with (or without) tags and static data; its row is a `statements.VIEW` row
-    plus `tags_linked` (with tags). `if_absent`: no row when the account has a plugin of that name."""
+    (plus `cache_announced`). `if_absent`: no row when the account has a plugin of that name."""
     plugin_values = _bound("plugin", PLUGINS, (*PLUGIN_KEYS, "created_at", "updated_at"))
     plugin = pg_insert(PLUGINS).values(plugin_values)
     if if_absent:
@@ -70,32 +74,27 @@ def insert_at_once(*, tags: bool, data: bool, if_absent: bool = False) -> Select
     for cte in written.values():
         statement = statement.join(cte, cte.c.plugin_id == new_plugin.c.id)
     if tags:
-        links = (
-            select(new_plugin.c.id, Tag.id)
-            .select_from(new_plugin)
-            .join(Tag, in_bound_ids(Tag.name, "tag_names", dialect="postgresql"))
-        )
-        write_links = insert(TAG_LINKS).from_select(["object_id", "tag_id"], links).returning(TAG_LINKS.c.object_id)
-        written_links = write_links.cte("new_tag_links")
-        statement = statement.add_columns(
-            select(func.count()).select_from(written_links).scalar_subquery().label("tags_linked")
-        )
+        statement = statement.add_cte(_tag_links(new_plugin))
     # Its row is the new plugin's: the cache rules read it as an insert into `plugin_meta`.
-    return statement.execution_options(**cache_rules.writes("plugin_meta"))
+    return announcing(statement, "plugin_meta", new_plugin)
 
 
-# Links the tags named in `tag_names` that `plugin_id` lacks (after `insert_at_once` found some missing).
-LINK_MISSING_TAGS = (
-    pg_insert(TAG_LINKS)
-    .from_select(
-        ["object_id", "tag_id"],
-        select(bindparam("plugin_id", type_=PLUGINS.c.id.type), Tag.id).where(
-            in_bound_ids(Tag.name, "tag_names", dialect="postgresql")
-        ),
+def _tag_links(new_plugin: CTE) -> CTE:
+    """The links of the new plugin to the tags named in `tag_names`: those that exist, and those inserted
+    (in name order, the order every writer takes the rows in, so concurrent ones cannot deadlock)."""
+    wanted = func.unnest(bindparam("tag_names", type_=ARRAY(TAGS.c.name.type))).table_valued("name").alias("wanted")
+    missing = select(wanted.c.name).where(~exists().where(TAGS.c.name == wanted.c.name)).order_by(wanted.c.name)
+    insert_missing = pg_insert(TAGS).from_select(["name"], missing)
+    new_tags = (
+        insert_missing.on_conflict_do_update(index_elements=[TAGS.c.name], set_={"name": insert_missing.excluded.name})
+        .returning(TAGS.c.id)
+        .cte("new_tags")
     )
-    .on_conflict_do_nothing()
-    .returning(TAG_LINKS.c.object_id)
-)
+    existing = select(TAGS.c.id).where(in_bound_ids(TAGS.c.name, "tag_names", dialect="postgresql"))
+    tag_ids = union_all(existing, select(new_tags.c.id)).subquery("tag_ids")
+    links = select(new_plugin.c.id, tag_ids.c.id).select_from(new_plugin).join(tag_ids, true())
+    write = insert(TAG_LINKS).from_select(["object_id", "tag_id"], links).returning(TAG_LINKS.c.object_id)
+    return write.cte("new_tag_links")
 
 
 def insert_values(plugin: dict[str, Any], parts: dict[str, dict[str, Any]], tags: list[str]) -> dict[str, Any]:

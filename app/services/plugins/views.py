@@ -84,14 +84,23 @@ def _shared(value: Any) -> Any:
     return value
 
 
-def view_from(values: Mapping[Any, Any]) -> PluginView:
-    """The view in `values`, a `statements.VIEW` row as a mapping of its labels (extra labels ignored)."""
-    plugin = {name: _shared(values[name]) for name in PLUGIN_COLUMNS}
+def view_from(values: Mapping[Any, Any], *, shared: bool = True) -> PluginView:
+    """The view in `values`, a `statements.VIEW` row as a mapping of its labels (extra labels ignored).
+
+    `shared=False` for a view presented once and dropped (a create's answer): its values are not worth
+    sharing with the cached views'.
+    """
+    share = _shared if shared else _itself
+    plugin = {name: share(values[name]) for name in PLUGIN_COLUMNS}
     plugin["tags"] = tag_list(plugin["tags"])
     for part, keys in PART_KEYS.items():
-        columns = {key: _shared(values[f"{part}__{key}"]) for key in keys}
+        columns = {key: share(values[f"{part}__{key}"]) for key in keys}
         plugin[part] = None if columns["id"] is None else columns
     return PluginView(**plugin)
+
+
+def _itself(value: Any) -> Any:
+    return value
 
 
 def tag_list(aggregated: str | None) -> list[str]:

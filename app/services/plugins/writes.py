@@ -1,7 +1,7 @@
 """Writes of plugins and their parts: REST create, update, delete, clone and the three part routes.
 
-A new plugin is written with Core inserts: on PostgreSQL one statement for the plugin, its parts and its tag
-links (`inserts`), elsewhere the plugin with RETURNING, its tags in two set-based statements and one insert
+A new plugin is written with Core inserts: on PostgreSQL one statement for the plugin, its parts, its tags and
+tag links (`inserts`), elsewhere the plugin with RETURNING, its tags in two set-based statements and one insert
 per part; the ORM's unit of work cost about as much CPU as the rest of the request. Every statement that
 changes a plugin's rows returns the plugin's id, from which `cache_rules` derives what to drop.
 """
@@ -9,16 +9,18 @@ changes a plugin's rows returns the plugin's id, from which `cache_rules` derive
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Executable, Result, bindparam, delete, insert, select
+from sqlalchemy import Executable, Row, bindparam, delete, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.interfaces import ORMOption
 
-from app.db import dialect_of
+from app.caching import rules as cache_rules
+from app.db import dialect_of, single_statement, transactional
 from app.db_errors import classify_integrity_error
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector, Tag
@@ -40,7 +42,7 @@ from app.services import tags as tag_service
 from app.services.base import assign, flush, insert_ignore
 from app.services.permissions import acting_account, get_scoped, owner_in, ownership_scope, read_scope
 from app.services.plugins.connection_refs import class_data_values, connection_id
-from app.services.plugins.inserts import LINK_MISSING_TAGS, insert_at_once, insert_values
+from app.services.plugins.inserts import insert_at_once, insert_values
 from app.services.plugins.rules import (
     FORBIDDEN,
     NOT_FOUND,
@@ -68,16 +70,17 @@ _LINK_TAGS = (
 )
 
 
-async def execute(session: AsyncSession, statement: Executable, values: dict[str, Any] | None = None) -> Result[Any]:
-    """Run a Core write in the unit of work; constraint violations become 409/422 (the database decides;
-    never a 500).
+async def execute(
+    session: AsyncSession, statement: Executable, values: Mapping[str, Any] | None = None
+) -> Sequence[Row[Any]]:
+    """Run a Core write returning rows in the unit of work: its rows. Constraint violations become 409/422
+    (the database decides; never a 500).
 
-    Through the session, although running it on the session's connection would save about a tenth of a
-    create's CPU: the session is where `cache_rules` sees what a statement wrote and derives the cache
-    invalidations from its RETURNING rows.
+    On the session's connection, through `cache_rules.write`: it derives the cache invalidations from the
+    statement's RETURNING rows, as the session does, without the ORM's execution of a Core statement.
     """
     try:
-        return await session.execute(statement, values)
+        return await cache_rules.write(session, statement, values)
     except IntegrityError as exc:
         raise classify_integrity_error(exc) from exc
 
@@ -131,8 +134,8 @@ async def insert_plugin(
     """Insert the plugin and its parts in this unit of work (all or nothing); 409 on a taken name, or with
     `if_absent` None (nothing written) when the owner's account has a plugin of this name.
 
-    On PostgreSQL in one statement returning the view (two more when a tag is new); elsewhere one per table
-    and a read of the view.
+    On PostgreSQL in one statement returning the view, and the whole unit of work when it wrote (the caller
+    writes nothing more); elsewhere one per table and a read of the view.
     """
     plugin = {
         "user_profile_id": owner.profile_id,
@@ -152,21 +155,20 @@ async def insert_plugin(
     # The one-statement insert covers the static parts; SQL and API data go table by table (rare writes).
     if dialect_of(session) == "postgresql" and parts.keys() <= {"prompt", "selector", "data"}:
         statement = insert_at_once(tags=bool(names), data="data" in parts, if_absent=if_absent)
-        row = (await execute(session, statement, insert_values(plugin, parts, names))).first()
-        if row is None:
+        await single_statement(session)  # the statement is the whole create
+        rows = await execute(session, statement, insert_values(plugin, parts, names))
+        if not rows:
+            await transactional(session)  # nothing written; what the caller writes next is one transaction
             return None
-        view = view_from(row._mapping)
-        if names and row._mapping["tags_linked"] < len(names):  # a tag no plugin had yet
-            await insert_tags(session, names)
-            await execute(session, LINK_MISSING_TAGS, {"plugin_id": view.id, "tag_names": names})
-        return view
+        return view_from(rows[0]._mapping, shared=False)  # the create's answer, presented once
     write = insert(PLUGINS).values(**plugin)
     if if_absent:
         taken = (PLUGINS.c.account_id, PLUGINS.c.name)
         write = sqlite_insert(PLUGINS).values(**plugin).on_conflict_do_nothing(index_elements=taken)
-    plugin_id = (await execute(session, write.returning(PLUGINS.c.id))).scalar_one_or_none()
-    if plugin_id is None:
+    inserted = await execute(session, write.returning(PLUGINS.c.id))
+    if not inserted:
         return None
+    plugin_id: int = inserted[0].id
     # An id can come back after a delete on SQLite (rowid reuse): the insert's RETURNING id drops any old
     # snapshot of it (`cache_rules`).
     await link_tags(session, plugin_id, names, replace=False)
