@@ -45,6 +45,11 @@ async def test_sql_crud(client: httpx.AsyncClient, world: World) -> None:
     assert [row["id"] for row in (await client.get(f"{SQL}?tag=%20db%20", headers=staff)).json()] == [body["id"]]
     assert (await client.get(f"{SQL}?tag=other", headers=staff)).json() == []
 
+    retagged = await client.patch(f"{SQL}{body['id']}/", headers=staff, json={"tags": ["sales", "db"]})
+    assert retagged.status_code == 200, retagged.text
+    assert sorted(retagged.json()["tags"]) == ["db", "sales"]
+    assert retagged.json()["updatedAt"] > body["updatedAt"]  # a tag-only change modifies the connection
+
     patched = await client.patch(f"{SQL}{body['id']}/", headers=staff, json={"timeout": 5, "password": None})
     assert patched.status_code == 200, patched.text
     assert (patched.json()["timeout"], patched.json()["password"]) == (5, None)

@@ -21,7 +21,7 @@ from app.schemas.connections import (
     SqlConnectionUpdate,
 )
 from app.services import tags as tag_service
-from app.services.base import assign, flush
+from app.services.base import flush
 from app.services.connections.pools import ConnectionPools
 from app.services.connections.queries import (
     get_writable,
@@ -129,11 +129,10 @@ async def change_connection(
     values = await stored_values(
         session, principal, kind, connection.account_id, fields, current=connection, where=where
     )
-    changed = assign(connection, values)
+    if tags is not None:
+        values["tags"] = tags
+    changed = await tag_service.assign_tagged(session, connection, values)
     check_row(kind, connection, where=where)
-    if tags is not None and sorted(tags) != sorted(connection.tags):
-        await tag_service.set_tags(session, connection, tags)
-        changed = True
     if changed:
         await _flush(session, kind, connection.name)
     return changed
