@@ -14,6 +14,7 @@ import base64
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -124,21 +125,22 @@ class SecretCipher:
         return self._cipher().encrypt(value.encode("utf-8")).decode("ascii")
 
     def decrypt(self, token: str) -> str:
-        cipher = self._cipher()
-        from cryptography.fernet import InvalidToken  # imported by `_cipher` already
-
-        try:
+        with self._undecryptable() as cipher:
             return cipher.decrypt(token.encode("ascii")).decode("utf-8")
-        except (InvalidToken, UnicodeError):
-            raise SecretUndecryptable(UNDECRYPTABLE) from None
 
     def rotate(self, token: str) -> str:
         """`token` encrypted anew under the newest key (the value is never returned)."""
+        with self._undecryptable() as cipher:
+            return cipher.rotate(token.encode("ascii")).decode("ascii")
+
+    @contextlib.contextmanager
+    def _undecryptable(self) -> Iterator[MultiFernet]:
+        """The cipher, with a token it cannot read (another key, tampered, not text) as `SecretUndecryptable`."""
         cipher = self._cipher()
         from cryptography.fernet import InvalidToken  # imported by `_cipher` already
 
         try:
-            return cipher.rotate(token.encode("ascii")).decode("ascii")
+            yield cipher
         except (InvalidToken, UnicodeError):
             raise SecretUndecryptable(UNDECRYPTABLE) from None
 
