@@ -269,13 +269,22 @@ def _track(
         session.info.setdefault(ANNOUNCED_KEY, []).extend(found)
 
 
-def _on_execute(state: ORMExecuteState) -> Result[Any] | None:
-    written = _written(state.statement, state.execution_options)
+def _keyed(session: Session, statement: Any, options: Mapping[str, Any]) -> tuple[Kind, str, Rule, set[str]] | None:
+    """What `statement` writes of a ruled table, when its rows return the rule's keys; a write without them
+    drops the table's caches whole (queued here), and None is returned as for a table without a rule."""
+    written = _written(statement, options)
     if written is None:
         return None
     _kind, table_name, rule, returned = written
     if not set(rule.keys) <= returned:
-        queue(state.session, _whole(rule, table_name))
+        queue(session, _whole(rule, table_name))
+        return None
+    return written
+
+
+def _on_execute(state: ORMExecuteState) -> Result[Any] | None:
+    written = _keyed(state.session, state.statement, state.execution_options)
+    if written is None:
         return None
     if state.execution_options.get(ANNOUNCED_OPTION):
         raise RuntimeError("An announcing statement runs through `cache_rules.write`, which binds its origin.")
@@ -300,10 +309,7 @@ async def write(
         await session.flush()
     connection = await session.connection()
     options = statement.get_execution_options()
-    written = _written(statement, options)
-    if written is not None and not set(written[2].keys) <= written[3]:
-        queue(session.sync_session, _whole(written[2], written[1]))
-        written = None
+    written = _keyed(session.sync_session, statement, options)
     if written is not None and options.get(ANNOUNCED_OPTION):
         registry = session.info.get(CACHES_KEY)
         # A session without the process's caches (a script's) announces under no origin, as `app.db.commit`.
