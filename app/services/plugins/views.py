@@ -8,7 +8,6 @@ against its schema (building the schema's models and dumping them cost more than
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -73,12 +72,16 @@ def view_of(row: Iterable[Any]) -> PluginView:
 # JSON values many plugins repeat (a parameters schema, annotations, search terms), one shared copy each: views
 # live in the `plugin` cache by the thousand and are read-only already (every reader of a cached view shares it).
 _shared_json = lru_cache(maxsize=4096)(from_json)
+# Strings too (an owner's name and email, a model, a provider), through a bounded table of recent ones (`str` of a
+# str is the str itself, so the table hands back the first equal one it holds): `sys.intern` kept every name and
+# description ever read in the interpreter's table, which doubled (~2 MiB) when a selection index was built.
+_shared_str = lru_cache(maxsize=4096)(str)
 
 
 def _shared(value: Any) -> Any:
-    """One copy of a repeated value: strings interned, JSON containers shared through `_shared_json`."""
+    """One copy of a repeated value: strings through `_shared_str`, JSON containers through `_shared_json`."""
     if isinstance(value, str):
-        return sys.intern(value)
+        return _shared_str(value)
     if isinstance(value, dict | list) and value:
         return _shared_json(to_json(value))
     return value
