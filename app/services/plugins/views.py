@@ -71,11 +71,14 @@ def view_of(row: Iterable[Any]) -> PluginView:
 
 # JSON values many plugins repeat (a parameters schema, annotations, search terms), one shared copy each: views
 # live in the `plugin` cache by the thousand and are read-only already (every reader of a cached view shares it).
-_shared_json = lru_cache(maxsize=4096)(from_json)
+# The tables hold the values most recently read (what repeats is read again and stays): a thousand each, as a
+# full table of 4,096 kept ~1 MiB of one-off values (every plugin's own search terms) and their JSON keys.
+_SHARED = 1024
+_shared_json = lru_cache(maxsize=_SHARED)(from_json)
 # Strings too (an owner's name and email, a model, a provider), through a bounded table of recent ones (`str` of a
 # str is the str itself, so the table hands back the first equal one it holds): `sys.intern` kept every name and
 # description ever read in the interpreter's table, which doubled (~2 MiB) when a selection index was built.
-_shared_str = lru_cache(maxsize=4096)(str)
+_shared_str = lru_cache(maxsize=_SHARED)(str)
 
 
 def _shared(value: Any) -> Any:
@@ -111,10 +114,10 @@ def tag_list(aggregated: str | None) -> list[str]:
     return sorted(aggregated.split(TAG_SEPARATOR)) if aggregated else []
 
 
-# Pure functions of the id, and reads with caches off show the same ids over and over. A few thousand: the
+# Pure functions of the id, and reads with caches off show the same ids over and over. A thousand: the
 # bodies that show them are cached anyway, and every plugin ever written or listed (tens of thousands) cost
-# ~180 bytes an entry in each of the two caches.
-_IDENTITIES = 4096
+# ~180 bytes an entry in each of the two caches (a complete list filled tables of 4,096: ~1.4 MiB).
+_IDENTITIES = 1024
 _hashed_id = lru_cache(maxsize=_IDENTITIES)(hashed_id)
 
 
