@@ -148,13 +148,22 @@ def row_of(plugin: PluginView) -> dict[str, Any]:
     }
 
 
-def row_json(row: Iterable[Any]) -> bytes:
+# Where a flat row's owner begins: the last such key of the row (annotations may hold one too, but after the
+# real one come only the owner's strings, where every quote is escaped, and constant keys).
+_OWNER_KEY = b',"userProfile":'
+# The ends of rows (owner and class), one shared copy each: every plugin of an owner ends its row the same way.
+_shared_end = lru_cache(maxsize=_SHARED)(bytes)
+
+
+def row_json(row: Iterable[Any]) -> tuple[bytes, bytes]:
     """The flat row as JSON, from a row of `statements.ROW` (the plugin's own columns and owner: its parts are
-    not read, and the row shows none)."""
+    not read, and the row shows none), in two pieces: up to its owner, and the rest (owner and class), which
+    the rows of one owner share; their concatenation is the row."""
     values: dict[str, Any] = dict(zip(ROW_NAMES, row, strict=True))
     values["tags"] = tag_list(values["tags"])
     values.update(dict.fromkeys(PARTS))
-    return to_json(row_of(PluginView(**values)))
+    own, owner_key, end = to_json(row_of(PluginView(**values))).rpartition(_OWNER_KEY)
+    return own, _shared_end(owner_key + end)
 
 
 def manifest_body(plugin: PluginView) -> dict[str, Any]:
