@@ -40,7 +40,8 @@ PLUGIN_CACHE = "plugin"
 PLUGIN_ROW_CACHE = "plugin_row"
 PLUGIN_CACHES = (PLUGIN_CACHE, PLUGIN_ROW_CACHE)
 # The manifest `get` tables of plugins (`app.services.plugins.manifests`), by read scope and filters. No rule
-# names it: an entry is keyed by the `plugin` cache's generation, which every invalidation above moves.
+# names it: an entry serves only while the `plugin` cache's generation, which every invalidation above moves,
+# is the one its build began at.
 PLUGIN_TABLE_CACHE = "plugin_table"
 PRINCIPAL_CACHE = "principal"
 # What a SQL or API plugin call uses (`plugin_runtime.connected`): the connection rows, and a secret's

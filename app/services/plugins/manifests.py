@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, Select, select, update
@@ -110,6 +111,15 @@ async def manifest_rows(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """A `get` table's rows as JSON (the snapshots' own bytes, shared), and the `plugin` cache's generation
+    when its build began."""
+
+    generation: int
+    rows: tuple[bytes, ...]
+
+
 async def manifest_rows_json(
     reader: Reader, caches: CacheRegistry, principal: Principal, *, name: str | None, plugin_class: str = "static"
 ) -> list[bytes]:
@@ -117,23 +127,30 @@ async def manifest_rows_json(
 
     The same table is asked for over and over (every `get plugins` of an account's members), and building
     it (the ids' query, a cache look-up and a row per plugin) cost more than the rest of the request. A table
-    is keyed by the `plugin` cache's generation as its build began: every invalidation of a plugin, its parts,
-    tags, owner or account (this process's or, over LISTEN, another's) moves it, so no table outlives a write
-    and no request joins a build begun before one. The rows are the snapshots' own bytes, shared.
+    serves a request only if its build began at the `plugin` cache's generation the request found, or later:
+    every invalidation of a plugin, its parts, tags, owner or account (this process's or, over LISTEN,
+    another's) moves that generation, so no table outlives a write. An older one (kept, or a build in flight
+    that began before the write) is dropped and built again.
     """
+    snapshots_cache = plugin_cache(caches)
+    generation = snapshots_cache.generation
 
-    async def build() -> tuple[bytes, ...]:
+    async def build() -> _Table:
+        begun = snapshots_cache.generation
         found = await _table_snapshots(reader, caches, principal, name, plugin_class)
-        return tuple(get_table_json(snapshot) for snapshot in found)
+        return _Table(begun, tuple(get_table_json(snapshot) for snapshot in found))
 
-    generation = plugin_cache(caches).generation
-    key = (generation, owned_scope_shape(principal, "readable"), plugin_class, name)
-    rows = await _table_cache(caches).get(key, build)
-    assert rows is not None  # a build returns a table, maybe empty, never None
-    return list(rows)
+    tables = _table_cache(caches)
+    key = (owned_scope_shape(principal, "readable"), plugin_class, name)
+    table = await tables.get(key, build)
+    if table is None or table.generation < generation:
+        tables.invalidate(key)  # also leaves a build in flight that began before the write: it will not store
+        table = await tables.get(key, build)
+    assert table is not None  # a build returns a table, maybe empty, never None
+    return list(table.rows)
 
 
-def _table_cache(caches: CacheRegistry) -> SingleFlightCache[tuple[Any, ...], tuple[bytes, ...]]:
+def _table_cache(caches: CacheRegistry) -> SingleFlightCache[tuple[Any, ...], _Table]:
     return caches.register(PLUGIN_TABLE_CACHE)
 
 
