@@ -89,6 +89,11 @@ class SingleFlightCache(Generic[K, V]):
         # Counts invalidations: a load that started before one may have read what it dropped (`put_all`).
         self.generation = 0
 
+    @property
+    def keeps(self) -> bool:
+        """Whether loaded values are kept (False with a TTL of 0: caches off, every value serves one load)."""
+        return self._entries is not None
+
     def peek(self, key: K) -> V | None:
         if self._entries is None:
             return None

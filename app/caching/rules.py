@@ -39,6 +39,10 @@ PLUGIN_CACHE = "plugin"
 # The lists' rows of the plugins (`app.services.plugins.rows`): what drops a plugin's snapshot drops its row.
 PLUGIN_ROW_CACHE = "plugin_row"
 PLUGIN_CACHES = (PLUGIN_CACHE, PLUGIN_ROW_CACHE)
+# The manifest `get` tables of plugins (`app.services.plugins.manifests`), by read scope and filters. No rule
+# names it: an entry serves only while the `plugin` cache's generation, which every invalidation above moves,
+# is the one its build began at.
+PLUGIN_TABLE_CACHE = "plugin_table"
 PRINCIPAL_CACHE = "principal"
 # What a SQL or API plugin call uses (`plugin_runtime.connected`): the connection rows, and a secret's
 # plaintext with its expiry and `lastAccessed` stamp, keyed by id.

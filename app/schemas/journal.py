@@ -7,7 +7,7 @@ description, status}}`. The SDK's models keep unknown fields, so extra keys here
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -116,17 +116,17 @@ _MANIFEST_LIST = TypeAdapter(Journaled[ManifestList])
 _NO_ITEMS = b'"items":[]'
 
 
-def manifest_list_json(envelope: Journaled[ManifestList], rows: Sequence[bytes]) -> bytes:
-    """`envelope` (its table's `items` empty) as JSON with `rows` (each a `table_row_json`) for items.
-
-    The bytes the route's response model writes, without serialising again the rows a kind keeps as JSON (a
-    plugin's, in its snapshot): a table's hundreds of `Any` values were a third of a `get/plugins/`. Inside a
-    JSON string every quote is escaped, so the one unescaped `"items":[]` is the table's.
+def manifest_list_ends(envelope: Journaled[ManifestList]) -> tuple[bytes, bytes]:
+    """`envelope` (its table's `items` empty) as JSON, cut where its items go: the bytes before the first item
+    and after the last, so that rows kept as JSON (`table_row_json`, a plugin's in its snapshot) go between
+    them, joined by commas, without being serialised again (a table's hundreds of `Any` values were a third of
+    a `get/plugins/`). Inside a JSON string every quote is escaped, so the one unescaped `"items":[]` is the
+    table's.
     """
     head, found, tail = _MANIFEST_LIST.dump_json(envelope, by_alias=True).partition(_NO_ITEMS)
     if not found:
         raise ValueError("The envelope's table has items already.")
-    return b"".join((head, b'"items":[', b",".join(rows), b"]", tail))
+    return head + b'"items":[', b"]" + tail
 
 
 class WhoAmI(BaseModel):

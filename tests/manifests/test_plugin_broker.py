@@ -16,6 +16,7 @@ from smarter.models.manifest import Manifest, ManifestList
 from smarter.models.sam.plugin import SAMPlugin
 from sqlalchemy import func, select
 
+from app.caching.rules import PLUGIN_TABLE_CACHE
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.models import PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector, Tag
 from app.runtime import Runtime
@@ -323,6 +324,36 @@ async def test_get_shows_every_write_at_once(world: World, runtime: Runtime, cli
     assert (await table())["live"]["email"] == "renamed@example.com"
     await apply(runtime, world, "staff_a", verbatim(name="later"))
     assert list(await table()) == ["later", "live"]
+
+
+async def test_get_tables_are_kept_per_read_scope_until_a_plugin_is_written(
+    world: World, runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    """A table is built once per read scope and filters; any plugin write, a delete too, makes the next get
+    build it anew, and one tenant's table never answers another's get."""
+
+    async def names(user: str, name: str | None = None) -> list[str]:
+        params = {} if name is None else {"name": name}
+        response = await client.post("/api/v1/cli/get/plugins/", params=params, headers=world[user].headers)
+        assert response.status_code == 200, response.text
+        return [row["name"] for row in response.json()["data"]["data"]["items"]]
+
+    await apply(runtime, world, "staff_a", verbatim(name="kept"))
+    await apply(runtime, world, "staff_b", verbatim(name="other"))
+    assert await names("staff_a") == ["kept"]
+    assert await names("staff_b") == ["other"]
+    assert await names("staff_a", "other") == []
+    tables = runtime.caches.register(PLUGIN_TABLE_CACHE)
+    built = tables.loads
+    assert await names("staff_a") == ["kept"]
+    assert await names("staff_b") == ["other"]
+    assert await names("regular_a") == ["kept"]  # another member of the account: the same scope, the same table
+    assert tables.loads == built
+    plugin_id = (await client.get("/api/v1/plugins/", params={"name": "kept"}, headers=world["staff_a"].headers)).json()
+    deleted = await client.delete(f"/api/v1/plugins/{plugin_id[0]['id']}/", headers=world["staff_a"].headers)
+    assert deleted.status_code == 204, deleted.text
+    assert await names("staff_a") == []
+    assert await names("staff_b") == ["other"]
 
 
 async def test_concurrent_applies_of_one_new_name_converge(world: World, runtime: Runtime) -> None:

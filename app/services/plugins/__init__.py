@@ -8,7 +8,8 @@
 - `lists`: pages and complete lists from the rows.
 - `inserts`: a new plugin, its parts and tag links in one PostgreSQL statement returning its view.
 - `writes`: REST create, update, delete, clone and parts (Core inserts with RETURNING).
-- `manifests`: the `Plugin` kind's apply, describe, delete and `get` table (rows from the snapshots).
+- `manifests`: the `Plugin` kind's apply, describe, delete and `get` table (rows from the snapshots; each
+  table kept in the `plugin_table` cache until the `plugin` cache's generation moves).
 - `connection_refs`, `connected_views`, `connected`: SQL and API plugins' connection, data and manifests.
 
 The routers use the names below; the manifest broker uses `manifests`.

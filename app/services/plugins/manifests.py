@@ -6,22 +6,32 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.caching.registry import CacheRegistry
+from app.caching.registry import CacheRegistry, SingleFlightCache
+from app.caching.rules import PLUGIN_TABLE_CACHE
 from app.errors import Conflict, NotFound
 from app.models import PluginMeta
 from app.models.plugin import PLUGIN_KINDS
 from app.reads import Reader
 from app.schemas.manifests.plugin import ApiPluginManifest, PluginManifest, SqlPluginManifest
 from app.services.base import metadata_values
-from app.services.permissions import Acting, get_scoped, owner_in, ownership_scope, read_scope, require
+from app.services.permissions import (
+    Acting,
+    get_scoped,
+    owned_scope_shape,
+    owner_in,
+    ownership_scope,
+    read_scope,
+    require,
+)
 from app.services.plugins.lists import PluginFilters, every_snapshot
 from app.services.plugins.rules import FORBIDDEN, data_values, normalised, selector_values
-from app.services.plugins.snapshots import PluginSnapshot, get_table_json, get_table_row
+from app.services.plugins.snapshots import PluginSnapshot, get_table_json, get_table_row, plugin_cache
 from app.services.plugins.statements import PART_TABLES, PLUGINS, VIEW
 from app.services.plugins.views import PluginView, view_from
 from app.services.plugins.writes import (
@@ -101,13 +111,47 @@ async def manifest_rows(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """A `get` table's rows as JSON (the snapshots' own bytes, shared), and the `plugin` cache's generation
+    when its build began."""
+
+    generation: int
+    rows: tuple[bytes, ...]
+
+
 async def manifest_rows_json(
     reader: Reader, caches: CacheRegistry, principal: Principal, *, name: str | None, plugin_class: str = "static"
 ) -> list[bytes]:
-    """The `get` table's rows as JSON, each serialised once per snapshot."""
-    return [
-        get_table_json(snapshot) for snapshot in await _table_snapshots(reader, caches, principal, name, plugin_class)
-    ]
+    """The `get` table's rows as JSON (each serialised once per snapshot), kept per read scope and filters.
+
+    The same table is asked for over and over (every `get plugins` of an account's members), and building
+    it (the ids' query, a cache look-up and a row per plugin) cost more than the rest of the request. A table
+    serves a request only if its build began at the `plugin` cache's generation the request found, or later:
+    every invalidation of a plugin, its parts, tags, owner or account (this process's or, over LISTEN,
+    another's) moves that generation, so no table outlives a write. An older one (kept, or a build in flight
+    that began before the write) is dropped and built again.
+    """
+    snapshots_cache = plugin_cache(caches)
+    generation = snapshots_cache.generation
+
+    async def build() -> _Table:
+        begun = snapshots_cache.generation
+        found = await _table_snapshots(reader, caches, principal, name, plugin_class)
+        return _Table(begun, tuple(get_table_json(snapshot) for snapshot in found))
+
+    tables = _table_cache(caches)
+    key = (owned_scope_shape(principal, "readable"), plugin_class, name)
+    table = await tables.get(key, build)
+    if table is None or table.generation < generation:
+        tables.invalidate(key)  # also leaves a build in flight that began before the write: it will not store
+        table = await tables.get(key, build)
+    assert table is not None  # a build returns a table, maybe empty, never None
+    return list(table.rows)
+
+
+def _table_cache(caches: CacheRegistry) -> SingleFlightCache[tuple[Any, ...], _Table]:
+    return caches.register(PLUGIN_TABLE_CACHE)
 
 
 async def _table_snapshots(

@@ -109,10 +109,12 @@ def cached_part(snapshot: PluginSnapshot, part: Literal["prompt", "selector", "d
     return body
 
 
-async def _load_snapshot(reader: Reader, plugin_id: int) -> PluginSnapshot | None:
+async def _load_snapshot(reader: Reader, plugin_id: int, *, shared: bool) -> PluginSnapshot | None:
+    """The plugin's snapshot; its values `shared` with the cached views' when the cache keeps it (with caches
+    off it serves one request: interning its strings and JSON would save no memory, only cost CPU)."""
     # A connection of its own: the load is shared by concurrent requests and must outlive any one of them.
     row = await VIEW_READ.first(reader, {"plugin_id": plugin_id})
-    return None if row is None else snapshot_of(view_of(row))
+    return None if row is None else snapshot_of(view_of(row, shared=shared))
 
 
 async def readable_snapshot(
@@ -123,7 +125,8 @@ async def readable_snapshot(
     It needs no request session: a hit does no database I/O at all, and a miss loads on a connection of its
     own (shared by concurrent requests for the same plugin).
     """
-    snapshot = await plugin_cache(caches).get(plugin_id, lambda: _load_snapshot(reader, plugin_id))
+    cache = plugin_cache(caches)
+    snapshot = await cache.get(plugin_id, lambda: _load_snapshot(reader, plugin_id, shared=cache.keeps))
     if snapshot is None or not can_read_owned(principal, snapshot.account_id):
         raise NotFound(NOT_FOUND)
     return snapshot
@@ -137,9 +140,12 @@ async def snapshots(reader: Reader, caches: CacheRegistry, plugin_ids: Sequence[
     were read is left out.
     """
 
+    cache = plugin_cache(caches)
+
     async def load(missing: list[int]) -> dict[int, PluginSnapshot]:
         rows = await views_read(reader.engine.dialect.name).rows(reader, {"plugin_ids": missing})
-        return {snapshot.plugin_id: snapshot for snapshot in (snapshot_of(view_of(row)) for row in rows)}
+        views = (view_of(row, shared=cache.keeps) for row in rows)  # shared when kept, as `_load_snapshot`'s
+        return {snapshot.plugin_id: snapshot for snapshot in map(snapshot_of, views)}
 
-    found = await plugin_cache(caches).get_many(plugin_ids, load)
+    found = await cache.get_many(plugin_ids, load)
     return [found[plugin_id] for plugin_id in plugin_ids if plugin_id in found]

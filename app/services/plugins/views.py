@@ -64,9 +64,10 @@ class PluginView:
 assert {f.name for f in fields(PluginView)} == {*PLUGIN_COLUMNS, *PARTS}, "PluginView and PLUGIN_COLUMNS differ"
 
 
-def view_of(row: Iterable[Any]) -> PluginView:
-    """A row of `statements.VIEW` (SQLAlchemy's or the driver's), read by its columns' labels."""
-    return view_from(dict(zip(VIEW_NAMES, row, strict=True)))
+def view_of(row: Iterable[Any], *, shared: bool = True) -> PluginView:
+    """A row of `statements.VIEW` (SQLAlchemy's or the driver's), read by its columns' labels (`shared`: as
+    `view_from`)."""
+    return view_from(dict(zip(VIEW_NAMES, row, strict=True)), shared=shared)
 
 
 # JSON values many plugins repeat (a parameters schema, annotations, search terms), one shared copy each: views
