@@ -21,10 +21,10 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Se
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
+from app.caching.store import TTLStore
 
 logger = logging.getLogger(__name__)
 
@@ -70,13 +70,13 @@ class SingleFlightCache(Generic[K, V]):
     ) -> None:
         self.name = name
         self.ttl = ttl
-        self._entries: TTLCache[K, V] | None = TTLCache(maxsize=maxsize, ttl=ttl) if ttl > 0 else None
+        self._entries: TTLStore[K, V] | None = TTLStore(maxsize=maxsize, ttl=ttl) if ttl > 0 else None
         self._inflight: dict[K, asyncio.Future[V | None]] = {}
         # `get_many`'s loads in flight, by the keys they load: what every client asks at once is loaded once.
         self._batches: dict[tuple[K, ...], asyncio.Future[Mapping[K, V]]] = {}
         self._tags_of = tags_of
         self._tagged: dict[Tag, set[K]] = {}
-        # TTLCache drops expired and evicted entries silently, so their keys linger in `_tagged` until
+        # The store drops expired and evicted entries silently, so their keys linger in `_tagged` until
         # pruned: pruning when the links outgrow twice the live ones keeps the index bounded by `maxsize`.
         self._links = 0
         self._min_links_budget = maxsize
@@ -97,10 +97,8 @@ class SingleFlightCache(Generic[K, V]):
     def peek(self, key: K) -> V | None:
         if self._entries is None:
             return None
-        # Indexing, not `.get()`: a TTLCache's `get` checks the entry's expiry twice (`in`, then `[]`).
-        try:
-            value = self._entries[key]
-        except KeyError:
+        value = self._entries.get(key, self._entries.clock())
+        if value is None:
             self._count_miss()
             return None
         self._count_hit()
@@ -113,13 +111,12 @@ class SingleFlightCache(Generic[K, V]):
         if entries is None:
             return found
         asked = 0
-        with entries.timer:  # TTLCache reads its clock once for the whole block
-            for key in keys:
-                asked += 1
-                try:
-                    found[key] = entries[key]
-                except KeyError:
-                    pass
+        now = entries.clock()  # one clock reading for the whole page
+        for key in keys:
+            asked += 1
+            value = entries.get(key, now)
+            if value is not None:
+                found[key] = value
         if found:
             self._count_hit(len(found))
         if asked > len(found):
@@ -149,7 +146,7 @@ class SingleFlightCache(Generic[K, V]):
             if still_current:
                 del self._inflight[key]
         if still_current and value is not None and self._entries is not None:
-            self._entries[key] = value
+            self._entries.put(key, value)
             self._index(key, value)
         return value
 
@@ -213,13 +210,13 @@ class SingleFlightCache(Generic[K, V]):
         if self._entries is None or generation != self.generation:
             return
         for key, value in values.items():
-            self._entries[key] = value
+            self._entries.put(key, value)
             self._index(key, value)
 
     def invalidate(self, key: K) -> None:
         self.generation += 1
         if self._entries is not None:
-            self._entries.pop(key, None)
+            self._entries.pop(key)
         # A load in flight started before this write: let it finish for its waiters, but not store.
         self._inflight.pop(key, None)
         self._batches.clear()

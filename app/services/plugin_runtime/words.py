@@ -76,8 +76,9 @@ class TermMatcher:
 
     terms: list[Term] = field(default_factory=list)
     _by_word: dict[str, list[int]] = field(default_factory=dict)
-    # deletion variant (or the word itself) -> the long term words it stands for
-    _fuzzy: dict[str, set[str]] = field(default_factory=dict)
+    # deletion variant (or the word itself) -> the long term word it stands for, or the set of them when it
+    # stands for several: most stand for one, and a set per variant was a fifth of a selection index's memory.
+    _fuzzy: dict[str, str | set[str]] = field(default_factory=dict)
     # Each term under its rarest word only (built on first use): a term matches only if that word does, and a
     # word that many terms share ("sales" in "north sales", "south sales", ...) then costs nothing.
     _by_key: dict[str, list[int]] | None = None
@@ -99,7 +100,16 @@ class TermMatcher:
                 postings.append(position)
             if len(word) >= FUZZY_MIN_LETTERS and word.isalpha():
                 for variant in (word, *_deletions(word)):
-                    self._fuzzy.setdefault(variant, set()).add(word)
+                    self._add_fuzzy(variant, word)
+
+    def _add_fuzzy(self, variant: str, word: str) -> None:
+        known = self._fuzzy.get(variant)
+        if known is None:
+            self._fuzzy[variant] = word
+        elif isinstance(known, set):
+            known.add(word)
+        elif known != word:
+            self._fuzzy[variant] = {known, word}
 
     def _word_matches(self, word: str) -> tuple[str, ...]:
         """The term words that `word` of a text matches: itself, and those one edit away (6+ letters)."""
@@ -107,13 +117,16 @@ class TermMatcher:
         size = len(word)
         if size >= FUZZY_MIN_LETTERS - 1 and word.isalpha():  # else no term word of 6+ letters is one edit away
             fuzzy_get = self._fuzzy.get
-            hits = fuzzy_get(word)
-            for cut in range(size):
-                more = fuzzy_get(word[:cut] + word[cut + 1 :])
-                if more:
-                    hits = more if not hits else hits | more
-            if hits:
-                found.extend(candidate for candidate in hits if within_one_edit(word, candidate))
+            hits: set[str] = set()
+            for variant in (word, *(word[:cut] + word[cut + 1 :] for cut in range(size))):
+                more = fuzzy_get(variant)
+                if more is None:
+                    continue
+                if isinstance(more, str):
+                    hits.add(more)
+                else:
+                    hits |= more
+            found.extend(candidate for candidate in hits if within_one_edit(word, candidate))
         return tuple(found)
 
     def _matched_words(self, text_words: Iterable[str]) -> set[str]:

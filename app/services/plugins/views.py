@@ -8,7 +8,6 @@ against its schema (building the schema's models and dumping them cost more than
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -73,13 +72,20 @@ def view_of(row: Iterable[Any], *, shared: bool = True) -> PluginView:
 
 # JSON values many plugins repeat (a parameters schema, annotations, search terms), one shared copy each: views
 # live in the `plugin` cache by the thousand and are read-only already (every reader of a cached view shares it).
-_shared_json = lru_cache(maxsize=4096)(from_json)
+# The tables hold the values most recently read (what repeats is read again and stays): a thousand each, as a
+# full table of 4,096 kept ~1 MiB of one-off values (every plugin's own search terms) and their JSON keys.
+_SHARED = 1024
+_shared_json = lru_cache(maxsize=_SHARED)(from_json)
+# Strings too (an owner's name and email, a model, a provider), through a bounded table of recent ones (`str` of a
+# str is the str itself, so the table hands back the first equal one it holds): `sys.intern` kept every name and
+# description ever read in the interpreter's table, which doubled (~2 MiB) when a selection index was built.
+_shared_str = lru_cache(maxsize=_SHARED)(str)
 
 
 def _shared(value: Any) -> Any:
-    """One copy of a repeated value: strings interned, JSON containers shared through `_shared_json`."""
+    """One copy of a repeated value: strings through `_shared_str`, JSON containers through `_shared_json`."""
     if isinstance(value, str):
-        return sys.intern(value)
+        return _shared_str(value)
     if isinstance(value, dict | list) and value:
         return _shared_json(to_json(value))
     return value
@@ -109,10 +115,10 @@ def tag_list(aggregated: str | None) -> list[str]:
     return sorted(aggregated.split(TAG_SEPARATOR)) if aggregated else []
 
 
-# Pure functions of the id, and reads with caches off show the same ids over and over. A few thousand: the
+# Pure functions of the id, and reads with caches off show the same ids over and over. A thousand: the
 # bodies that show them are cached anyway, and every plugin ever written or listed (tens of thousands) cost
-# ~180 bytes an entry in each of the two caches.
-_IDENTITIES = 4096
+# ~180 bytes an entry in each of the two caches (a complete list filled tables of 4,096: ~1.4 MiB).
+_IDENTITIES = 1024
 _hashed_id = lru_cache(maxsize=_IDENTITIES)(hashed_id)
 
 
@@ -143,13 +149,22 @@ def row_of(plugin: PluginView) -> dict[str, Any]:
     }
 
 
-def row_json(row: Iterable[Any]) -> bytes:
+# Where a flat row's owner begins: the last such key of the row (annotations may hold one too, but after the
+# real one come only the owner's strings, where every quote is escaped, and constant keys).
+_OWNER_KEY = b',"userProfile":'
+# The ends of rows (owner and class), one shared copy each: every plugin of an owner ends its row the same way.
+_shared_end = lru_cache(maxsize=_SHARED)(bytes)
+
+
+def row_json(row: Iterable[Any]) -> tuple[bytes, bytes]:
     """The flat row as JSON, from a row of `statements.ROW` (the plugin's own columns and owner: its parts are
-    not read, and the row shows none)."""
+    not read, and the row shows none), in two pieces: up to its owner, and the rest (owner and class), which
+    the rows of one owner share; their concatenation is the row."""
     values: dict[str, Any] = dict(zip(ROW_NAMES, row, strict=True))
     values["tags"] = tag_list(values["tags"])
     values.update(dict.fromkeys(PARTS))
-    return to_json(row_of(PluginView(**values)))
+    own, owner_key, end = to_json(row_of(PluginView(**values))).rpartition(_OWNER_KEY)
+    return own, _shared_end(owner_key + end)
 
 
 def manifest_body(plugin: PluginView) -> dict[str, Any]:
