@@ -81,8 +81,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return engine
     engine = create_async_engine(
         url,
+        # The overflow is part of the pool's size, not connections closed as they are returned: under a load
+        # between the two (32 concurrent writes: sessions hold their connection across the statement's commit),
+        # SQLAlchemy's overflow opened and closed a connection on every ~15th checkout, each a new server
+        # backend, a connect and a re-prepared statement. Connections are still opened only when needed.
         pool_size=session_pool_size(settings),
-        max_overflow=settings.db_max_overflow,
+        max_overflow=0,
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=False,  # replaced by _ping_idle_connections
         hide_parameters=True,
@@ -108,7 +112,9 @@ def read_pool_size(settings: Settings) -> int:
 
 
 def session_pool_size(settings: Settings) -> int:
-    return max(1, settings.db_pool_size - read_pool_size(settings))
+    """The sessions' pool on PostgreSQL: the rest of `db_pool_size` and the whole overflow, every connection
+    kept once opened (as the reads keep theirs)."""
+    return max(1, settings.db_pool_size - read_pool_size(settings)) + settings.db_max_overflow
 
 
 def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
