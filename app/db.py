@@ -25,11 +25,13 @@ from sqlalchemy.ext.asyncio import (
 
 from app.caching import notify as cache_notify
 from app.caching.registry import ANNOUNCED_KEY, CACHES_KEY, PENDING_KEY, CacheRegistry, Invalidation
-from app.caching.rules import TrackedSession, autocommits
+from app.caching.rules import READER_KEY, TrackedSession, autocommits
 from app.config import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+    from app.reads import Reader
 
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
 MIGRATIONS = PROJECT_ROOT / "migrations"
@@ -254,12 +256,16 @@ class _WriteTurns:
             self._lock.release()
 
 
-def create_sessionmaker(engine: AsyncEngine, caches: CacheRegistry) -> async_sessionmaker[AsyncSession]:
+def create_sessionmaker(
+    engine: AsyncEngine, caches: CacheRegistry, reader: Reader | None = None
+) -> async_sessionmaker[AsyncSession]:
     # Every session carries the process's caches so services can record invalidations on it.
     # Their writes queue the invalidations they call for (`cache_rules`), which `commit` publishes and applies.
-    return async_sessionmaker(
-        engine, expire_on_commit=False, info={CACHES_KEY: caches}, sync_session_class=TrackedSession
-    )
+    # With the runtime's `reader`, a unit of work of one statement may run on it (`cache_rules.write_alone`).
+    info: dict[str, Any] = {CACHES_KEY: caches}
+    if reader is not None:
+        info[READER_KEY] = reader
+    return async_sessionmaker(engine, expire_on_commit=False, info=info, sync_session_class=TrackedSession)
 
 
 async def commit(session: AsyncSession) -> None:
