@@ -154,10 +154,13 @@ async def test_a_create_is_one_statement_on_the_reader(
         event.remove(runtime.engine.sync_engine, "before_cursor_execute", executed)
     assert created.status_code == 201, created.text
     assert created.json()["tags"] == ["x"]
-    assert taken.status_code == 409 and taken.json()["errors"][0]["loc"] == ["body", "name"], taken.text
+    assert taken.status_code == 409, taken.text
+    assert taken.json()["errors"][0]["loc"] == ["body", "name"]
     assert len([sql for sql in sent if sql.startswith("WITH new_plugin")]) == 2
     assert not [sql for sql in on_engine if "plugin" in sql]  # (a key's lastUsedAt stamp may use the pool)
-    assert isinstance(runtime.reader, reads.DriverReader) and runtime.reader.idle == runtime.reader.connections
+    reader = runtime.reader
+    assert isinstance(reader, reads.DriverReader)
+    assert reader.idle == reader.connections  # the 409's connection given back
     detail = await client.get(f"/api/v1/plugins/{created.json()['id']}/", headers=headers)
     assert detail.json() == created.json()
 

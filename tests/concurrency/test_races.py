@@ -137,8 +137,8 @@ async def race(
     """Run `requests` concurrently; they must have overlapped in the database.
 
     `on_this_app` racers (default: all) go through `runtime`'s app: at least half of them must have held a
-    connection of its pool (or its reader's) at the same moment (in practice all of them do: the losers wait in PostgreSQL
-    for the winner's uncommitted row, each on its own connection).
+    connection of its pool (or its reader's) at the same moment (in practice all of them do: the losers wait in
+    PostgreSQL for the winner's uncommitted row, each on its own connection).
     """
     with pool_use(runtime) as use:
         responses = list(await asyncio.gather(*requests))
