@@ -4,8 +4,10 @@ MariaDB and SQLite (writes refused, statements stopped at the timeout), `api_req
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from app.models import ApiConnection, SqlConnection
-from app.network import NetworkPolicy, NetworkRefused, UpstreamFailed
+from app.network import NetworkPolicy, NetworkRefused, UpstreamFailed, UpstreamTimeout
+from app.services.connections import pools as pools_module
 from app.services.connections.pools import ConnectionPools
 from tests.connections.support import http_server, mariadb_available
 
@@ -82,6 +85,34 @@ async def test_engine_follows_the_connection(pools: ConnectionPools) -> None:
     assert second is not first
     await pools.discard_sql(1)
     assert await pools.engine(changed, "rotated") is not second
+
+
+async def _backend_pids(pools: ConnectionPools, connection: SqlConnection, how_many: int) -> set[int]:
+    """The server processes of `how_many` connections checked out at once."""
+    async with AsyncExitStack() as stack:
+        conns = [await stack.enter_async_context(pools.sql_connection(connection, None)) for _ in range(how_many)]
+        return {int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()) for conn in conns}
+
+
+async def test_overflow_connections_stay_open_while_in_use_then_close(
+    pools: ConnectionPools, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pools_module, "OVERFLOW_IDLE_SECONDS", 0.2)
+    connection = sql(1, "postgresql", database="postgres", username="postgres", pool_size=1, max_overflow=1)
+    engine = await pools.engine(connection, None)
+    first = await _backend_pids(pools, connection, 2)  # the pooled connection and the overflow one
+    assert len(first) == 2
+    # Back to a pool that had `pool_size` idle, the overflow connection was kept open for the next call.
+    assert await _backend_pids(pools, connection, 2) == first
+    # Kept open, it stays within the limits: a third connection at once waits (then times out) as before.
+    with pytest.raises(UpstreamTimeout):
+        await _backend_pids(pools, connection, 3)
+    assert await _backend_pids(pools, connection, 2) == first
+    # Idle for `OVERFLOW_IDLE_SECONDS`, it is closed: `pool_size` connections remain.
+    await asyncio.sleep(0.5)
+    assert (engine.pool.checkedout(), engine.pool.checkedin()) == (0, 1)  # type: ignore[attr-defined]
+    again = await _backend_pids(pools, connection, 2)
+    assert len(again & first) == 1
 
 
 def api(base_url: str, **values: object) -> ApiConnection:

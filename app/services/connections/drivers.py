@@ -103,7 +103,7 @@ def creator(
             # Read-only: a plugin never writes, and no file is ever created by opening it.
             return await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
         address = await checked_address(policy(), host, port)
-        context = await asyncio.to_thread(ssl_context, tls)
+        context = await asyncio.to_thread(ssl_context, tls) if tls.use_ssl else None  # no thread for nothing
         if family == "postgresql":
             return await asyncpg.connect(
                 host=address,

@@ -18,15 +18,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 from app.models import ApiConnection, SqlConnection
 from app.network import NetworkPolicy, UpstreamFailed, UpstreamTimeout
@@ -48,11 +50,76 @@ def _password_digest(password: str | None) -> str:
     return hashlib.sha256(password.encode()).hexdigest() if password is not None else ""
 
 
+# How long an overflow connection (beyond `pool_size`, at most `max_overflow` of them) stays open once idle.
+# SQLAlchemy's pool closes one as soon as it comes back to a pool that has `pool_size` idle: under a steady
+# load above `pool_size` calls at a time, that is a new connection (a new server process on PostgreSQL) for
+# one call in ten. Kept this long, a busy connection's overflow serves the next calls; an idle one still
+# returns to `pool_size` open connections.
+OVERFLOW_IDLE_SECONDS = 10.0
+
+
 @dataclass(slots=True)
 class _PooledEngine:
     updated_at: datetime
     password_digest: str
     engine: AsyncEngine
+    # Overflow connections kept open (still checked out of the pool, so within its limits), with the time each
+    # became idle, the most recent last.
+    idle: list[tuple[AsyncConnection, float]] = field(default_factory=list)
+    trimming: asyncio.TimerHandle | None = None
+
+
+async def _keep_open(pooled: _PooledEngine, conn: AsyncConnection) -> bool:
+    """Whether `conn`, done with, is an overflow connection its pool would close now (it has `pool_size` idle)
+    that is fit for the next call: not invalidated, its transaction (if any) rolled back as the pool would."""
+    pool = pooled.engine.pool
+    if not isinstance(pool, QueuePool) or pool.checkedin() < pool.size() or conn.invalidated or conn.closed:
+        return False
+    if conn.in_transaction():
+        try:
+            await conn.rollback()
+        except (SQLAlchemyError, OSError):
+            return False  # closed instead: the pool deals with a connection it cannot reset
+    return True
+
+
+def _trim_later(pooled: _PooledEngine) -> None:
+    """Close the overflow connections idle for `OVERFLOW_IDLE_SECONDS`, once the first of them is due."""
+    if pooled.trimming is None and pooled.idle:
+        due = pooled.idle[0][1] + OVERFLOW_IDLE_SECONDS - time.monotonic()
+        pooled.trimming = asyncio.get_running_loop().call_later(max(due, 0.0), _start_trim, pooled)
+
+
+# The running trims (the event loop keeps weak references to tasks only).
+_trimming: set[asyncio.Task[None]] = set()
+
+
+def _start_trim(pooled: _PooledEngine) -> None:
+    pooled.trimming = None
+    task = asyncio.get_running_loop().create_task(_trim(pooled))
+    _trimming.add(task)
+    task.add_done_callback(_trimming.discard)
+
+
+async def _trim(pooled: _PooledEngine) -> None:
+    deadline = time.monotonic() - OVERFLOW_IDLE_SECONDS
+    # `idle` is in the order the connections became idle: the due ones are its head.
+    due = [conn for conn, since in pooled.idle if since <= deadline]
+    del pooled.idle[: len(due)]
+    _trim_later(pooled)
+    for conn in due:
+        await conn.close()
+
+
+async def _dispose(pooled: _PooledEngine) -> None:
+    """Close the engine's connections, the overflow kept open included."""
+    if pooled.trimming is not None:
+        pooled.trimming.cancel()
+        pooled.trimming = None
+    idle, pooled.idle = pooled.idle, []
+    for conn, _ in idle:
+        await conn.close()
+    await pooled.engine.dispose()
 
 
 class ConnectionPools:
@@ -85,16 +152,19 @@ class ConnectionPools:
 
     async def engine(self, connection: SqlConnection, password: str | None) -> AsyncEngine:
         """The pooled engine of the connection (a new one, the old disposed, when it or its password changed)."""
+        return (await self._pooled(connection, password)).engine
+
+    async def _pooled(self, connection: SqlConnection, password: str | None) -> _PooledEngine:
         digest = _password_digest(password)
         async with self._lock:
             pooled = self._engines.get(connection.id)
             if pooled is not None and (pooled.updated_at, pooled.password_digest) == (connection.updated_at, digest):
-                return pooled.engine
+                return pooled
             if pooled is not None:
-                await pooled.engine.dispose()
-            engine = self._new_engine(connection, password)
-            self._engines[connection.id] = _PooledEngine(connection.updated_at, digest, engine)
-            return engine
+                await _dispose(pooled)
+            pooled = _PooledEngine(connection.updated_at, digest, self._new_engine(connection, password))
+            self._engines[connection.id] = pooled
+            return pooled
 
     def has_engine(self, connection_id: int) -> bool:
         """Whether the connection has a pooled engine in this process."""
@@ -105,7 +175,7 @@ class ConnectionPools:
         async with self._lock:
             pooled = self._engines.pop(connection_id, None)
         if pooled is not None:
-            await pooled.engine.dispose()
+            await _dispose(pooled)
 
     @asynccontextmanager
     async def sql_connection(self, connection: SqlConnection, password: str | None) -> AsyncIterator[AsyncConnection]:
@@ -114,10 +184,13 @@ class ConnectionPools:
         Opening raises `NetworkRefused` (policy), `UpstreamTimeout` (504) or `UpstreamFailed` (502), each a
         sentence without secrets. What the caller runs on it is the caller's to bound and translate.
         """
-        engine = await self.engine(connection, password)
+        pooled = await self._pooled(connection, password)
         try:
-            async with asyncio.timeout(connection.timeout):
-                conn = await engine.connect()
+            if pooled.idle:
+                conn = pooled.idle.pop()[0]
+            else:
+                async with asyncio.timeout(connection.timeout):
+                    conn = await pooled.engine.connect()
         except UpstreamFailed:
             raise
         except TimeoutError as exc:
@@ -134,7 +207,11 @@ class ConnectionPools:
         try:
             yield conn
         finally:
-            await conn.close()
+            if self._engines.get(connection.id) is pooled and await _keep_open(pooled, conn):
+                pooled.idle.append((conn, time.monotonic()))
+                _trim_later(pooled)
+            else:
+                await conn.close()
 
     @asynccontextmanager
     async def sql_read_only(self, connection: SqlConnection, password: str | None) -> AsyncIterator[AsyncConnection]:
@@ -226,7 +303,7 @@ class ConnectionPools:
         async with self._lock:
             engines, self._engines = list(self._engines.values()), {}
         for pooled in engines:
-            await pooled.engine.dispose()
+            await _dispose(pooled)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
