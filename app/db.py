@@ -25,11 +25,13 @@ from sqlalchemy.ext.asyncio import (
 
 from app.caching import notify as cache_notify
 from app.caching.registry import ANNOUNCED_KEY, CACHES_KEY, PENDING_KEY, CacheRegistry, Invalidation
-from app.caching.rules import TrackedSession, autocommits
+from app.caching.rules import READER_KEY, TrackedSession, autocommits
 from app.config import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+    from app.reads import Reader
 
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
 MIGRATIONS = PROJECT_ROOT / "migrations"
@@ -81,8 +83,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return engine
     engine = create_async_engine(
         url,
+        # The overflow is part of the pool's size, not connections closed as they are returned: under a load
+        # between the two (32 concurrent writes: sessions hold their connection across the statement's commit),
+        # SQLAlchemy's overflow opened and closed a connection on every ~15th checkout, each a new server
+        # backend, a connect and a re-prepared statement. Connections are still opened only when needed.
         pool_size=session_pool_size(settings),
-        max_overflow=settings.db_max_overflow,
+        max_overflow=0,
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=False,  # replaced by _ping_idle_connections
         hide_parameters=True,
@@ -108,7 +114,9 @@ def read_pool_size(settings: Settings) -> int:
 
 
 def session_pool_size(settings: Settings) -> int:
-    return max(1, settings.db_pool_size - read_pool_size(settings))
+    """The sessions' pool on PostgreSQL: the rest of `db_pool_size` and the whole overflow, every connection
+    kept once opened (as the reads keep theirs)."""
+    return max(1, settings.db_pool_size - read_pool_size(settings)) + settings.db_max_overflow
 
 
 def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
@@ -248,12 +256,16 @@ class _WriteTurns:
             self._lock.release()
 
 
-def create_sessionmaker(engine: AsyncEngine, caches: CacheRegistry) -> async_sessionmaker[AsyncSession]:
+def create_sessionmaker(
+    engine: AsyncEngine, caches: CacheRegistry, reader: Reader | None = None
+) -> async_sessionmaker[AsyncSession]:
     # Every session carries the process's caches so services can record invalidations on it.
     # Their writes queue the invalidations they call for (`cache_rules`), which `commit` publishes and applies.
-    return async_sessionmaker(
-        engine, expire_on_commit=False, info={CACHES_KEY: caches}, sync_session_class=TrackedSession
-    )
+    # With the runtime's `reader`, a unit of work of one statement may run on it (`cache_rules.write_alone`).
+    info: dict[str, Any] = {CACHES_KEY: caches}
+    if reader is not None:
+        info[READER_KEY] = reader
+    return async_sessionmaker(engine, expire_on_commit=False, info=info, sync_session_class=TrackedSession)
 
 
 async def commit(session: AsyncSession) -> None:

@@ -6,6 +6,7 @@ errors alike, by SQLSTATE where there is one, from SQLite's messages where there
 from __future__ import annotations
 
 import re
+from typing import Any, TypeAlias
 
 import asyncpg
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -21,10 +22,14 @@ _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
 _SQLITE_CHECK = re.compile(r"CHECK constraint failed: (\w+)")
 
 
-def constraint_of(exc: IntegrityError) -> tuple[str, str | None]:
+# A constraint violation as SQLAlchemy wraps it, or as asyncpg raises it (a statement run by `app.reads`).
+ConstraintViolation: TypeAlias = IntegrityError | asyncpg.IntegrityConstraintViolationError
+
+
+def constraint_of(exc: ConstraintViolation) -> tuple[str, str | None]:
     """('unique'|'foreign_key'|'check'|'not_null'|'other', constraint name) for both drivers."""
-    orig = exc.orig
-    cause = getattr(orig, "__cause__", None)
+    orig: Any = exc if isinstance(exc, asyncpg.IntegrityConstraintViolationError) else exc.orig
+    cause = getattr(orig, "__cause__", None) or orig
     sqlstate = getattr(cause, "sqlstate", None) or getattr(orig, "sqlstate", None)
     if sqlstate:
         name = getattr(cause, "constraint_name", None)
@@ -45,7 +50,7 @@ def constraint_of(exc: IntegrityError) -> tuple[str, str | None]:
     return "other", None
 
 
-def classify_integrity_error(exc: IntegrityError) -> AppError:
+def classify_integrity_error(exc: ConstraintViolation) -> AppError:
     kind, name = constraint_of(exc)
     if kind == "unique":
         field, sentence = UNIQUE_MESSAGES.get(name or "", ("", "This conflicts with an existing record."))

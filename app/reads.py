@@ -131,9 +131,11 @@ class _Template:
         if "POSTCOMPILE" in compiled.string:
             return None  # rendered at execution time, from the values
         state = compiled.construct_expanded_state({name: _Slot(name) for name in values})
+        # `state.processors` holds the expanded parameters' only: a JSON value, say, is serialised by its type's.
+        processors = {**_bind_processors(compiled), **state.processors}
         parameters: list[tuple[str | None, Any]] = []
         for name in state.positiontup or ():
-            value, process = state.parameters[name], state.processors.get(name)
+            value, process = state.parameters[name], processors.get(name)
             if isinstance(value, _Slot):
                 parameters.append((value.name, process))
             else:
@@ -150,6 +152,17 @@ class _Template:
             else:
                 arguments.append(detail(values[name]))
         return arguments
+
+
+def _bind_processors(compiled: SQLCompiler) -> dict[str, Callable[[Any], Any]]:
+    """The statement's parameters' bind processors by name, as SQLAlchemy's execution applies them."""
+    dialect = compiled.dialect
+    found: dict[str, Callable[[Any], Any]] = {}
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            found[name] = process
+    return found
 
 
 class Reader(ABC):

@@ -87,7 +87,7 @@ class Runtime:
             autocommit=autocommit,
             reader=reader,
             sessionmaker=db.create_sessionmaker(engine, caches),
-            writer_sessionmaker=db.create_sessionmaker(db.writer_engine(engine), caches),
+            writer_sessionmaker=db.create_sessionmaker(db.writer_engine(engine), caches, reader),
             caches=caches,
             last_used=LastUsedRecorder(autocommit, settings.last_used_interval),
             schema=SchemaGate(head=db.migration_head()),

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import bindparam, delete, event, func, select, text
+from sqlalchemy import JSON, Integer, bindparam, delete, event, func, select, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import DBAPIError
 
@@ -122,6 +122,47 @@ async def test_a_parameter_expanded_at_execution_is_rendered_per_call(runtime: R
     both = await expanding.rows(runtime.reader, {"ids": [regular.id, staff.id, 10**9]})
     assert sorted(row[0] for row in both) == ["regular_b", "staff_a"]
     assert await expanding.rows(runtime.reader, {"ids": []}) == []
+
+
+async def test_a_json_parameter_is_sent_as_sqlalchemy_sends_it(runtime: Runtime) -> None:
+    """Every parameter goes through its type's bind processor (a JSON value serialised), not only expanded ones."""
+    document = {"nested": {"list": [1, 2.5, None, True]}, "text": "✓"}
+    echo = Read(select(bindparam("document", type_=JSON).label("document"), bindparam("n", type_=Integer)))
+    assert await assert_same_rows(runtime, echo, {"document": document, "n": 3}) == 1
+    assert [tuple(row) for row in await echo.rows(runtime.reader, {"document": document, "n": 3})] == [(document, 3)]
+
+
+@pytest.mark.postgres_only
+async def test_a_create_is_one_statement_on_the_reader(
+    runtime: Runtime, world: World, client: httpx.AsyncClient
+) -> None:
+    """A REST create on PostgreSQL runs its one statement on the reader, never the sessions' pool; a taken name is
+    the 409 it always was, and the reader keeps its connection."""
+    headers = world["staff_a"].headers
+    body = {"name": "alone", "tags": ["x"], "data": {"description": "d", "staticData": {"k": 1}}}
+    on_engine: list[str] = []
+
+    def executed(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        on_engine.append(sql)
+
+    event.listen(runtime.engine.sync_engine, "before_cursor_execute", executed)
+    try:
+        with statements(runtime) as sent:
+            created = await client.post("/api/v1/plugins/", json=body, headers=headers)
+            taken = await client.post("/api/v1/plugins/", json=body, headers=headers)
+    finally:
+        event.remove(runtime.engine.sync_engine, "before_cursor_execute", executed)
+    assert created.status_code == 201, created.text
+    assert created.json()["tags"] == ["x"]
+    assert taken.status_code == 409, taken.text
+    assert taken.json()["errors"][0]["loc"] == ["body", "name"]
+    assert len([sql for sql in sent if sql.startswith("WITH new_plugin")]) == 2
+    assert not [sql for sql in on_engine if "plugin" in sql]  # (a key's lastUsedAt stamp may use the pool)
+    reader = runtime.reader
+    assert isinstance(reader, reads.DriverReader)
+    assert reader.idle == reader.connections  # the 409's connection given back
+    detail = await client.get(f"/api/v1/plugins/{created.json()['id']}/", headers=headers)
+    assert detail.json() == created.json()
 
 
 async def terminate_other_backends(runtime: Runtime) -> None:
@@ -250,11 +291,14 @@ async def test_the_runtime_hook_sees_every_read(runtime: Runtime, world: World) 
 
 @pytest.mark.postgres_only
 async def test_the_app_reads_on_its_share_of_the_pool_size(runtime: Runtime, world: World) -> None:
-    """The reads never touch SQLAlchemy's pool; the two together hold no more than the configured size."""
+    """The reads never touch SQLAlchemy's pool; the two together hold no more than the configured size and
+    overflow (the sessions' pool keeps its overflow connections: none is opened and closed per checkout)."""
     settings = runtime.settings
     reader = runtime.reader
     assert isinstance(reader, reads.DriverReader)
-    assert reader.size + runtime.engine.sync_engine.pool.size() == settings.db_pool_size  # type: ignore[attr-defined]
+    pool = runtime.engine.sync_engine.pool
+    assert reader.size + pool.size() == settings.db_pool_size + settings.db_max_overflow  # type: ignore[attr-defined]
+    assert pool.overflow() <= 0  # type: ignore[attr-defined]
     digest = keys.digest_of(world["staff_a"].key)
     with pool_checkouts(runtime) as checkouts:
         for _ in range(5):

@@ -22,7 +22,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import Executable, event, inspect
 from sqlalchemy.engine import Result, Row
@@ -30,6 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from app.caching.registry import ANNOUNCED_KEY, CACHES_KEY, PENDING_KEY, CacheRegistry, Invalidation
+
+if TYPE_CHECKING:  # `app.reads` imports `app.db`, which imports this module
+    from app.reads import Read, Reader
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +203,10 @@ def _after_flush(session: Session, _flush: UOWTransaction) -> None:
 Kind = Literal["insert", "update", "delete"]
 
 
+# What a statement writes of a ruled table: (kind, table, rule, the columns its rows return).
+Written = tuple[Kind, str, Rule, frozenset[str]]
+
+
 def writes(table: str, kind: Kind = "insert", *, announced: bool = False) -> dict[str, Any]:
     """Execution options of a SELECT whose data-modifying CTEs write `table` (one statement doing a whole
     create on PostgreSQL): its result rows are the written rows, read like a DML statement's RETURNING.
@@ -225,7 +233,14 @@ def _statement_kind(statement: Any) -> Kind | None:
     return None
 
 
-def _written(statement: Any, options: Mapping[str, Any]) -> tuple[Kind, str, Rule, set[str]] | None:
+@lru_cache(maxsize=64)
+def _labels(statement: Any) -> frozenset[str]:
+    """A `writes` SELECT's labels, once per statement (those are built once per shape and kept): not
+    `column_descriptions`, which builds the ORM's entities anew on every call (a fifth of a create's CPU)."""
+    return frozenset(statement.selected_columns.keys())
+
+
+def _written(statement: Any, options: Mapping[str, Any]) -> Written | None:
     """What `statement` writes of a ruled table: (kind, table, rule, the columns its rows return), or None."""
     declared = options.get(WRITES_OPTION)
     if declared is not None:
@@ -239,17 +254,15 @@ def _written(statement: Any, options: Mapping[str, Any]) -> tuple[Kind, str, Rul
     if rule is None:
         return None
     if declared is not None:
-        # The SELECT's labels: `selected_columns` is memoized on the statement (a cached one is built once),
-        # where `column_descriptions` builds the ORM's entities anew on every call (a fifth of a create's CPU).
-        returned = set(statement.selected_columns.keys())
+        returned = _labels(statement)
     else:
-        returned = {column["name"] for column in getattr(statement, "returning_column_descriptions", ())}
+        returned = frozenset(column["name"] for column in getattr(statement, "returning_column_descriptions", ()))
     return kind, table_name, rule, returned
 
 
 def _track(
     session: Session,
-    written: tuple[Kind, str, Rule, set[str]],
+    written: Written,
     rows: Iterable[Mapping[Any, Any]],
     options: Mapping[str, Any],
     *,
@@ -273,7 +286,7 @@ def _track(
         session.info.setdefault(ANNOUNCED_KEY, []).extend(found)
 
 
-def _keyed(session: Session, statement: Any, options: Mapping[str, Any]) -> tuple[Kind, str, Rule, set[str]] | None:
+def _keyed(session: Session, statement: Any, options: Mapping[str, Any]) -> Written | None:
     """What `statement` writes of a ruled table, when its rows return the rule's keys; a write without them
     drops the table's caches whole (queued here), and None is returned as for a table without a rule."""
     written = _written(statement, options)
@@ -322,6 +335,36 @@ async def write(
     if written is not None:
         committed = autocommits(connection)
         _track(session.sync_session, written, (row._mapping for row in rows), options, committed=committed)
+    return rows
+
+
+# The runtime's reader (`app.reads`), on the sessions that may run a whole unit of work on it (`write_alone`).
+READER_KEY = "reader"
+
+
+async def write_alone(session: AsyncSession, read: Read, values: Mapping[str, Any]) -> Sequence[Any] | None:
+    """Run `read`'s statement, the whole unit of work (atomic by itself, announcing its rows' keys:
+    `notify.announcing`), on the session's reader in autocommit: its rows, committed, and the invalidations
+    they call for applied. None, with nothing run, when the session has no reader or its unit of work has
+    begun (the caller then runs the statement with `write`).
+
+    One round trip on a connection lent for that statement alone: no session connection held until the
+    request's commit, no pool checkout, isolation-level switch or SQLAlchemy execution (together a third of
+    a REST create's CPU). asyncpg's errors come as it raises them (`app.db_errors` reads them).
+    """
+    reader: Reader | None = session.info.get(READER_KEY)
+    if reader is None or session.in_transaction() or session.new or session.dirty or session.deleted:
+        return None
+    statement = read.statement
+    options = statement.get_execution_options()
+    written = _keyed(session.sync_session, statement, options)
+    if written is None or not options.get(ANNOUNCED_OPTION):
+        raise ValueError("A statement run alone announces the keys of the rows it writes (`notify.announcing`).")
+    registry = session.info.get(CACHES_KEY)
+    origin = registry.origin if isinstance(registry, CacheRegistry) else ""
+    rows = await reader.rows(read, {**values, ORIGIN_PARAM: origin})
+    # asyncpg's records are read by column name as mappings are (`Change.row[key]`).
+    _track(session.sync_session, written, cast("list[Mapping[str, Any]]", rows), options, committed=True)
     return rows
 
 

@@ -108,14 +108,27 @@ def pool_use(runtime: Runtime) -> Iterator[PoolUse]:
     def checkin(*_: Any) -> None:
         use.current -= 1
 
+    # A create on PostgreSQL is one statement on a connection of the runtime's reader (`write_alone`).
+    reader = runtime.reader
+    rows = reader.rows
+
+    async def counted(read: Any, values: Any) -> Any:
+        checkout()
+        try:
+            return await rows(read, values)
+        finally:
+            checkin()
+
     target = runtime.engine.sync_engine
     event.listen(target, "checkout", checkout)
     event.listen(target, "checkin", checkin)
+    reader.rows = counted  # type: ignore[method-assign]
     try:
         yield use
     finally:
         event.remove(target, "checkout", checkout)
         event.remove(target, "checkin", checkin)
+        del reader.rows  # the class's again
 
 
 async def race(
@@ -124,8 +137,8 @@ async def race(
     """Run `requests` concurrently; they must have overlapped in the database.
 
     `on_this_app` racers (default: all) go through `runtime`'s app: at least half of them must have held a
-    connection of its pool at the same moment (in practice all of them do: the losers wait in PostgreSQL
-    for the winner's uncommitted row, each on its own connection).
+    connection of its pool (or its reader's) at the same moment (in practice all of them do: the losers wait in
+    PostgreSQL for the winner's uncommitted row, each on its own connection).
     """
     with pool_use(runtime) as use:
         responses = list(await asyncio.gather(*requests))

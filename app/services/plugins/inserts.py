@@ -4,14 +4,15 @@ The INSERTs run in CTEs (`WITH new_plugin AS (INSERT ... RETURNING ...), new_pro
 statement's SELECT joins their RETURNING rows to the owner, so the view needs no second read. Built once
 per shape with every value a bound parameter: SQLAlchemy compiles it once, and each request only binds.
 
-The statement is the whole create, so it runs without BEGIN and COMMIT (`db.single_statement`), and it
-publishes the new plugin's id for the other processes' caches itself (`cache_notify.announcing`): one round
-trip. Its tags are linked from the `tag` rows that exist when it starts, and the names no row has yet (rare:
-tags are shared by every plugin) are inserted by a CTE of their own; one a concurrent writer inserted first
-is taken over by its no-op `ON CONFLICT DO UPDATE`, which returns that row's id where `DO NOTHING` would
-return none. A manifest apply inserts `if_absent`: the plugin is written unless the account already has one
-of that name (no row comes back), which spares apply a read before every create. SQLite has no INSERT in a
-CTE: `writes.insert_plugin` writes table by table there.
+The statement is the whole create, so it runs without BEGIN and COMMIT, on a connection of the runtime's
+reader lent for that one round trip (`cache_rules.write_alone`; in a unit of work that has begun, on its
+connection), and it publishes the new plugin's id for the other processes' caches itself
+(`cache_notify.announcing`). Its tags are linked from the `tag` rows that exist when it starts, and the
+names no row has yet (rare: tags are shared by every plugin) are inserted by a CTE of their own; one a
+concurrent writer inserted first is taken over by its no-op `ON CONFLICT DO UPDATE`, which returns that
+row's id where `DO NOTHING` would return none. A manifest apply inserts `if_absent`: the plugin is written
+unless the account already has one of that name (no row comes back), which spares apply a read before
+every create. SQLite has no INSERT in a CTE: `writes.insert_plugin` writes table by table there.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy.sql.selectable import CTE
 from app.caching.notify import announcing
 from app.models import Base, Tag
 from app.models.base import utcnow
+from app.reads import Read
 from app.services.permissions import in_bound_ids
 from app.services.plugins.statements import (
     PART_KEYS,
@@ -77,6 +79,12 @@ def insert_at_once(*, tags: bool, data: bool, if_absent: bool = False) -> Select
         statement = statement.add_cte(_tag_links(new_plugin))
     # Its row is the new plugin's: the cache rules read it as an insert into `plugin_meta`.
     return announcing(statement, "plugin_meta", new_plugin)
+
+
+@lru_cache(maxsize=8)
+def insert_alone(*, tags: bool, data: bool, if_absent: bool = False) -> Read:
+    """`insert_at_once` as the whole unit of work, run on the runtime's reader (`cache_rules.write_alone`)."""
+    return Read(insert_at_once(tags=tags, data=data, if_absent=if_absent))
 
 
 def _tag_links(new_plugin: CTE) -> CTE:

@@ -12,6 +12,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Executable, Row, bindparam, delete, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +25,7 @@ from app.db import dialect_of, single_statement, transactional
 from app.db_errors import classify_integrity_error
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import PluginDataStatic, PluginMeta, PluginPrompt, PluginSelector, Tag
+from app.reads import Read
 from app.schemas.plugin_data import ApiDataSpec, SqlDataSpec
 from app.schemas.plugins import (
     DataPut,
@@ -42,7 +44,7 @@ from app.services import tags as tag_service
 from app.services.base import assign, flush, insert_ignore
 from app.services.permissions import acting_account, get_scoped, owner_in, ownership_scope, read_scope
 from app.services.plugins.connection_refs import class_data_values, connection_id
-from app.services.plugins.inserts import insert_at_once, insert_values
+from app.services.plugins.inserts import insert_alone, insert_at_once, insert_values
 from app.services.plugins.rules import (
     FORBIDDEN,
     NOT_FOUND,
@@ -82,6 +84,15 @@ async def execute(
     try:
         return await cache_rules.write(session, statement, values)
     except IntegrityError as exc:
+        raise classify_integrity_error(exc) from exc
+
+
+async def execute_alone(session: AsyncSession, read: Read, values: Mapping[str, Any]) -> Sequence[Any] | None:
+    """Run a statement that is the whole unit of work on the runtime's reader (`cache_rules.write_alone`): its
+    rows, or None when the session cannot (the caller runs it with `execute`). Violations as `execute`'s."""
+    try:
+        return await cache_rules.write_alone(session, read, values)
+    except asyncpg.IntegrityConstraintViolationError as exc:
         raise classify_integrity_error(exc) from exc
 
 
@@ -154,13 +165,16 @@ async def insert_plugin(
     names = sorted(set(tags))
     # The one-statement insert covers the static parts; SQL and API data go table by table (rare writes).
     if dialect_of(session) == "postgresql" and parts.keys() <= {"prompt", "selector", "data"}:
-        statement = insert_at_once(tags=bool(names), data="data" in parts, if_absent=if_absent)
-        await single_statement(session)  # the statement is the whole create
-        rows = await execute(session, statement, insert_values(plugin, parts, names))
+        shape = {"tags": bool(names), "data": "data" in parts, "if_absent": if_absent}
+        values = insert_values(plugin, parts, names)
+        rows = await execute_alone(session, insert_alone(**shape), values)  # asyncpg's records, read by name
+        if rows is None:  # not on the reader: on the unit of work's connection
+            await single_statement(session)  # the statement is the whole create
+            rows = [row._mapping for row in await execute(session, insert_at_once(**shape), values)]
         if not rows:
             await transactional(session)  # nothing written; what the caller writes next is one transaction
             return None
-        return view_from(rows[0]._mapping, shared=False)  # the create's answer, presented once
+        return view_from(rows[0], shared=False)  # the create's answer, presented once
     write = insert(PLUGINS).values(**plugin)
     if if_absent:
         taken = (PLUGINS.c.account_id, PLUGINS.c.name)
