@@ -50,8 +50,12 @@ class Settings(BaseSettings):
     metrics: bool = True
     environment: str = "local"
 
-    # Database pool (PostgreSQL) and the time any database wait may take before a 503.
-    db_pool_size: int = Field(default=32, ge=1)
+    # Database pool (PostgreSQL) and the time any database wait may take before a 503. One worker is one
+    # event loop on one CPU: a few connections keep it busy on short statements, and each more one is a server
+    # process competing for the database's CPUs (at 32, a caches-off read load on two CPUs answered a quarter
+    # fewer requests than at 16, its p99 twice as long: `make bench`, scenario c). 16 + 8 per worker also
+    # lets three workers share PostgreSQL's default `max_connections` of 100 (32 + 8 exceeded it at three).
+    db_pool_size: int = Field(default=16, ge=1)
     db_max_overflow: int = Field(default=8, ge=0)
     db_pool_timeout: float = Field(default=5.0, gt=0)
     db_connect_timeout: float = Field(default=5.0, gt=0)
