@@ -68,7 +68,8 @@ class Read:
         if template is not None:
             return template.sql, template.arguments(values)
         # Parameters rendered at execution time (an expanding IN): the SQL depends on the values.
-        return _expanded(self._compiler(dialect).construct_expanded_state(values))
+        compiled = self._compiler(dialect)
+        return _expanded(compiled, compiled.construct_expanded_state(values))
 
     def _compiler(self, dialect: Dialect) -> SQLCompiler:
         key = (dialect.name, dialect.driver)
@@ -93,8 +94,8 @@ def statement_compiler(statement: AnySelect, dialect: Dialect) -> SQLCompiler:
     return compiled
 
 
-def _expanded(state: ExpandedState) -> tuple[str, list[Any]]:
-    parameters, processors = state.parameters, state.processors
+def _expanded(compiled: SQLCompiler, state: ExpandedState) -> tuple[str, list[Any]]:
+    parameters, processors = state.parameters, _processors(compiled, state)
     arguments = []
     for name in state.positiontup or ():
         process = processors.get(name)
@@ -131,8 +132,7 @@ class _Template:
         if "POSTCOMPILE" in compiled.string:
             return None  # rendered at execution time, from the values
         state = compiled.construct_expanded_state({name: _Slot(name) for name in values})
-        # `state.processors` holds the expanded parameters' only: a JSON value, say, is serialised by its type's.
-        processors = {**_bind_processors(compiled), **state.processors}
+        processors = _processors(compiled, state)
         parameters: list[tuple[str | None, Any]] = []
         for name in state.positiontup or ():
             value, process = state.parameters[name], processors.get(name)
@@ -154,15 +154,16 @@ class _Template:
         return arguments
 
 
-def _bind_processors(compiled: SQLCompiler) -> dict[str, Callable[[Any], Any]]:
-    """The statement's parameters' bind processors by name, as SQLAlchemy's execution applies them."""
+def _processors(compiled: SQLCompiler, state: ExpandedState) -> dict[str, Callable[[Any], Any]]:
+    """Every parameter's bind processor by name, as SQLAlchemy's execution applies them: `state.processors`
+    holds the expanded parameters' only, so a JSON value, say, is serialised by its type's from the binds."""
     dialect = compiled.dialect
     found: dict[str, Callable[[Any], Any]] = {}
     for name, bind in compiled.binds.items():
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             found[name] = process
-    return found
+    return {**found, **state.processors}
 
 
 class Reader(ABC):

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import JSON, Integer, bindparam, delete, event, func, select, text
+from sqlalchemy import JSON, Integer, bindparam, delete, event, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import DBAPIError
 
@@ -130,6 +130,16 @@ async def test_a_json_parameter_is_sent_as_sqlalchemy_sends_it(runtime: Runtime)
     echo = Read(select(bindparam("document", type_=JSON).label("document"), bindparam("n", type_=Integer)))
     assert await assert_same_rows(runtime, echo, {"document": document, "n": 3}) == 1
     assert [tuple(row) for row in await echo.rows(runtime.reader, {"document": document, "n": 3})] == [(document, 3)]
+    # Beside an expanding IN, whose SQL is rendered from the values on every call.
+    values = select(literal_column("1").label("n")).union_all(select(literal_column("2"))).subquery()
+    echo_in = Read(
+        select(bindparam("document", type_=JSON).label("document"), values.c.n).where(
+            values.c.n.in_(bindparam("ns", expanding=True))
+        )
+    )
+    rows = await echo_in.rows(runtime.reader, {"document": document, "ns": [2, 3]})
+    assert [tuple(row) for row in rows] == [(document, 2)]
+    assert await assert_same_rows(runtime, echo_in, {"document": document, "ns": [2, 3]}) == 1
 
 
 @pytest.mark.postgres_only
